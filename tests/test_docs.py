@@ -1,0 +1,59 @@
+"""The docs: README.md is the index notebook, every notebook renders to a page with its title, its figures and no
+errors, and the pages look like pages in a real browser (headless Chromium).
+
+Quarto is not needed: pages are rendered with nbdev's own processing and nbconvert (see nbs/13_docs.ipynb).
+Notebooks are rendered with the outputs they were committed with (the tutorial is committed with its figures), so
+this test executes nothing but nbdev's show_doc cells; it takes about a minute on 2 cores.
+"""
+import os
+from pathlib import Path
+import pytest
+from lorahub_nb.docs import (readme_from_index, render_notebooks, check_page, screenshot, page_ink, find_chromium,
+                             sidebar_yml)
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = ROOT / "nbs"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SCREENSHOTS = ["index.ipynb", "03_adapt.ipynb"]   # the home page and one API page
+
+
+def test_readme_is_the_index_notebook():
+    expected = readme_from_index(NBS / "index.ipynb")
+    actual = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert actual == expected, "README.md is out of date: run `python -m lorahub_nb.docs readme` and commit it"
+
+
+def test_readme_has_two_setup_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = readme.split("```sh\n")[1:]
+    assert len(blocks) == 2, f"README.md should have exactly two ```sh blocks, found {len(blocks)}"
+    for b in blocks:
+        cmd = b.split("```")[0].strip()
+        assert cmd and "\n" not in cmd, f"each ```sh block is one command line, got {cmd!r}"
+
+
+def test_sidebar_lists_every_notebook_in_reading_order():
+    actual = (NBS / "sidebar.yml").read_text(encoding="utf-8")
+    assert actual == sidebar_yml(NBS), "nbs/sidebar.yml is out of date: run `python -m lorahub_nb.docs sidebar`"
+
+
+def test_site(tmp_path):
+    """Render every notebook, check every page, screenshot two of them (one test, so pytest-xdist renders once)."""
+    chromium = find_chromium()
+    if chromium is None and IN_CI:
+        pytest.fail("CI=true but no Chromium: .ci/run must `apt-get install -y chromium`")
+    pages = render_notebooks(tmp_path / "site", NBS, n_workers=2)
+    failures = []
+    for page in pages:
+        try: print(page.src.relative_to(NBS), check_page(page))
+        except AssertionError as e: failures.append(f"{page.src.relative_to(NBS)}: {e}")
+    assert not failures, "pages that failed:\n" + "\n\n".join(failures)
+    if chromium is None:
+        pytest.skip("pages checked; no Chromium here (not CI), so no screenshots (apt-get install chromium)")
+    by_name = {p.src.name: p for p in pages}
+    for name in SCREENSHOTS:
+        png = screenshot(by_name[name].html, tmp_path / f"{Path(name).stem}.png", width=1200, height=900)
+        ink = page_ink(png)
+        print(name, ink)
+        assert ink["size"] == (1200, 900), ink
+        assert ink["colours"] > 50 and 0.01 < ink["ink"] < 0.9, f"{name}: screenshot looks blank or broken: {ink}"
