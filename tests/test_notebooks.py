@@ -6,7 +6,7 @@ Cells flagged `#| slow`, `#| gpu` or `#| hub` are skipped unless named in LORAHU
 import os
 from pathlib import Path
 import pytest
-from nbdev.test import test_nb
+from nbdev import test as nbdev_test
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
@@ -21,5 +21,5 @@ def notebooks():
 @pytest.mark.parametrize("nb", notebooks(), ids=lambda p: str(p.relative_to(NBS)))
 def test_notebook(nb):
     force = os.environ.get("LORAHUB_NB_TEST_FLAGS", "").split()
-    ok, secs = test_nb(nb, skip_flags=[f for f in FLAGS if f not in force], force_flags=force)
+    ok, secs = nbdev_test.test_nb(nb, skip_flags=[f for f in FLAGS if f not in force], force_flags=force)
     assert ok, f"{nb.name} failed (see the traceback above)"
