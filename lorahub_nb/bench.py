@@ -342,10 +342,9 @@ def _r(a, b): return a / b if a == a and b == b and b else float("nan")
 
 def _paired(raw:dict, a, b) -> float:
     "Median over repeats of a/b, a and b from the same repeat (tuples are summed); a ratio of medians where not paired."
-    get = lambda k: np.sum([raw[x] for x in k], axis=0) if isinstance(k, tuple) else np.asarray(raw[k])
-    if any(x not in raw for x in (a if isinstance(a, tuple) else (a,)) + (b if isinstance(b, tuple) else (b,))):
-        return float("nan")
-    A, B = get(a), get(b)
+    keys = lambda k: k if isinstance(k, tuple) else (k,)
+    if not all(x in raw for x in keys(a) + keys(b)): return float("nan")
+    A, B = (np.sum([raw[x] for x in keys(k)], axis=0) for k in (a, b))
     if len(A) == len(B): return float(np.median(A / B))
     return _r(float(np.median(A)), float(np.median(B)))
 
