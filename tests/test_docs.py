@@ -1,26 +1,29 @@
 """The docs: README.md is the index notebook, every notebook renders to a page with its title, its figures and no
 errors, and the pages look like pages in a real browser (headless Chromium).
 
-Quarto is not needed: pages are rendered with nbdev's own processing and nbconvert (see nbs/13_docs.ipynb).
+Quarto is not needed: pages are rendered with nbdev's own processing and nbconvert (see tools/docs.py).
 Notebooks are rendered with the outputs they were committed with (the tutorial is committed with its figures), so
 this test executes nothing but nbdev's show_doc cells; it takes about a minute on 2 cores.
 """
 import os
+import sys
 from pathlib import Path
 import pytest
-from lorahub_nb.docs import (readme_from_index, render_notebooks, check_page, screenshot, page_ink, find_chromium,
-                             sidebar_yml)
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools.docs import (check_page, dirty_outputs, find_chromium, page_ink, readme_from_index,  # noqa: E402
+                        render_notebooks, screenshot, sidebar_yml)
+
 NBS = ROOT / "nbs"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SCREENSHOTS = ["index.ipynb", "03_adapt.ipynb"]   # the home page and one API page
+SCREENSHOTS = ["index.ipynb", "*_adapt.ipynb"]   # the home page and one API page (patterns: notebooks get renumbered)
 
 
 def test_readme_is_the_index_notebook():
     expected = readme_from_index(NBS / "index.ipynb")
     actual = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert actual == expected, "README.md is out of date: run `python -m lorahub_nb.docs readme` and commit it"
+    assert actual == expected, "README.md is out of date: run `python tools/docs.py readme` and commit it"
 
 
 def test_readme_has_two_setup_commands():
@@ -34,7 +37,7 @@ def test_readme_has_two_setup_commands():
 
 def test_sidebar_lists_every_notebook_in_reading_order():
     actual = (NBS / "sidebar.yml").read_text(encoding="utf-8")
-    assert actual == sidebar_yml(NBS), "nbs/sidebar.yml is out of date: run `python -m lorahub_nb.docs sidebar`"
+    assert actual == sidebar_yml(NBS), "nbs/sidebar.yml is out of date: run `python tools/docs.py sidebar`"
 
 
 def test_site(tmp_path):
@@ -50,10 +53,19 @@ def test_site(tmp_path):
     assert not failures, "pages that failed:\n" + "\n\n".join(failures)
     if chromium is None:
         pytest.skip("pages checked; no Chromium here (not CI), so no screenshots (apt-get install chromium)")
-    by_name = {p.src.name: p for p in pages}
-    for name in SCREENSHOTS:
-        png = screenshot(by_name[name].html, tmp_path / f"{Path(name).stem}.png", width=1200, height=900)
-        ink = page_ink(png)
+    for pattern in SCREENSHOTS:
+        page, = [p for p in pages if p.src.parent == NBS and p.src.match(pattern)]
+        name = page.src.name
+        ink = page_ink(screenshot(page.html, tmp_path / f"{page.src.stem}.png", width=1200, height=900))
         print(name, ink)
         assert ink["size"] == (1200, 900), ink
         assert ink["colours"] > 50 and 0.01 < ink["ink"] < 0.9, f"{name}: screenshot looks blank or broken: {ink}"
+
+
+def test_committed_outputs_are_clean():
+    """No notebook is committed with a stderr output (warnings, progress bars) or a path of the machine it ran on."""
+    found = [f"{nb.relative_to(NBS)} cell {i}: {reason}"
+             for nb in sorted(NBS.rglob("*.ipynb")) if ".ipynb_checkpoints" not in nb.parts
+             for i, reason in dirty_outputs(nb)]
+    assert not found, ("committed outputs that should not be (clear them, or silence the warning and rerun):\n"
+                       + "\n".join(found))
