@@ -14,7 +14,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .utils import atomic_dir, write_adapter
 from .compose import LoraBank, InPlaceComposer, compose
-from .modules import load_modules, check_compatible, base_model_id, load_base, is_causal, LoraModule, quiet_loading
+from .utils import quiet_loading
+from .modules import load_modules, check_compatible, base_model_id, load_base, is_causal, LoraModule
 from .objective import (make_batch, few_shot_loss, check_finite, token_losses, decoder_inputs, input_limit,
                                   check_memory)
 from .evaluate import generate

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from tqdm.auto import tqdm, trange
 from .compose import LoraBank, compose, compose_linear, linear_config, live_key
-from .modules import LoraModule, fetch_from_hub, quiet_loading
+from .utils import quiet_loading
+from .modules import LoraModule, fetch_from_hub
 from .objective import few_shot_loss, check_finite, check_examples, pad_batch
 from .adapt import LoraHub, LoraHubResult, Search, as_search, Trace, lora_config
 

@@ -4,21 +4,31 @@
 
 # %% ../nbs/15_bench.ipynb #2b1ad013
 from __future__ import annotations
-import contextlib, functools, gc, io, json, random, statistics, sys, tempfile, time, shutil, warnings
+import contextlib, functools, gc, hashlib, importlib, io, json, os, random, resource, statistics, subprocess, sys
+import tempfile, time, shutil, warnings
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
 import torch
-from .compose import save_adapter
+from .utils import MARKER, atomic_dir, save_adapter, write_json
+from .testing import lora_shapes
 from .modules import load_modules, load_base, quiet_loading
-from .objective import l1_penalty, make_batch, _decoder_inputs
+from .objective import l1_penalty, make_batch, decoder_inputs
 from .adapt import LoraHub
-from .evaluate import generate, count_tokens
+from .evaluate import generate, count_tokens, token_batches, icl_prompt
+from .methods import PAPER_METHODS
 
 # %% auto #0
-__all__ = ['SHAPES', 'LORA', 'ANSWERS', 't5_config', 'random_t5', 'lora_shapes', 'random_modules', 'bbh_like', 'make_workspace',
+__all__ = ['SHAPES', 'LORA', 'ANSWERS', 'REVISION', 'BASE_ID', 'PEFT_02_CONFIG', 'PLANT_FORMAT', 'STAGES', 't5_config',
+           'random_t5', 'adapter_shapes', 'paper_like_state', 'random_modules', 'bbh_like', 'make_workspace',
            'official_available', 'official_learn', 'decoding_tokenizer', 'official_generate', 'our_generate',
            'tensor_bytes', 'hub_memory', 'bench_dtype', 'run_bench', 'bench_ratios', 'bench_table', 'step_times',
-           'plot_step_times', 'plot_phases']
+           'plot_step_times', 'plot_phases', 'repo_folder', 'plant_repo', 'offline_cache', 'write_2023_module',
+           'bbh_inputs', 't5_tokenizer', 'write_random_base', 'real_scale_dir', 'plant_real_scale', 'peak_rss_mib',
+           'cuda_peak_mib', 'run_child', 'clocked', 'watching_search', 'RealScale', 'padded_batches',
+           'generation_seconds', 'decode_step_s', 'seconds_per_pass', 'slice_stage', 'screening_stage',
+           'retrieval_stage', 'module_samples_for', 'measure_stage', 'stage_main', 'run_stage', 'task_tokens',
+           'grid_estimate', 'help_seconds', 'run_real_scale', 'estimate_lines', 'real_scale_table']
 
 # %% ../nbs/15_bench.ipynb #e1e6feb6
 _T5 = dict(feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, relative_attention_max_distance=128,
@@ -36,31 +46,32 @@ def t5_config(shape:str="tiny"):
     if shape not in SHAPES: raise ValueError(f"unknown shape {shape!r}; use one of {sorted(SHAPES)}")
     return T5Config(**_T5, **SHAPES[shape])
 
-def random_t5(shape:str="tiny", seed:int=0):
+def random_t5(shape:str="tiny", seed:int=0, device=None): # built on `device` (a GPU initialises in moments)
     "A T5 model of `shape` with random weights, in eval mode."
     from transformers import T5ForConditionalGeneration
     torch.manual_seed(seed)
-    return T5ForConditionalGeneration(t5_config(shape)).eval()
+    with torch.device(device or "cpu"): return T5ForConditionalGeneration(t5_config(shape)).eval()
 
 # %% ../nbs/15_bench.ipynb #5400c0a6
 LORA = dict(task_type="SEQ_2_SEQ_LM", r=16, lora_alpha=32, target_modules=["q", "v"], lora_dropout=0.0)
 
-def lora_shapes(config, lora:dict=LORA) -> dict:
+def adapter_shapes(config, lora:dict=LORA) -> dict:
     "PEFT saved key -> shape of a LoRA adapter on a model of `config` (built on the meta device: no memory)."
     from transformers import T5ForConditionalGeneration
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     with torch.device("meta"): model = T5ForConditionalGeneration(config)
-    return {k: tuple(v.shape) for k, v in get_peft_model_state_dict(get_peft_model(model, LoraConfig(**lora))).items()}
+    return lora_shapes(model, lora)
+
+def paper_like_state(shapes:dict, seed:int=0) -> dict:
+    "Random LoRA tensors of these shapes scaled like trained ones: A ~ N(0, 1/in), B ten times smaller."
+    g = torch.Generator().manual_seed(seed)
+    scale = lambda k, s: s[1] ** 0.5 if "lora_A" in k else 10 * s[1] ** 0.5
+    return {k: torch.randn(s, generator=g) / scale(k, s) for k, s in shapes.items()}
 
 def random_modules(root, # folder to write `mod000`, `mod001`, ... into
                    shapes:dict, n:int, base:str, seed:int=0, lora:dict=LORA) -> list:
     "Write `n` random LoRA modules as PEFT folders; returns their paths."
-    cfg, out = {**lora, "base_model_name_or_path": str(base)}, []
-    for i in range(n):
-        g = torch.Generator().manual_seed(seed * 100_003 + i)
-        sd = {k: torch.randn(s, generator=g) / (s[1] ** 0.5 if "lora_A" in k else 10 * s[1] ** 0.5) for k, s in shapes.items()}
-        out.append(save_adapter(sd, cfg, Path(root) / f"mod{i:03d}"))
-    return out
+    cfg = {**lora, "base_model_name_or_path": str(base)}
+    return [save_adapter(paper_like_state(shapes, seed * 100_003 + i), cfg, Path(root) / f"mod{i:03d}") for i in range(n)]
 
 _WORDS = ("the of and to in is was for on that with as by at from his her an were are which this be or has had not "
           "but what all when there can who been one more if no out so said up its about into than them only new some "
@@ -87,7 +98,7 @@ def make_workspace(root, shape:str="tiny", n_modules:int=20, seed:int=0, n_test:
     root = Path(root); base = root / "base"
     with quiet_loading(): random_t5(shape, seed).save_pretrained(base)   # no "writing shards" bar
     ByT5Tokenizer().save_pretrained(base)
-    mods = random_modules(root / "modules", lora_shapes(t5_config(shape)), n_modules, base, seed)
+    mods = random_modules(root / "modules", adapter_shapes(t5_config(shape)), n_modules, base, seed)
     return dict(root=root, shape=shape, base=base, modules=mods, examples=bbh_like(5, seed=seed),
                 test=bbh_like(n_test, (100, 250), seed=seed + 1))
 
@@ -221,7 +232,7 @@ def hub_memory(hub:LoraHub) -> dict:
 # %% ../nbs/15_bench.ipynb #2711a979
 def _floor(model, batch:dict, budget:int) -> float:
     "Seconds for `budget` bare forward passes."
-    dec = _decoder_inputs(model, batch)
+    dec = decoder_inputs(model, batch)
     def run():
         with torch.inference_mode():
             for _ in range(budget): model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=dec)
@@ -415,7 +426,7 @@ def step_times(shape:str="tiny", ns=(1, 5, 10, 20, 50, 100), steps:int=10, offic
             base, tok = load_base(ws["base"], "cpu", torch.float32)
             mods = load_modules(ws["modules"], progress=False)
             hub = LoraHub(mods[:ns[0]], model=base, tokenizer=tok, progress=False)
-            batch = hub.batch(ws["examples"]); dec = _decoder_inputs(hub.model, batch)
+            batch = hub.batch(ws["examples"]); dec = decoder_inputs(hub.model, batch)
             rng = np.random.default_rng(0)
             if official:
                 import lorahub.algorithm as A
@@ -464,3 +475,531 @@ def plot_phases(res:dict, ax=None):
         v = np.array([p[i] for p in phases.values()]); ax.barh(list(phases), v, left=bottom, label=name); bottom += v
     ax.set(xlabel="seconds (median)", title=f"{res['shape']} shape, N={res['n_modules']}"); ax.legend(fontsize=7)
     return ax
+
+# %% ../nbs/15_bench.ipynb #4a967e7a
+REVISION = hashlib.sha1(b"lorahub_nb real-scale").hexdigest()  # the one commit of every planted repo
+BASE_ID = "google/flan-t5-large"  # the base model the published modules name
+
+def repo_folder(cache, repo_id:str) -> Path:
+    "Where a Hugging Face cache keeps a model repo: `models--owner--name`."
+    return Path(cache) / f"models--{repo_id.replace('/', '--')}"
+
+def plant_repo(cache, # a Hugging Face cache folder (what HF_HUB_CACHE names)
+               repo_id:str, write) -> bool: # write(folder) fills the snapshot
+    "Plant `repo_id` in `cache` as `refs/main` -> one snapshot filled by `write`, once; True if written now."
+    dst = repo_folder(cache, repo_id)
+    if (dst / MARKER).exists(): return False
+    with atomic_dir(dst) as tmp:
+        snap = tmp / "snapshots" / REVISION
+        snap.mkdir(parents=True)
+        write(snap)
+        (tmp / "refs").mkdir()
+        (tmp / "refs" / "main").write_text(REVISION)
+    return True
+
+# %% ../nbs/15_bench.ipynb #c940e8ff
+_HF_VARS = ("HF_HUB_OFFLINE", "HF_HUB_CACHE")
+
+@contextlib.contextmanager
+def offline_cache(hub): # a (planted) Hugging Face cache folder
+    "Inside the block, hub ids resolve in `hub` and nothing is downloaded, in this process and in its children."
+    import huggingface_hub.constants as C
+    env, const = {k: os.environ.get(k) for k in _HF_VARS}, (C.HF_HUB_CACHE, C.HF_HUB_OFFLINE)
+    os.environ.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(hub))
+    C.HF_HUB_CACHE, C.HF_HUB_OFFLINE = str(hub), True
+    try: yield Path(hub)
+    finally:
+        C.HF_HUB_CACHE, C.HF_HUB_OFFLINE = const
+        for k, v in env.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+# %% ../nbs/15_bench.ipynb #a43f3b55
+PEFT_02_CONFIG = dict(  # adapter_config.json of the published LoraHub modules (PEFT 0.2 era, 2023)
+    base_model_name_or_path=BASE_ID, bias="none", enable_lora=None, fan_in_fan_out=False, inference_mode=True,
+    lora_alpha=32, lora_dropout=0.1, merge_weights=False, modules_to_save=None, peft_type="LORA", r=16,
+    target_modules=["q", "v"], task_type="SEQ_2_SEQ_LM")
+
+def write_2023_module(folder, shapes:dict, seed:int=0):
+    "`adapter_config.json` with PEFT 0.2's keys and `adapter_model.bin` (torch.save), as the published modules are."
+    folder = Path(folder)
+    (folder / "adapter_config.json").write_text(json.dumps(PEFT_02_CONFIG, indent=2))
+    torch.save(paper_like_state(shapes, seed), folder / "adapter_model.bin")
+
+# %% ../nbs/15_bench.ipynb #31004823
+def bbh_inputs(bbh_dir) -> list:
+    "The inputs of every task file in a BBH folder."
+    files = sorted(Path(bbh_dir).glob("*.json"))
+    if not files: raise FileNotFoundError(f"no BBH task files (<task>.json) in {bbh_dir}")
+    return [e["input"] for f in files for e in json.loads(f.read_text())["examples"]]
+
+def _spm_pieces(texts:list, n:int) -> tuple:
+    "(pieces with scores, normaliser charsmap) of a unigram SentencePiece model of `texts` with T5's special ids."
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=buf, vocab_size=n, model_type="unigram",
+                                   pad_id=0, eos_id=1, unk_id=2, bos_id=-1, hard_vocab_limit=False,
+                                   character_coverage=1.0, minloglevel=2, num_threads=2)
+    proto = pb.ModelProto()
+    proto.ParseFromString(buf.getvalue())
+    return [(p.piece, p.score) for p in proto.pieces], proto.normalizer_spec.precompiled_charsmap
+
+def t5_tokenizer(texts:list, # what to train on
+                 n_pieces:int=32000): # T5's SentencePiece size (fillers make up what the texts do not support)
+    "A T5 tokenizer (pad 0, eos 1, unk 2, 100 extra ids after the pieces) trained offline on `texts`."
+    from transformers import T5Tokenizer
+    pieces, charsmap = _spm_pieces(texts, n_pieces)
+    pieces += [(f"<unused_{i}>", -1e4) for i in range(n_pieces - len(pieces))]
+    return T5Tokenizer(vocab=pieces, extra_ids=100, _spm_precompiled_charsmap=charsmap)
+
+# %% ../nbs/15_bench.ipynb #780a0400
+def write_random_base(folder, shape:str, texts:list, seed:int=0):
+    "A T5 of `shape` with random weights and a T5 tokenizer trained on `texts`, saved as a transformers folder."
+    with quiet_loading(): random_t5(shape, seed).save_pretrained(folder)
+    t5_tokenizer(texts, SHAPES[shape]["vocab_size"] - 128).save_pretrained(folder)
+
+PLANT_FORMAT = 1  # bump when what is planted changes
+
+def real_scale_dir(cache_dir=None, shape:str="large") -> Path:
+    "The planted cache's folder: `real-scale` in the project's cache (`toyworld.cache_root`), suffixed for other shapes."
+    from lorahub_nb.toyworld import cache_root
+    return cache_root(cache_dir) / ("real-scale" if shape == "large" else f"real-scale-{shape}")
+
+def _check_manifest(root:Path, want:dict):
+    "Refuse a planted cache built with other settings."
+    f = root / "planted.json"
+    if f.exists() and json.loads(f.read_text()) != want:
+        raise ValueError(f"{root} holds a planted cache of other settings; remove it or use another cache_dir")
+
+def plant_real_scale(root, # the folder to plant into (see `real_scale_dir`); the HF cache is `root/hub`
+                     texts:list, # tokenizer training texts (the BBH inputs)
+                     shape:str="large", modules:list=None, # hub ids (default: the published catalogue)
+                     progress:bool=True) -> Path:
+    "Plant the base model and the modules in a Hugging Face cache under `root`, once; returns the cache folder."
+    from tqdm.auto import tqdm
+    from lorahub_nb.modules import catalogue
+    root, modules = Path(root), list(modules or catalogue())
+    want = dict(format=PLANT_FORMAT, shape=shape, revision=REVISION, base=BASE_ID, modules=modules)
+    _check_manifest(root, want)
+    hub = root / "hub"
+    plant_repo(hub, BASE_ID, lambda d: write_random_base(d, shape, texts))
+    shapes = adapter_shapes(t5_config(shape))
+    for i, rid in enumerate(tqdm(modules, desc="planting modules", disable=not progress, mininterval=2)):
+        plant_repo(hub, rid, lambda d: write_2023_module(d, shapes, seed=i))
+    write_json(root / "planted.json", want)
+    return hub
+
+# %% ../nbs/15_bench.ipynb #4a27445d
+def peak_rss_mib() -> float:
+    "This process's peak resident memory since it started its program, in MiB (`VmHWM`; else `getrusage`'s)."
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def cuda_peak_mib():
+    "Peak CUDA memory allocated by this process, in MiB (None without a GPU)."
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+
+def run_child(args:list, env:dict, log) -> dict:
+    "Run a command with its output into `log`: exit code and wall seconds."
+    t0 = time.perf_counter()
+    with open(log, "w") as f: rc = subprocess.run(args, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    return dict(rc=rc, wall_s=time.perf_counter() - t0)
+
+# %% ../nbs/15_bench.ipynb #a15f7884
+def _sync():
+    if torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.synchronize()
+
+def _clock(fn, marks:dict, name:str):
+    "`fn`, adding its seconds, calls and the peak RSS after it to `marks[name]`."
+    @functools.wraps(fn)
+    def timed(*args, **kw):
+        t0 = time.perf_counter()
+        try: return fn(*args, **kw)
+        finally:
+            _sync()
+            m = marks.setdefault(name, dict(s=0.0, calls=0))
+            m["s"] += time.perf_counter() - t0
+            m["calls"] += 1
+            m["peak_rss_mib"] = peak_rss_mib()
+    return timed
+
+@contextlib.contextmanager
+def clocked(marks:dict, *names): # 'lorahub_nb.modules.load_base', ...
+    "Time every call of these functions into `marks`, wherever lorahub_nb's modules imported them."
+    saved = []
+    for name in names:
+        mod, fn = name.rsplit(".", 1)
+        orig = getattr(importlib.import_module(mod), fn)
+        timed = _clock(orig, marks, fn)
+        for m in list(sys.modules.values()):
+            if getattr(m, "__name__", "").startswith("lorahub_nb") and getattr(m, fn, None) is orig:
+                saved.append((m, fn, orig))
+                setattr(m, fn, timed)
+    try: yield marks
+    finally:
+        for m, fn, orig in saved: setattr(m, fn, orig)
+
+@contextlib.contextmanager
+def watching_search(marks:dict):
+    "Time each `LoraHub.learn` (seconds, evaluations) into `marks['search']`; keep the last hub and examples."
+    orig = LoraHub.learn
+    def learn(self, examples, *args, **kw):
+        t0 = time.perf_counter()
+        res = orig(self, examples, *args, **kw)
+        _sync()
+        marks.setdefault("search", []).append(dict(s=time.perf_counter() - t0, evals=len(res.history)))
+        marks["last_search"] = (self, examples)
+        return res
+    LoraHub.learn = learn
+    try: yield marks
+    finally: LoraHub.learn = orig
+
+# %% ../nbs/15_bench.ipynb #5b2bfd80
+@dataclass(frozen=True)
+class RealScale:
+    "What the real-scale run measures: a slice of the user's BBH run, then screening and retrieval over the pool."
+    tasks: tuple = ("date_understanding",)  # the slice's tasks
+    seeds: tuple = (1,)
+    methods: tuple = ("zero_shot", "lorahub_ngopt")
+    limit: int = 20  # test examples per task and seed
+    n_modules: int = 20  # N drawn per seed
+    budget: int = 40  # K, search evaluations
+    shape: str = "large"  # `SHAPES`: the base model's configuration
+    pool: int = None  # modules planted, screened and retrieved from (None: all of the catalogue)
+    chunk: int = 20  # loss screening: modules in memory at once
+    samples: int = 3  # embedding retrieval: sample inputs per module
+    help_repeats: int = 3  # `lorahub-nb --help` timed this many times (median; 0: not timed)
+
+# %% ../nbs/15_bench.ipynb #1d8754c7
+def padded_batches(lengths:list, max_tokens:int) -> list:
+    "(inputs, padded tokens) of each batch `evaluate.generate` forms from inputs of these token lengths."
+    order = sorted(lengths, reverse=True)
+    return [(len(b), len(b) * order[b[0]]) for b in token_batches(order, max_tokens, 64)]
+
+def generation_seconds(lengths:list, max_new:int, alpha:float, # seconds per padded input token
+                       beta:float, # seconds per decoding step of one batch
+                       max_tokens:int) -> float:
+    "Estimated seconds to answer inputs of these token lengths with `max_new` decoding steps per batch."
+    return sum(alpha * tokens + beta * max_new for _, tokens in padded_batches(lengths, max_tokens))
+
+# %% ../nbs/15_bench.ipynb #a09e3e7d
+def decode_step_s(model, tokenizer, prompts:list, steps:int=8) -> float:
+    "Seconds per greedy decoding step for one batch of `prompts`: (1 + `steps` new tokens − 1 new token) / `steps`."
+    from lorahub_nb.objective import pad_batch, pad_id
+    device = next(model.parameters()).device
+    ids, mask = pad_batch(tokenizer(list(prompts))["input_ids"], pad_id(tokenizer))
+    def run(k):
+        _sync()
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=k,
+                           min_new_tokens=k, do_sample=False, num_beams=1)
+        _sync()
+        return time.perf_counter() - t0
+    run(1)
+    return max(0.0, (run(1 + steps) - run(1)) / steps)
+
+def seconds_per_pass(model, batch:dict, n:int=3) -> float:
+    "Median seconds of one bare forward pass of `model` on `batch` (after a warm-up), over `n` passes."
+    dec = decoder_inputs(model, batch)
+    def one():
+        _sync()
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=dec)
+        _sync()
+        return time.perf_counter() - t0
+    one()
+    return _med([one() for _ in range(n)])
+
+# %% ../nbs/15_bench.ipynb #b3a07adb
+def _bbh_argv(spec:dict) -> list:
+    "The `lorahub-nb bbh` command line of the slice: the user's, on fewer tasks, seeds and test examples."
+    from lorahub_nb.modules import catalogue
+    s, pool = spec["settings"], spec["pool"]
+    mods = [f"random:{len(pool)}"] if sorted(pool) == sorted(catalogue()) else pool
+    return ["bbh", "--bbh-dir", spec["bbh_dir"], "--modules", *mods, "--n-modules", str(s["n_modules"]),
+            "--seeds", *map(str, s["seeds"]), "--tasks", *s["tasks"], "--methods", *s["methods"],
+            "--budget", str(s["budget"]), "--limit", str(s["limit"]), "--base", BASE_ID, "--device", spec["device"],
+            "--out", spec["rows"]]
+
+def _run_slice(spec:dict) -> str:
+    "Run the slice through `lorahub-nb bbh` (its `cli.main`) if the command line imports, else `harness.run_tasks`."
+    try: from lorahub_nb.cli import main
+    except ImportError: main = None
+    if main is not None:
+        rc = main(_bbh_argv(spec))
+        if rc: raise RuntimeError(f"lorahub-nb bbh exited with {rc}")
+        return "lorahub-nb bbh"
+    from lorahub_nb.harness import run_tasks
+    s = spec["settings"]
+    run_tasks(spec["bbh_dir"], pool=spec["pool"], out=spec["rows"], tasks=s["tasks"], seeds=s["seeds"],
+              methods=s["methods"], n_modules=s["n_modules"], budget=s["budget"], limit=s["limit"], base=BASE_ID,
+              device=spec["device"], progress=True)
+    return "harness.run_tasks"
+
+def _first_cell(spec:dict, tokenizer):
+    "The slice's first (task, seed), prepared as the harness prepares it."
+    from lorahub_nb.bbh import load_bbh
+    from lorahub_nb.harness import Protocol, prepare_cell
+    s = spec["settings"]
+    data = load_bbh(spec["bbh_dir"], s["tasks"][:1])
+    return prepare_cell(data, s["tasks"][0], s["seeds"][0], Protocol(limit=s["limit"]), tokenizer)
+
+# %% ../nbs/15_bench.ipynb #dc01a80a
+def _generation_costs(hub, spec:dict, rows:list) -> dict:
+    "α (seconds per padded input token) and β (seconds per decoding step of a batch) of the slice's generation."
+    from lorahub_nb.evaluate import default_max_tokens
+    cell = _first_cell(spec, hub.tokenizer)
+    prompts = [e["input"] for e in cell.test]
+    max_tokens = default_max_tokens(hub.model, hub.device)
+    lengths = count_tokens(hub.tokenizer, prompts)
+    batches = padded_batches(lengths, max_tokens)
+    longest = sorted(range(len(prompts)), key=lambda i: -lengths[i])[:batches[0][0]]
+    beta = decode_step_s(hub.model, hub.tokenizer, [prompts[i] for i in longest])
+    mine = [r for r in rows if r["task"] == cell.task and r["seed"] == cell.seed]
+    steps = len(batches) * beta * cell.max_new_tokens
+    alpha = _med([max(0.0, r["answer_s"] - steps) / sum(t for _, t in batches) for r in mine])
+    return dict(alpha=alpha, beta=beta, max_tokens=max_tokens, max_new=cell.max_new_tokens,
+                answer_s_per_example={r["method"]: r["answer_s"] / r["n_test"] for r in mine})
+
+def slice_stage(spec:dict) -> dict:
+    "The slice, timed by stage: base load, module reads, each search, generation and scoring."
+    from lorahub_nb.harness import read_results
+    marks = {}
+    with clocked(marks, "lorahub_nb.modules.load_base", "lorahub_nb.modules.load_modules"), watching_search(marks):
+        via = _run_slice(spec)
+    rss_run, rows = peak_rss_mib(), read_results(spec["rows"])[1]
+    hub, shots = marks.pop("last_search")
+    batch = hub.batch(shots)
+    floor, search = seconds_per_pass(hub.model, batch), marks.pop("search")
+    per_pass = _med([s["s"] / s["evals"] for s in search])
+    return dict(via=via, rows=len(rows), base_load=marks["load_base"], modules_read=marks["load_modules"],
+                search_s=_med([s["s"] for s in search]), search_evals=search[0]["evals"], search_s_per_pass=per_pass,
+                floor_s_per_pass=floor, search_over_floor=per_pass / floor, pass_tokens=int(batch["input_ids"].numel()),
+                select_s=_med([r["select_s"] for r in rows]), score_s=sum(r["score_s"] for r in rows),
+                generation=_generation_costs(hub, spec, rows), peak_rss_mib_run=rss_run)
+
+# %% ../nbs/15_bench.ipynb #25a0f684
+def screening_stage(spec:dict) -> dict:
+    "Loss screening of the whole pool (`baselines.module_losses`, streamed in chunks), timed."
+    from lorahub_nb.baselines import module_losses
+    marks = {}
+    with clocked(marks, "lorahub_nb.modules.load_base"):
+        hub = LoraHub(spec["pool"][:1], device=spec["device"], progress=False)
+    rss_base, shots = peak_rss_mib(), _first_cell(spec, hub.tokenizer).shots
+    t0 = time.perf_counter()
+    losses = module_losses(hub, spec["pool"], shots, chunk=spec["settings"]["chunk"], progress=True)
+    _sync()
+    s = time.perf_counter() - t0
+    return dict(base_load=marks["load_base"], peak_rss_mib_after_base=rss_base, modules=len(losses), screening_s=s,
+                s_per_module=s / len(losses))
+
+def retrieval_stage(spec:dict) -> dict:
+    "Embedding retrieval over the whole pool with the base model's encoder, timed."
+    import lorahub_nb.modules as M
+    from lorahub_nb.baselines import get_embedder, select_modules
+    marks = {}
+    with clocked(marks, "lorahub_nb.modules.load_base"):
+        model, tok = M.load_base(BASE_ID, spec["device"])
+    rss_base, shots = peak_rss_mib(), _first_cell(spec, tok).shots
+    emb = get_embedder("base", (model, tok))
+    t0 = time.perf_counter()
+    chosen = select_modules(spec["pool"], shots, "embedding", spec["settings"]["n_modules"], embedder=emb,
+                            samples=spec["samples"])
+    _sync()
+    s = time.perf_counter() - t0
+    return dict(base_load=marks["load_base"], peak_rss_mib_after_base=rss_base, modules=len(spec["pool"]),
+                chosen=len(chosen), retrieval_s=s, s_per_module=s / len(spec["pool"]), embedder=emb.name)
+
+def module_samples_for(pool:list, texts:list, k:int=3, seed:int=0) -> dict:
+    "Module id -> `k` sample inputs drawn from `texts` (stand-ins for each module's training inputs)."
+    texts = random.Random(seed).sample(list(texts), len(texts))
+    return {m: [texts[(i * k + j) % len(texts)] for j in range(k)] for i, m in enumerate(pool)}
+
+# %% ../nbs/15_bench.ipynb #991cdd5a
+STAGES = dict(slice=slice_stage, screening=screening_stage, retrieval=retrieval_stage)
+
+def measure_stage(spec:dict, import_s:float=0.0) -> dict:
+    "Run the stage `spec` names; what it measured, with the process's peak memory so far."
+    res = STAGES[spec["kind"]](spec)
+    return dict(res, import_s=import_s, peak_rss_mib=peak_rss_mib(), cuda_peak_mib=cuda_peak_mib())
+
+def stage_main(spec_file, import_s:float):
+    "A child process's entry: run the stage its spec file names; write what it measured where the spec says."
+    spec = json.loads(Path(spec_file).read_text())
+    warnings.simplefilter("ignore")
+    write_json(spec["result"], measure_stage(spec, import_s))
+
+_CHILD = ("import sys, time\nt0 = time.perf_counter()\nimport lorahub_nb.harness\n"
+          "try: import lorahub_nb.cli\nexcept ImportError: pass\nt = time.perf_counter() - t0\n"
+          "from lorahub_nb.bench import stage_main\nstage_main(sys.argv[1], t)\n")
+
+def _write_spec(kind:str, work:Path, spec:dict) -> Path:
+    "Write a stage's spec file into `work`; its path."
+    path = work / f"{kind}.spec.json"
+    path.write_text(json.dumps(dict(spec, kind=kind, result=str(work / f"{kind}.json")), indent=1))
+    return path
+
+def run_stage(kind:str, work:Path, hub:Path, spec:dict, isolate:bool=True) -> dict:
+    "Run one stage against the planted cache `hub`, in a fresh Python (`isolate`) or in this one; its measurements."
+    path, log = _write_spec(kind, work, spec), work / f"{kind}.log"
+    if isolate:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(hub))
+        proc = run_child([sys.executable, "-c", _CHILD, str(path)], env, log)
+        if proc["rc"]: raise RuntimeError(f"the {kind} stage failed (exit {proc['rc']}); see its log, {log}")
+        return dict(json.loads((work / f"{kind}.json").read_text()), process=proc)
+    t0 = time.perf_counter()
+    with offline_cache(hub), open(log, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        res = measure_stage(json.loads(path.read_text()))
+    return dict(res, process=dict(rc=0, wall_s=time.perf_counter() - t0))
+
+# %% ../nbs/15_bench.ipynb #1473224e
+def task_tokens(data, tokenizer, seed:int=1, shots:int=5, margin:int=2, max_input:int=2048) -> dict:
+    "Per task, what its cost depends on: test prompts' tokens (zero-shot and ICL), few-shot batch tokens, answer steps."
+    from lorahub_nb.bbh import split_task
+    out = {}
+    for t in data:
+        adapt, test = split_task(data[t], shots, seed, t)
+        few = [{"input": data.prompt(t, e["input"]), "output": e["target"]} for e in adapt]
+        queries = [data.prompt(t, e["input"]) for e in test]
+        icl = count_tokens(tokenizer, [icl_prompt(few, q) for q in queries])
+        out[t] = dict(n_test=len(test), zero_shot=count_tokens(tokenizer, queries), icl=[min(n, max_input) for n in icl],
+                      shot_tokens=len(few) * max(count_tokens(tokenizer, [e["input"] for e in few])),
+                      max_new=max(count_tokens(tokenizer, [e["target"] for e in data[t]])) + margin)
+    return out
+
+def _passes(method:str, search:float, n_modules:int) -> float:
+    "Few-shot forward passes a method makes: a search's (counted in floor passes), N for best_single, else none."
+    return search if method.startswith("lorahub") else n_modules if method == "best_single" else 0
+
+def grid_estimate(tasks:dict, # `task_tokens`
+                  m:dict, # measured: pass_s_per_token, search_over_floor, alpha, beta, max_tokens, load_s, modules_read_s
+                  seeds:int=5, methods=PAPER_METHODS, n_modules:int=20, budget:int=40) -> dict:
+    "Seconds the paper's grid would take on this machine: by method, and by stage (adapt, generation, loading)."
+    by_method, stage = dict.fromkeys(methods, 0.0), dict(adapt=0.0, generation=0.0)
+    for s in tasks.values():
+        pass_s = m["pass_s_per_token"] * s["shot_tokens"]
+        for name in methods:
+            adapt = _passes(name, budget * m["search_over_floor"], n_modules) * pass_s
+            gen = generation_seconds(s["icl" if name == "icl" else "zero_shot"], s["max_new"], m["alpha"], m["beta"],
+                                     m["max_tokens"])
+            by_method[name] += seeds * (adapt + gen)
+            stage["adapt"] += seeds * adapt
+            stage["generation"] += seeds * gen
+    stage["loading"] = m["load_s"] + seeds * n_modules * m["modules_read_s"]
+    return dict(by_method=by_method, by_stage=stage, total_s=sum(stage.values()), tasks=len(tasks), seeds=seeds)
+
+# %% ../nbs/15_bench.ipynb #c3678ce7
+def _bbh_dir(bbh_dir=None) -> Path:
+    "The BBH folder: `bbh_dir`, else $LORAHUB_NB_BBH_DIR."
+    d = bbh_dir or os.environ.get("LORAHUB_NB_BBH_DIR")
+    if not d: raise ValueError("the real-scale bench needs the BBH task files: pass bbh_dir= or set LORAHUB_NB_BBH_DIR")
+    return Path(d).expanduser()
+
+def help_seconds(repeats:int=3) -> dict:
+    "Median wall time of `lorahub-nb --help` (the console script next to this Python), and its exit code."
+    script = Path(sys.executable).parent / "lorahub-nb"
+    if not repeats or not script.exists(): return dict(s=None, rc=None)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        p = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+        runs.append(time.perf_counter() - t0)
+    return dict(s=_med(runs), rc=p.returncode)
+
+def _measured(sl:dict, n_modules:int) -> dict:
+    "What `grid_estimate` needs, from the slice's measurements (`n_modules` read per draw)."
+    g = sl["generation"]
+    return dict(pass_s_per_token=sl["floor_s_per_pass"] / sl["pass_tokens"], search_over_floor=sl["search_over_floor"],
+                alpha=g["alpha"], beta=g["beta"], max_tokens=g["max_tokens"],
+                load_s=sl["import_s"] + sl["base_load"]["s"],
+                modules_read_s=sl["modules_read"]["s"] / n_modules)
+
+def _planted_tokenizer(hub:Path):
+    "The planted base model's tokenizer."
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(repo_folder(hub, BASE_ID) / "snapshots" / REVISION)
+
+# %% ../nbs/15_bench.ipynb #1f366458
+def run_real_scale(cache_dir=None, # the project's cache (default: `toyworld.cache_root()`), planted under `real-scale/`
+                   settings:RealScale=None, # what to measure (default: `RealScale()`)
+                   device:str="cpu", out=None, # write the result as JSON here (default: next to the planted cache)
+                   bbh_dir=None, # BBH task files (default: $LORAHUB_NB_BBH_DIR)
+                   isolate:bool=True, # each stage in a fresh Python (clean peak memory); False: in this one
+                   progress:bool=True, **changes) -> dict: # settings to change, e.g. limit=5
+    "Plant Flan-T5-large and the published modules in a HF cache, run a slice of `lorahub-nb bbh` on it, measure all."
+    from lorahub_nb.bbh import load_bbh
+    from lorahub_nb.modules import catalogue
+    st, bbh_dir, t_start = replace(settings or RealScale(), **changes), _bbh_dir(bbh_dir), time.perf_counter()
+    say = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
+    root, pool, texts = real_scale_dir(cache_dir, st.shape), catalogue()[:st.pool], bbh_inputs(bbh_dir)
+    build_s, hub = _timed(plant_real_scale, root, texts, st.shape, pool, progress)
+    res = dict(settings=asdict(st), device=device, threads=torch.get_num_threads(), build_s=build_s)
+    work = root / "last-run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    write_json(work / "samples.json", module_samples_for(pool, texts, st.samples))
+    spec = dict(settings=asdict(st), bbh_dir=str(bbh_dir), pool=pool, device=device, rows=str(work / "rows.jsonl"),
+                samples=str(work / "samples.json"))
+    for kind in STAGES:
+        res[kind] = run_stage(kind, work, hub, spec, isolate)
+        say(f"{kind}: {res[kind]['process']['wall_s']:.0f} s, peak RSS {res[kind]['peak_rss_mib']:,.0f} MiB")
+    res["help"] = help_seconds(st.help_repeats)
+    tasks = task_tokens(load_bbh(bbh_dir), _planted_tokenizer(hub), st.seeds[0])
+    res["estimate"] = grid_estimate(tasks, _measured(res["slice"], st.n_modules), n_modules=st.n_modules, budget=st.budget)
+    res["wall_s"] = time.perf_counter() - t_start
+    write_json(out or root / "real-scale.json", res)
+    if progress: print(real_scale_table(res))
+    return res
+
+# %% ../nbs/15_bench.ipynb #06f0d614
+def _mib(x) -> str: return "" if x is None else f"{x:,.0f} MiB"
+
+def _stage_rows(res:dict) -> list:
+    "(what, time, memory) rows of a `run_real_scale` result."
+    st, sl, sc, rt = res["settings"], res["slice"], res["screening"], res["retrieval"]
+    help_s = "not run" if res["help"]["s"] is None else "failed" if res["help"]["rc"] else f"{res['help']['s']:.2f} s"
+    per_example = sl["generation"]["answer_s_per_example"]
+    return [("build the planted cache (once)", f"{res['build_s']:.1f} s", ""),
+            ("lorahub-nb --help", help_s, ""),
+            (f"slice via {sl['via']}: import", f"{sl['import_s']:.1f} s", ""),
+            ("  load the base model", f"{sl['base_load']['s']:.1f} s", _mib(sl["base_load"]["peak_rss_mib"])),
+            (f"  read the {st['n_modules']} drawn modules (.bin)", f"{sl['modules_read']['s']:.2f} s", ""),
+            (f"  search, K = {sl['search_evals']}", f"{sl['search_s']:.1f} s", ""),
+            ("    per pass: search / floor (ratio)", f"{sl['search_s_per_pass']:.2f} / {sl['floor_s_per_pass']:.2f} s",
+             f"{sl['search_over_floor']:.2f}"),
+            *[(f"  generation, {m}", f"{s:.2f} s/example", "") for m, s in per_example.items()],
+            ("  scoring, all rows", f"{sl['score_s'] * 1e3:.1f} ms", ""),
+            ("  the whole process", f"{sl['process']['wall_s']:.1f} s", _mib(sl["peak_rss_mib"])),
+            (f"loss screening, {sc['modules']} modules ({st['chunk']} at a time)", f"{sc['screening_s']:.1f} s",
+             _mib(sc["peak_rss_mib"])),
+            ("  per module; the base model alone", f"{sc['s_per_module']:.2f} s", _mib(sc["peak_rss_mib_after_base"])),
+            (f"embedding retrieval, {rt['modules']} modules ({st['samples']} inputs each)", f"{rt['retrieval_s']:.1f} s",
+             _mib(rt["peak_rss_mib"]))]
+
+def estimate_lines(e:dict) -> list:
+    "The paper grid's estimated hours, by stage and by method."
+    h = lambda s: f"{s / 3600:.1f} h"
+    by_method = sorted(e["by_method"].items(), key=lambda kv: -kv[1])
+    return [f"paper grid, {e['tasks']} tasks × {e['seeds']} seeds × {len(by_method)} methods, estimated here: "
+            f"{h(e['total_s'])}",
+            "  by stage: " + ", ".join(f"{k} {h(v)}" for k, v in e["by_stage"].items()),
+            "  by method: " + ", ".join(f"{k} {h(v)}" for k, v in by_method)]
+
+def real_scale_table(res:dict) -> str:
+    "The real-scale run as a text table: seconds and peak memory per stage, then the paper-grid estimate."
+    st, rows = res["settings"], _stage_rows(res)
+    cuda = [res[k].get("cuda_peak_mib") for k in STAGES]
+    if cuda[0] is not None: rows.append(("peak CUDA memory: slice, screening, retrieval", "", " / ".join(map(_mib, cuda))))
+    w = max(len(r[0]) for r in rows)
+    lines = [f"real scale: {st['shape']} shape, random weights, {res['screening']['modules']} modules planted in a "
+             f"Hugging Face cache; {res['device']}, {res['threads']} threads; slice: {', '.join(st['tasks'])}, seed "
+             f"{st['seeds'][0]}, {st['limit']} test examples, N = {st['n_modules']}",
+             f"{'stage':{w}s}  {'time':>18s}  {'peak RSS':>10s}"]
+    lines += [f"{a:{w}s}  {b:>18s}  {c:>10s}" for a, b, c in rows]
+    return "\n".join(lines + estimate_lines(res["estimate"]) + [f"whole run: {res['wall_s'] / 60:.1f} min"])

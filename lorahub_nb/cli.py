@@ -4,312 +4,435 @@
 
 # %% ../nbs/17_cli.ipynb #389cf6e1
 from __future__ import annotations
-import argparse, json, os, random, sys, time
+import argparse, json, random, sys
 from pathlib import Path
-import numpy as np
-from .compose import atomic_dir
-from .modules import catalogue, load_base, base_model_id, pick_device, load_module, quiet_loading
-from .adapt import LoraHub
-from .evaluate import generate, accuracy
-from .train import load_task_examples
 
 # %% auto #0
-__all__ = ['DEMO_METHODS', 'COMMANDS', 'parse_modules', 'check_out', 'cmd_learn', 'load_with_adapter', 'write_jsonl', 'cmd_eval',
-           'cmd_train', 'run_demo', 'demo_summary', 'plot_demo', 'cmd_demo', 'cmd_bbh', 'cmd_study', 'cmd_bench',
-           'build_parser', 'main']
+__all__ = ['DEMO_METHODS', 'PAPER_SETTING', 'COMMANDS', 'parse_modules', 'check_out', 'cmd_learn', 'load_with_adapter',
+           'cmd_eval', 'cmd_train', 'run_demo', 'demo_record', 'save_demo_adapter', 'write_demo', 'demo_table',
+           'cmd_demo', 'cmd_bbh', 'cmd_study', 'cmd_bench', 'build_parser', 'main']
 
 # %% ../nbs/17_cli.ipynb #d4e860fc
+def _module_list(path:Path) -> list:
+    if not path.is_file(): raise FileNotFoundError(f"module list {path} does not exist")
+    return [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
+
+def _random_ids(spec:str, seed:int) -> list:
+    from lorahub_nb.modules import catalogue
+    n, cat = spec.split(":", 1)[1], catalogue()
+    if not n.isdigit() or not 0 < int(n) <= len(cat):
+        raise ValueError(f"{spec!r}: expected random:N with 1 <= N <= {len(cat)} (the catalogue's size)")
+    return random.Random(seed).sample(cat, int(n))
+
 def parse_modules(specs:list, # folders, hub ids, '@file' lists, 'random:N'
                   seed:int=0) -> list:
     "Expand module specs into a list of sources."
     out = []
     for s in specs:
-        if s.startswith("@"):
-            p = Path(s[1:])
-            if not p.is_file(): raise FileNotFoundError(f"module list {p} does not exist")
-            out += [l.strip() for l in p.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
-        elif s.startswith("random:"):
-            n, cat = s.split(":", 1)[1], catalogue()
-            if not n.isdigit() or not 0 < int(n) <= len(cat):
-                raise ValueError(f"{s!r}: expected random:N with 1 <= N <= {len(cat)} (the catalogue's size)")
-            out += random.Random(seed).sample(cat, int(n))
+        if s.startswith("@"): out += _module_list(Path(s[1:]))
+        elif s.startswith("random:"): out += _random_ids(s, seed)
         else: out.append(s)
     if not out: raise ValueError("no modules given (--modules)")
     return out
 
 # %% ../nbs/17_cli.ipynb #0bced01a
+def _ours_jsonl(path:Path) -> bool:
+    "A JSON-lines file of this tool's predictions (`eval --out`)."
+    try: rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    except (ValueError, UnicodeDecodeError): return False
+    return all(isinstance(r, dict) and set(r) == {"input", "target", "prediction", "correct"} for r in rows)
+
+def _ours_json(path:Path) -> bool:
+    "A JSON file that says it was written by this tool."
+    try: return json.loads(path.read_text(encoding="utf-8")).get("written_by") == "lorahub_nb"
+    except (ValueError, UnicodeDecodeError, AttributeError): return False
+
 def check_out(path, overwrite:bool) -> Path:
-    "Refuse an existing output path unless `overwrite`; return it as a Path."
+    "Refuse an existing output unless `overwrite` is set and it holds this tool's output; return it as a Path."
+    from lorahub_nb.utils import check_replaceable
     p = Path(path)
-    if p.exists() and not overwrite: raise FileExistsError(f"output {p} exists; pass --overwrite to replace it")
-    return p
+    return check_replaceable(p, overwrite, "--overwrite", owned=lambda f: _ours_jsonl(f) or _ours_json(f))
 
 def _print_json(obj): print(json.dumps(obj, indent=2, default=float))
 
 # %% ../nbs/17_cli.ipynb #8d291540
+def _search(a):
+    "The search settings of the command line (checked: a negative alpha or bound is refused)."
+    from lorahub_nb.adapt import Search
+    return Search(a.optimizer, a.budget, a.bound, a.alpha, a.seed)
+
+def _say(a, *lines):
+    "Print what is not the result (where it was written, ...) unless --json or --quiet."
+    if not (a.json or a.quiet): print(*lines, sep="\n")
+
+def _result(a, *lines):
+    "Print the result unless --json."
+    if not a.json: print(*lines, sep="\n")
+
 def cmd_learn(a):
     "LoraHub search on given modules and examples; writes the composed adapter."
-    out = check_out(a.out, a.overwrite)
-    examples = load_task_examples(a.examples)
-    sources = parse_modules(a.modules, a.seed)
-    hub = LoraHub({s: s for s in sources}, base=a.base, device=pick_device(a.device), dtype=a.dtype, progress=not a.json)
-    res = hub.learn(examples, a.optimizer, a.budget, a.bound, a.alpha, a.seed, progress=not a.json, batched=a.batched)
+    from lorahub_nb.modules import pick_device
+    from lorahub_nb.train import load_task_examples
+    from lorahub_nb.adapt import LoraHub
+    out, search, device = check_out(a.out, a.overwrite), _search(a), pick_device(a.device)
+    examples = load_task_examples(a.examples, a.input_field, a.output_field)
+    sources, quiet = parse_modules(a.modules, a.seed), a.json or a.quiet
+    hub = LoraHub({s: s for s in sources}, base=a.base, device=device, dtype=a.dtype, progress=not quiet,
+                  max_input_tokens=a.max_input_tokens)
+    res = hub.learn(examples, search, progress=not quiet, batched=a.batched)
     res.save(out, overwrite=a.overwrite)
     summary = dict(out=str(out), optimizer=res.optimizer, objective=res.value, loss=res.loss, weights=res.weights)
     if a.json: _print_json(summary)
-    else:
-        print(f"LoraHub ({a.optimizer} -> {res.optimizer}, {a.budget} evaluations): objective {res.value:.4f}, loss {res.loss:.4f}")
-        for n, w in sorted(res.weights.items(), key=lambda kv: -abs(kv[1])): print(f"  {w:+.3f}  {n}")
-        print(f"wrote {out}/")
+    weights = [f"  {w:+.3f}  {n}" for n, w in sorted(res.weights.items(), key=lambda kv: -abs(kv[1]))]
+    _result(a, f"LoraHub ({a.optimizer} -> {res.optimizer}, {a.budget} evaluations): objective {res.value:.4f}, "
+               f"loss {res.loss:.4f}", *weights)
+    _say(a, f"wrote {out}/")
     return summary
 
 # %% ../nbs/17_cli.ipynb #3f7af8b0
 def load_with_adapter(base:str=None, adapter:str=None, device=None, dtype=None):
     "Base model (default: the adapter's base) with an optional PEFT adapter folder applied."
     from peft import PeftModel
-    if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
-        raise FileNotFoundError(f"adapter {adapter!r} is not a PEFT adapter folder (no adapter_config.json)")
-    if base is None:
-        if adapter is None: raise ValueError("give --base, --adapter, or both")
-        base = base_model_id(json.loads((Path(adapter) / "adapter_config.json").read_text()))
-    model, tok = load_base(base, device, dtype)
-    if adapter is not None:
-        with quiet_loading(): model = PeftModel.from_pretrained(model, adapter).eval()
-    return model, tok
-
-def write_jsonl(path, rows:list):
-    "Write rows as JSON lines, atomically (temp file + rename)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows)); os.replace(tmp, path)
+    from lorahub_nb.modules import load_module, load_base, base_model_id
+    from lorahub_nb.utils import quiet_loading
+    module = load_module(adapter) if adapter is not None else None    # a clear error for a broken adapter
+    if base is None and module is None: raise ValueError("give --base, --adapter, or both")
+    model, tok = load_base(base or base_model_id(module.config), device, dtype)
+    if module is None: return model, tok
+    with quiet_loading(): return PeftModel.from_pretrained(model, adapter).eval(), tok
 
 def cmd_eval(a):
     "Exact match of a model (+ adapter) on a JSONL test set; writes predictions."
+    from lorahub_nb.modules import pick_device
+    from lorahub_nb.train import load_task_examples
+    from lorahub_nb.evaluate import generate, accuracy, exact_match
+    from lorahub_nb.utils import write_jsonl
     out = check_out(a.out, a.overwrite) if a.out else None
-    data = load_task_examples(a.data)
-    model, tok = load_with_adapter(a.base, a.adapter, pick_device(a.device), a.dtype)
+    device, data = pick_device(a.device), load_task_examples(a.data, a.input_field, a.output_field)
+    model, tok = load_with_adapter(a.base, a.adapter, device, a.dtype)
     preds = generate(model, tok, [e["input"] for e in data], max_new_tokens=a.max_new_tokens, batch_size=a.batch_size,
-                     progress=not a.json)
+                     progress=not (a.json or a.quiet), max_input_tokens=a.max_input_tokens)
     targets = [e["output"] for e in data]
-    res = dict(n=len(data), exact_match=accuracy(preds, targets), strict_exact_match=accuracy(preds, targets, normalize=False))
+    res = dict(n=len(data), exact_match=accuracy(preds, targets), strict_exact_match=accuracy(preds, targets, False))
     if out:
-        from lorahub_nb.evaluate import exact_match
         write_jsonl(out, [dict(input=e["input"], target=e["output"], prediction=p, correct=exact_match(p, e["output"]))
                           for e, p in zip(data, preds)])
         res["predictions"] = str(out)
     if a.json: _print_json(res)
-    else: print(f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f}) on {res['n']} examples"
-                + (f"; predictions in {out}" if out else ""))
+    _result(a, f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f}) on {res['n']} examples")
+    if out: _say(a, f"predictions in {out}")
     return res
 
 # %% ../nbs/17_cli.ipynb #41ec9d75
 def cmd_train(a):
     "Train one LoRA module on a task (JSONL or `datasets` id)."
-    from lorahub_nb.train import train_module
-    out = check_out(a.out, a.overwrite)
+    from lorahub_nb.modules import load_base, pick_device
+    from lorahub_nb.train import train_module, load_task_examples, train_log
+    out, device = check_out(a.out, a.overwrite), pick_device(a.device)
     examples = load_task_examples(a.data, a.input_field, a.output_field, a.split)
     held = load_task_examples(a.eval_data, a.input_field, a.output_field, a.split) if a.eval_data else None
-    model, tok = load_base(a.base, pick_device(a.device))
-    if out.exists(): import shutil; shutil.rmtree(out)
+    model, tok = load_base(a.base, device)
     path = train_module((model, tok), examples, out, task_name=a.task_name, r=a.r, lora_alpha=a.lora_alpha,
                         lora_dropout=a.dropout, target_modules=tuple(a.targets), lr=a.lr, steps=a.steps,
-                        batch_size=a.batch_size, eval_examples=held, seed=a.seed, progress=not a.json, base_name=a.base)
-    card = json.loads((Path(path) / "lorahub_card.json").read_text()) if (Path(path) / "lorahub_card.json").exists() else {}
-    res = dict(out=str(path), metrics=card.get("metrics"))
+                        batch_size=a.batch_size, eval_examples=held, seed=a.seed, progress=not (a.json or a.quiet),
+                        base_name=a.base, overwrite=a.overwrite)
+    res = dict(out=str(path), metrics={k: v for k, v in train_log(path)["metrics"].items() if k != "loss"})
     if a.json: _print_json(res)
-    else: print(f"wrote {path}/ {card.get('metrics', '')}")
+    _result(a, f"best held-out exact match {res['metrics']['best_exact_match']} at step {res['metrics']['best_step']}")
+    _say(a, f"wrote {path}/")
     return res
 
 # %% ../nbs/17_cli.ipynb #55dcc532
 DEMO_METHODS = ("zero_shot", "uniform", "best_single", "lorahub_cma", "lorahub_ngopt", "oracle")
+PAPER_SETTING = ("The paper's setting is leave-one-out: a BBH task has no module of its own, so each task's own "
+                 "module is held out of its pool.")
 
-def _demo_weights(hub, method, task, shots, budget, seed):
-    "Weights (and the search result, for LoraHub) of one demo method."
-    n = hub.n
-    if method == "zero_shot": return np.zeros(n), None
-    if method == "uniform": return np.full(n, 1.0 / n), None
-    if method == "best_single":
-        from lorahub_nb.adapt import best_single
-        return np.eye(n)[best_single(hub, shots)[0]], None
-    if method == "oracle": return np.eye(n)[hub.names.index(task)], None
-    if method in ("lorahub_cma", "lorahub_ngopt"):
-        res = hub.learn(shots, "CMA" if method == "lorahub_cma" else "NGOpt", budget, seed=seed, progress=False)
-        return res.w, res
-    raise ValueError(f"unknown demo method {method!r}; choose from {DEMO_METHODS}")
-
-def run_demo(world, # a `toyworld.World`
-             seeds:int=3, budget:int=40, tasks:list=None, n_test:int=50, shots:int=5,
+def run_demo(world, # a built world (`toyworld.build_world`)
+             seeds=(0, 1, 2), budget:int=40, tasks:list=None, n_test:int=50, shots:int=5,
              methods=DEMO_METHODS, device=None, progress:bool=True) -> dict:
-    "Every method on every unseen task × seed of the world: rows, summary and one LoraHub result."
-    tasks = tasks or world.unseen_tasks()
-    bad = [t for t in tasks if t not in world.unseen_tasks()]
-    if bad: raise ValueError(f"unknown task(s) {bad}; the world's unseen tasks are {world.unseen_tasks()}")
-    model, tok = world.load_base(pick_device(device))
-    hub = LoraHub({t: str(p) for t, p in world.module_paths.items()}, model=model, tokenizer=tok, progress=False)
-    from tqdm.auto import tqdm
-    rows, kept = [], None
-    grid = [(t, s) for t in tasks for s in range(seeds)]
-    for task, seed in tqdm(grid, desc="demo (task × seed)", disable=not progress):
-        few, test = world.task_examples(task, shots, seed, "fewshot"), world.task_examples(task, n_test, seed, "test")
-        max_new = max(len(tok(e["output"]).input_ids) for e in test) + 2
-        for m in methods:
-            t0 = time.perf_counter()
-            w, res = _demo_weights(hub, m, task, few, budget, seed)
-            hub.set_weights(w)
-            preds = hub.generate([e["input"] for e in test], max_new_tokens=max_new)
-            rows.append(dict(task=task, seed=seed, method=m, exact_match=accuracy(preds, [e["output"] for e in test]),
-                             weights={n: float(x) for n, x in zip(hub.names, w)}, seconds=time.perf_counter() - t0,
-                             optimizer=res.optimizer if res is not None else None))
-            if kept is None and res is not None: kept = res
-    return dict(summary=demo_summary(rows, methods), rows=rows, result=kept,
-                config=dict(world=str(world.root), size=world.size, causal=world.causal, seeds=seeds, budget=budget,
-                            tasks=tasks, n_test=n_test, shots=shots))
+    "The demo's methods on the world's unseen tasks × seeds, leave-one-out and full pool."
+    from lorahub_nb.harness import Models, world_run
+    unseen = world.unseen_tasks()
+    bad = [t for t in tasks or [] if t not in unseen]
+    if bad: raise ValueError(f"unknown task(s) {bad}; the world's unseen tasks are {unseen}")
+    kw = dict(seeds=tuple(seeds), n_test=n_test, shots=shots, budget=budget, tasks=tasks, progress=progress,
+              models=Models(base=str(world.base_path), device=device))
+    loo = world_run(world, [m for m in methods if m != "oracle"], leave_one_out=True, **kw)
+    full = world_run(world, list(methods), **kw)
+    return dict(leave_one_out=loo, full=full, config=dict(size=world.size, causal=world.causal, seeds=list(seeds),
+                budget=budget, tasks=tasks or unseen, n_test=n_test, shots=shots))
 
-def demo_summary(rows:list, methods=DEMO_METHODS) -> dict:
-    "method -> mean exact match over tasks and seeds (plus sd over seeds of the task mean)."
-    out = {}
-    for m in methods:
-        r = [x for x in rows if x["method"] == m]
-        if not r: continue
-        per_seed = [np.mean([x["exact_match"] for x in r if x["seed"] == s]) for s in sorted({x["seed"] for x in r})]
-        out[m] = dict(mean=float(np.mean([x["exact_match"] for x in r])), sd=float(np.std(per_seed)), n=len(r))
-    return out
+# %% ../nbs/17_cli.ipynb #55dcc534
+def demo_record(r:dict) -> dict:
+    "The contents of results.json."
+    from lorahub_nb.harness import summarize
+    spread = {k: summarize(r[k])["average"] for k in ("full", "leave_one_out")}
+    spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in s.items()} for k, s in spread.items()}
+    rows = [{**x, "setting": k} for k in ("leave_one_out", "full") for x in r[k]]
+    return dict(written_by="lorahub_nb", summary={m: v["mean"] for m, v in spread["full"].items()},
+                leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()}, spread=spread, rows=rows,
+                config=r["config"], paper_setting="leave_one_out")
 
-def plot_demo(summary:dict, path=None, title="embedded world: unseen tasks"):
-    "Bars of mean exact match by method, with the sd over seeds."
+def save_demo_adapter(world, row:dict, path):
+    "The composed module of one results row (its modules and weights) as a PEFT adapter folder."
+    from lorahub_nb.modules import load_modules
+    from lorahub_nb.compose import LoraBank, compose
+    from lorahub_nb.utils import write_adapter
+    mods = load_modules({n: str(world.module_paths[n]) for n in row["weights"]}, progress=False)
+    bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods})
+    Path(path).mkdir()
+    write_adapter(path, compose(bank, list(row["weights"].values())), mods[0].config)
+    (Path(path) / "weights.json").write_text(json.dumps(row["weights"], indent=2))
+
+# %% ../nbs/17_cli.ipynb #55dcc535
+def write_demo(out, world, r:dict):
+    "results.json, results.png and adapter/ into `out` (atomically; a previous demo output there is replaced)."
+    import matplotlib
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    ms = list(summary)
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(ms, [summary[m]["mean"] for m in ms], yerr=[summary[m]["sd"] for m in ms], capsize=3,
-           color=["C7", "C7", "C1", "C0", "C2", "C3"][:len(ms)])
-    ax.set(ylabel="exact match", ylim=(0, 1), title=title); ax.tick_params(axis="x", rotation=25)
-    fig.tight_layout()
-    if path: fig.savefig(path, dpi=80); plt.close(fig)
-    return fig
+    from lorahub_nb.utils import atomic_dir
+    from lorahub_nb.harness import plot_methods
+    rec = demo_record(r)
+    with atomic_dir(out, overwrite=True, flag="another --out") as tmp:
+        (tmp / "results.json").write_text(json.dumps(rec, indent=1))
+        ax = plot_methods({"leave-one-out": r["leave_one_out"], "full pool": r["full"]},
+                          title="embedded world: unseen tasks")
+        ax.figure.tight_layout()
+        ax.figure.savefig(tmp / "results.png", dpi=80)
+        plt.close(ax.figure)
+        searched = [x for x in r["leave_one_out"] if x["method"] == "lorahub_cma"]
+        if searched: save_demo_adapter(world, searched[0], tmp / "adapter")
+    return rec
+
+# %% ../nbs/17_cli.ipynb #55dcc536
+def demo_table(r:dict) -> str:
+    "The printed result: both settings side by side, leave-one-out first, and which one is the paper's."
+    from lorahub_nb.harness import compare_table
+    c = r["config"]
+    head = f"exact match (%) on {len(c['tasks'])} unseen tasks × {len(c['seeds'])} seeds, mean ± sd over seeds:"
+    table = compare_table({"leave-one-out": r["leave_one_out"], "full pool": r["full"]})
+    return "\n".join([head, table, PAPER_SETTING])
 
 def cmd_demo(a):
-    "Build or load the embedded world, run every method, write results.json, a plot and one adapter."
+    "Build or load the embedded world, run the methods in both settings, write results.json, a plot and one adapter."
+    from lorahub_nb.modules import pick_device
     from lorahub_nb.toyworld import build_world
-    out = check_out(a.out, a.overwrite)
-    world = build_world(size="tiny" if a.tiny else "quick" if a.quick else "full", causal=a.causal, progress=not a.json)
-    r = run_demo(world, a.seeds, a.budget, a.tasks, a.n_test or (30 if a.quick else 50), device=a.device,
-                 progress=not a.json)
-    with atomic_dir(out, a.overwrite) as tmp:
-        (tmp / "results.json").write_text(json.dumps(dict(summary={m: v["mean"] for m, v in r["summary"].items()},
-            spread=r["summary"], rows=r["rows"], config=r["config"]), indent=1))
-        plot_demo(r["summary"], tmp / "results.png")
-        if r["result"] is not None: r["result"].save(tmp / "adapter", plot=False)
-    if a.json: _print_json(dict(summary={m: v["mean"] for m, v in r["summary"].items()}, out=str(out)))
-    else:
-        print(f"\nexact match on {len(r['config']['tasks'])} unseen tasks × {a.seeds} seeds (mean ± sd over seeds):")
-        for m, v in r["summary"].items(): print(f"  {m:<14} {v['mean']:.3f} ± {v['sd']:.3f}")
-        print(f"wrote {out}/results.json, results.png and adapter/")
-    return r
+    from lorahub_nb.utils import check_replaceable
+    out, device = check_replaceable(a.out, True, "another --out"), pick_device(a.device)
+    size = "tiny" if a.tiny else "quick" if a.quick else "full"
+    world = build_world(size=size, causal=a.causal, progress=not (a.json or a.quiet), **_described(a))
+    r = run_demo(world, range(a.seeds), a.budget, a.tasks, a.n_test or (30 if a.quick else 50), device=device,
+                 progress=not (a.json or a.quiet))
+    rec = write_demo(out, world, r)
+    if a.json: _print_json(dict(summary=rec["summary"], leave_one_out=rec["leave_one_out"], out=str(out)))
+    _result(a, demo_table(r))
+    _say(a, f"wrote {out}/results.json, results.png and adapter/")
+    return rec
+
+def _described(a) -> dict: return {"described": True} if getattr(a, "described", False) else {}
 
 # %% ../nbs/17_cli.ipynb #7ccdc313
+def _bbh_data(a):
+    "(data, pool, base, own) of a bbh run: the BBH folder or hub copy, or the embedded world."
+    if a.world:
+        from lorahub_nb.toyworld import build_world
+        from lorahub_nb.harness import world_data
+        world = build_world(size=a.world, progress=not (a.json or a.quiet), **_described(a))
+        data = world_data(world, (a.limit or 55) + a.shots)
+        pool = {t: str(p) for t, p in world.module_paths.items()}
+        return data, pool, a.base or str(world.base_path), {t: t for t in world.unseen_tasks()}
+    if not (a.bbh_dir or a.bbh_hub): raise ValueError("give --bbh-dir DIR, --bbh-hub ID or --world SIZE")
+    from lorahub_nb.bbh import load_bbh
+    pool = parse_modules(a.modules, a.seed) if a.modules else None
+    return load_bbh(a.bbh_dir or a.bbh_hub, a.tasks), pool, a.base, None
+
+# %% ../nbs/17_cli.ipynb #7ccdc314
 def cmd_bbh(a):
     "The paper's BBH protocol over tasks × seeds × methods, appended to a resumable JSONL."
-    from lorahub_nb import bbh
-    if any(m in ("centroid", "gradient") for m in a.methods):
-        from lorahub_nb.study import register_bbh_methods; register_bbh_methods()
-    pool = parse_modules(a.modules, a.seed) if a.modules else None
-    if a.world:
-        from lorahub_nb.toyworld import build_world, world_bbh
-        world = build_world(size=a.world, progress=not a.json)
-        a.bbh_dir, a.base = a.bbh_dir or world_bbh(world), a.base or str(world.base_path)
-        pool = pool or [str(p) for p in world.module_paths.values()]
-    if not (a.bbh_dir or a.bbh_hub): raise ValueError("give --bbh-dir DIR, --bbh-hub ID or --world SIZE")
-    data = bbh.load_bbh(a.bbh_dir or a.bbh_hub, a.tasks)
-    if a.n_modules is None: a.n_modules = min(20, len(pool)) if pool else 20
+    from lorahub_nb.modules import pick_device
+    from lorahub_nb.harness import run_tasks, format_table, summarize
+    device = pick_device(a.device)
+    data, pool, base, own = _bbh_data(a)
+    n = a.n_modules or min(20, len(pool) if pool else 20)
+    run = dict(pool=pool, out=a.out, tasks=a.tasks, seeds=a.seeds, methods=a.methods, n_modules=n, budget=a.budget,
+               shots=a.shots, limit=a.limit, split=a.split, prefilter=a.prefilter, base=base, own=own,
+               options={"centroid": {"samples": a.samples}} if a.samples else None)
     if a.ray:
         from lorahub_nb.scale import run_grid_ray
-        rows = run_grid_ray(a.ray, data, pool=pool, out=a.out, tasks=a.tasks, seeds=a.seeds, methods=a.methods,
-                            n_modules=a.n_modules, budget=a.budget, shots=a.shots, limit=a.limit, base=a.base)
-    else:
-        rows = bbh.run_bbh(data, pool=pool, out=a.out, tasks=a.tasks, seeds=a.seeds, methods=a.methods,
-                           n_modules=a.n_modules, budget=a.budget, shots=a.shots, limit=a.limit, base=a.base,
-                           device=pick_device(a.device), dtype=a.dtype, progress=not a.json)
-    if a.json: _print_json(bbh.summarize(rows))
-    else: print(bbh.format_table(rows)); print(f"rows in {a.out}")
+        rows = run_grid_ray(a.ray, data, progress=not (a.json or a.quiet), **run)
+    else: rows = run_tasks(data, device=device, dtype=a.dtype, progress=not (a.json or a.quiet), **run)
+    if a.json: _print_json(summarize(rows))
+    _result(a, format_table(rows))
+    _say(a, f"rows in {a.out}")
     return rows
 
+# %% ../nbs/17_cli.ipynb #7ccdc315
 def cmd_study(a):
     "Centroid, gradient, pre-filtering and optimizers compared on the embedded world; writes study.json."
+    from lorahub_nb.modules import pick_device
     from lorahub_nb.study import run_study, study_table
-    out = check_out(a.out, a.overwrite)
-    st = run_study(out, size="quick" if a.quick else "full", seeds=tuple(range(a.seeds)), device=a.device,
-                   progress=not a.json)
+    out, device = check_out(a.out, a.overwrite), pick_device(a.device)
+    st = run_study(out, size="quick" if a.quick else "full", seeds=tuple(range(a.seeds)), device=device,
+                   progress=not (a.json or a.quiet), described=bool(getattr(a, "described", False)))
     if a.json: _print_json(dict(summary=st["summary"], leave_one_out=st["leave_one_out"]))
-    else: print(study_table(st)); print(f"wrote {out}/study.json")
+    _result(a, study_table(st))
+    _say(a, f"wrote {out}/study.json")
     return st
 
 def cmd_bench(a):
     "Load, adapt and inference timed side by side with the floor and the official code."
     from lorahub_nb.bench import run_bench
     res = run_bench(a.shape, a.n_modules, a.budget, a.repeats, a.dtype, official=not a.no_official, out=a.out,
-                    progress=not a.json, time_limit=a.time_limit or None, ahead=a.ahead)
+                    progress=not (a.json or a.quiet), time_limit=a.time_limit or None, ahead=a.ahead)
     if a.json: _print_json(res)
     return res
-
-# %% ../nbs/17_cli.ipynb #cafcf82f
-def _extra_parsers(sub, add):
-    b = add("bbh", "the paper's BIG-Bench Hard protocol (resumable results JSONL)")
-    b.add_argument("--bbh-dir", default=None, help="a folder in the official layout (*.json + cot-prompts/)")
-    b.add_argument("--bbh-hub", default=None, help="a hub dataset id, e.g. lukaemon/bbh")
-    b.add_argument("--world", default=None, choices=["tiny", "quick", "full"],
-                   help="the embedded world: its unseen tasks, base model and modules (no download)")
-    b.add_argument("--base", default=None); b.add_argument("--modules", nargs="+", default=None,
-                                                           help="pool: folders, hub ids, @list.txt, random:N (default: catalogue)")
-    b.add_argument("--tasks", nargs="+", default=None); b.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
-    b.add_argument("--methods", nargs="+", default=["zero_shot", "icl", "lorahub_cma", "lorahub_ngopt", "uniform", "best_single"])
-    b.add_argument("--n-modules", type=int, default=None, help="N per seed (default 20, or the whole pool if smaller)"); b.add_argument("--budget", type=int, default=40)
-    b.add_argument("--shots", type=int, default=5); b.add_argument("--limit", type=int, default=None)
-    b.add_argument("--seed", type=int, default=0, help="seed for random:N"); b.add_argument("--dtype", default="auto")
-    b.add_argument("--ray", default=None, help="Ray cluster address: run the grid's cells as Ray tasks")
-    _common(b, out_default="bbh_results.jsonl")
-    s = add("study", "compare centroid, gradient, optimizers and pre-filtering on the embedded world")
-    s.add_argument("--quick", action="store_true"); s.add_argument("--seeds", type=int, default=5)
-    _common(s, out_default="lorahub_study")
-    c = add("bench", "time LoraHub against the forward-pass floor and the official code")
-    c.add_argument("--shape", default="base", choices=["tiny", "base", "large"])
-    c.add_argument("--n-modules", type=int, default=20); c.add_argument("--budget", type=int, default=40)
-    c.add_argument("--repeats", type=int, default=3)
-    c.add_argument("--dtype", default="auto", help="our second run's dtype: bf16 where the CPU has fast bf16 (auto), fp32, fp16")
-    c.add_argument("--no-official", action="store_true", help="skip the official lorahub package")
-    c.add_argument("--time-limit", type=float, default=540, help="seconds: start no repeat that would end past this (0: no limit)")
-    c.add_argument("--ahead", type=int, default=1, help="> 1: also time our search composing this many candidates per bank read")
-    c.add_argument("--out", default=None, help="write the measurements as JSON"); c.add_argument("--json", action="store_true")
 
 # %% ../nbs/17_cli.ipynb #8f1aefbe
 _EXAMPLES = {
     "demo": "lorahub-nb demo                       # the embedded world: every method, table + plot in ./lorahub_demo\n"
             "  lorahub-nb demo --quick --seeds 2       # a smaller world, a faster run",
-    "learn": "lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter\n"
-             "  lorahub-nb learn --base ./base --modules ./m1 ./m2 @more.txt --examples five.jsonl --optimizer NGOpt --out out",
-    "train": "lorahub-nb train --base google/flan-t5-large --data task.jsonl --out modules/my_task",
+    "learn": "lorahub-nb learn --base WORLD/base --modules WORLD/modules/min_letter WORLD/modules/max_letter \\\n"
+             "      --examples five.jsonl --out my_adapter        # offline: WORLD is a built world, see `demo`\n"
+             "  lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter   # needs the hub",
+    "train": "lorahub-nb train --base WORLD/base --data task.jsonl --steps 100 --out my_module   # offline\n"
+             "  lorahub-nb train --base google/flan-t5-large --data task.jsonl --out my_module   # needs the hub",
     "eval": "lorahub-nb eval --adapter my_adapter --data test.jsonl --out predictions.jsonl",
-    "bbh": "lorahub-nb bbh --bbh-dir ../shared/bbh --modules random:196 --n-modules 20 --seeds 1 2 3 4 5 --out bbh.jsonl\n"
-           "  lorahub-nb bbh --world quick --limit 40 --seeds 1 2 --out world_bbh.jsonl   # offline, on the embedded world",
+    "bbh": "lorahub-nb bbh --world quick --limit 40 --seeds 1 2 --out world_bbh.jsonl   # offline, on the embedded world\n"
+           "  lorahub-nb bbh --bbh-dir BIG-Bench-Hard/bbh --modules random:196 --n-modules 20 --out bbh.jsonl  # needs the hub",
     "study": "lorahub-nb study --quick --out study",
-    "bench": "lorahub-nb bench --shape base",
+    "bench": "lorahub-nb bench --shape tiny --repeats 1 --no-official   # seconds\n"
+             "  lorahub-nb bench --shape base                            # minutes: Flan-T5-base's shape",
 }
 
-def _common(p, out_required=True, out_default=None):
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+def _output_flags(p, out_default=None, out_help="output folder", overwrite=True):
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    if out_default is not None: p.add_argument("--out", default=out_default, help=f"output (default {out_default})")
-    elif out_required: p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; print only the result table")
+    if overwrite:
+        p.add_argument("--overwrite", action="store_true", help="replace --out if this tool wrote it")
+    if out_default is not None: p.add_argument("--out", default=out_default, help=f"{out_help} (default {out_default})")
+    else: p.add_argument("--out", required=True, help=out_help)
 
+# %% ../nbs/17_cli.ipynb #8f1aefc0
 def _search_flags(p):
     p.add_argument("--optimizer", default="CMA", help="nevergrad optimizer: CMA (default), NGOpt (the official code's), ...")
     p.add_argument("--budget", type=int, default=40, help="K, objective evaluations (default 40)")
     p.add_argument("--bound", type=float, default=1.5, help="weights live in [-bound, bound] (default 1.5)")
-    p.add_argument("--alpha", type=float, default=0.05, help="L1 strength (default 0.05)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
+    p.add_argument("--alpha", type=float, default=0.05, help="L1 strength, >= 0 (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search (and of random:N)")
     p.add_argument("--batched", action="store_true", help="evaluate each CMA-ES generation in one forward pass")
 
+def _data_flags(p, dtype=True):
+    p.add_argument("--input-field", default="input", help="the examples' field holding the input (default input)")
+    p.add_argument("--output-field", default="output", help="the examples' field holding the answer (default output)")
+    p.add_argument("--max-input-tokens", type=int, default=None,
+                   help="cut longer inputs to this many tokens (default: the model's limit, 2048 for T5)")
+    if dtype: p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
+
+# %% ../nbs/17_cli.ipynb #8f1aefc1
+def _demo_parser(add):
+    d = add("demo", "run every method on the embedded offline world and report a table")
+    d.add_argument("--seeds", type=int, default=3, help="seeds per task (default 3)")
+    d.add_argument("--budget", type=int, default=40, help="K, evaluations of each LoraHub search (default 40)")
+    d.add_argument("--tasks", nargs="+", default=None, help="unseen tasks to run (default: all)")
+    d.add_argument("--causal", action="store_true", help="the decoder-only variant of the world")
+    d.add_argument("--quick", action="store_true", help="a smaller world and fewer test examples")
+    d.add_argument("--described", action="store_true", help="the world whose tasks are announced in English")
+    d.add_argument("--n-test", type=int, default=None, help="test examples per task and seed (default 50; 30 with --quick)")
+    d.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the 3-skill world of the tests
+    _output_flags(d, "lorahub_demo", "output folder; a previous demo output there is replaced", overwrite=False)
+
+def _learn_parser(add):
+    l = add("learn", "search module weights on a few examples and save the composed adapter")
+    l.add_argument("--modules", nargs="+", required=True, help="folders, hub ids, @list.txt or random:N (hub)")
+    l.add_argument("--examples", required=True, help="JSON lines with the input and output fields")
+    l.add_argument("--base", default=None, help="base model (default: from the modules' adapter_config.json)")
+    _search_flags(l)
+    _data_flags(l)
+    _output_flags(l)
+
+# %% ../nbs/17_cli.ipynb #8f1aefc2
+def _train_parser(add):
+    t = add("train", "train one LoRA module on a task (the paper's recipe)")
+    t.add_argument("--base", required=True, help="base model: a folder or a hub id")
+    t.add_argument("--data", required=True, help="JSONL file or folder, or a datasets id (hub)")
+    t.add_argument("--eval-data", default=None, help="held-out JSONL for checkpoint selection (default: split off)")
+    t.add_argument("--split", default="train", help="split of a datasets id (default train)")
+    t.add_argument("--task-name", default=None, help="the task's name in lorahub_card.json (default: the folder's)")
+    t.add_argument("--r", type=int, default=16, help="LoRA rank (default 16)")
+    t.add_argument("--lora-alpha", type=int, default=32, help="LoRA alpha (default 32)")
+    t.add_argument("--dropout", type=float, default=0.1, help="LoRA dropout (default 0.1)")
+    t.add_argument("--targets", nargs="+", default=["q", "v"], help="modules to adapt (default q v)")
+    t.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    t.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
+    t.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the LoRA init and the batches")
+    _data_flags(t, dtype=False)
+    _output_flags(t)
+
+def _eval_parser(add):
+    e = add("eval", "exact match of a base model with an optional adapter on a JSONL test set")
+    e.add_argument("--base", default=None, help="base model (default: the adapter's)")
+    e.add_argument("--adapter", default=None, help="a PEFT adapter folder (e.g. the output of learn)")
+    e.add_argument("--data", required=True, help="JSON lines with the input and output fields")
+    e.add_argument("--max-new-tokens", type=int, default=None, help="longest answer, in tokens (default 32)")
+    e.add_argument("--batch-size", type=int, default=None, help="at most this many inputs per batch")
+    _data_flags(e)
+    _output_flags(e, out_help="predictions JSONL (optional)")
+    e.set_defaults(out=None)
+    next(x for x in e._actions if x.dest == "out").required = False
+
+# %% ../nbs/17_cli.ipynb #8f1aefc3
+def _bbh_parser(add):
+    b = add("bbh", "the paper's BIG-Bench Hard protocol (resumable results JSONL)")
+    b.add_argument("--bbh-dir", default=None, help="a folder in the official layout (*.json + cot-prompts/)")
+    b.add_argument("--bbh-hub", default=None, help="a hub dataset id, e.g. lukaemon/bbh (hub)")
+    b.add_argument("--world", default=None, choices=["tiny", "quick", "full"],
+                   help="the embedded world: its unseen tasks, base model and modules (no download)")
+    b.add_argument("--described", action="store_true", help="with --world: the world whose tasks are described in English")
+    b.add_argument("--base", default=None, help="base model (default: the modules' base)")
+    b.add_argument("--modules", nargs="+", default=None, help="pool: folders, hub ids, @list.txt, random:N (default: catalogue)")
+    b.add_argument("--tasks", nargs="+", default=None, help="tasks to run (default: all)")
+    b.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], help="seeds (default 1 2 3 4 5)")
+    b.add_argument("--methods", nargs="+", default=["zero_shot", "icl", "lorahub_cma", "lorahub_ngopt", "uniform", "best_single"],
+                   help="registered methods (see lorahub_nb.methods), or lorahub:<nevergrad optimizer>")
+    b.add_argument("--n-modules", type=int, default=None, help="N per seed (default 20, or the whole pool if smaller)")
+    b.add_argument("--budget", type=int, default=40, help="K, evaluations of each search (default 40)")
+    b.add_argument("--shots", type=int, default=5, help="k, adapt examples per task (default 5)")
+    b.add_argument("--limit", type=int, default=None, help="test examples per task (default: all)")
+    b.add_argument("--split", default="per-seed", choices=["per-seed", "paper"],
+                   help="per-seed: new adapt examples per seed; paper: one draw per task, as the official script")
+    b.add_argument("--prefilter", default="random", choices=["random", "loss", "embedding", "hybrid"],
+                   help="how the N modules are chosen (default random, the paper's)")
+    b.add_argument("--samples", default=None, help="JSON: module id -> sample inputs, for centroid weights")
+    b.add_argument("--seed", type=int, default=0, help="seed for random:N")
+    b.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
+    b.add_argument("--ray", default=None, help="Ray cluster address: run the grid's cells as Ray tasks")
+    _output_flags(b, "bbh_results.jsonl", "results JSONL, resumed if it exists", overwrite=False)
+
+# %% ../nbs/17_cli.ipynb #8f1aefc4
+def _study_parser(add):
+    s = add("study", "compare centroid, gradient, optimizers and pre-filtering on the embedded world")
+    s.add_argument("--quick", action="store_true", help="the quick world (5 skills): about 2 minutes")
+    s.add_argument("--described", action="store_true", help="the world whose tasks are described in English")
+    s.add_argument("--seeds", type=int, default=5, help="seeds (default 5)")
+    _output_flags(s, "lorahub_study")
+
+def _bench_parser(add):
+    c = add("bench", "time LoraHub against the forward-pass floor and the official code")
+    c.add_argument("--shape", default="base", choices=["tiny", "base", "large"], help="model shape (Flan-T5's)")
+    c.add_argument("--n-modules", type=int, default=20, help="N (default 20)")
+    c.add_argument("--budget", type=int, default=40, help="K (default 40)")
+    c.add_argument("--repeats", type=int, default=3, help="repeats of each measurement (default 3)")
+    c.add_argument("--dtype", default="auto", help="our second run's dtype: bf16 where the CPU has fast bf16 (auto), fp32")
+    c.add_argument("--no-official", action="store_true", help="skip the official lorahub package")
+    c.add_argument("--time-limit", type=float, default=540, help="seconds: start no repeat that would end past this")
+    c.add_argument("--ahead", type=int, default=1, help="> 1: also time our search composing this many candidates ahead")
+    c.add_argument("--out", default=None, help="write the measurements as JSON")
+    c.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+    c.add_argument("--quiet", action="store_true", help="print only the result table")
+
+# %% ../nbs/17_cli.ipynb #8f1aefc5
 def build_parser() -> argparse.ArgumentParser:
     "The `lorahub-nb` argument parser."
     P = argparse.ArgumentParser(prog="lorahub-nb", description="LoraHub: compose LoRA modules with gradient-free weights.",
@@ -318,49 +441,35 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, help):
         return sub.add_parser(name, help=help, description=help, epilog="example:\n  " + _EXAMPLES[name],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    d = add("demo", "run every method on the embedded offline world and report a table")
-    d.add_argument("--seeds", type=int, default=3, help="seeds per task (default 3)")
-    d.add_argument("--budget", type=int, default=40)
-    d.add_argument("--tasks", nargs="+", default=None, help="unseen tasks to run (default: all)")
-    d.add_argument("--causal", action="store_true", help="the decoder-only variant of the world")
-    d.add_argument("--quick", action="store_true", help="a smaller world and fewer test examples")
-    d.add_argument("--n-test", type=int, default=None, help="test examples per task and seed")
-    d.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the 3-skill world of the tests
-    _common(d, out_default="lorahub_demo")
-    l = add("learn", "search module weights on a few examples and save the composed adapter")
-    l.add_argument("--modules", nargs="+", required=True, help="folders, hub ids, @list.txt or random:N")
-    l.add_argument("--examples", required=True, help="JSON lines with 'input' and 'output'")
-    l.add_argument("--base", default=None, help="base model (default: from the modules' adapter_config.json)")
-    _search_flags(l); _common(l)
-    t = add("train", "train one LoRA module on a task (the paper's recipe)")
-    t.add_argument("--base", required=True); t.add_argument("--data", required=True, help="JSONL file/folder or a datasets id")
-    t.add_argument("--eval-data", default=None, help="held-out JSONL for checkpoint selection (default: split off)")
-    t.add_argument("--input-field", default="input"); t.add_argument("--output-field", default="output")
-    t.add_argument("--split", default="train"); t.add_argument("--task-name", default=None)
-    t.add_argument("--r", type=int, default=16); t.add_argument("--lora-alpha", type=int, default=32)
-    t.add_argument("--dropout", type=float, default=0.1); t.add_argument("--targets", nargs="+", default=["q", "v"])
-    t.add_argument("--lr", type=float, default=2e-4); t.add_argument("--steps", type=int, default=1000)
-    t.add_argument("--batch-size", type=int, default=16); t.add_argument("--seed", type=int, default=0)
-    _common(t)
-    e = add("eval", "exact match of a base model with an optional adapter on a JSONL test set")
-    e.add_argument("--base", default=None); e.add_argument("--adapter", default=None)
-    e.add_argument("--data", required=True); e.add_argument("--max-new-tokens", type=int, default=None)
-    e.add_argument("--batch-size", type=int, default=None); e.add_argument("--dtype", default="auto")
-    _common(e, out_required=False); e.add_argument("--out", default=None, help="predictions JSONL")
-    _extra_parsers(sub, add)
+    for make in (_demo_parser, _learn_parser, _train_parser, _eval_parser, _bbh_parser, _study_parser, _bench_parser):
+        make(add)
     return P
 
 # %% ../nbs/17_cli.ipynb #2a004c54
-_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError)
+_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError, OSError, AssertionError)
 COMMANDS = {"demo": cmd_demo, "learn": cmd_learn, "eval": cmd_eval, "train": cmd_train, "bbh": cmd_bbh,
             "study": cmd_study, "bench": cmd_bench}
+
+def _close_bars():
+    "Close every open progress bar, so that a message printed next is not drawn over."
+    try: from tqdm import tqdm
+    except ImportError: return
+    for bar in list(getattr(tqdm, "_instances", [])): bar.close()
+
+def _one_line(e:BaseException) -> str:
+    msg = str(e).strip().strip("'\"") or type(e).__name__
+    return " ".join(msg.split())
 
 def main(argv:list=None) -> int:
     "Entry point of the `lorahub-nb` console script."
     a = build_parser().parse_args(argv)
     try: COMMANDS[a.command](a)
     except KeyboardInterrupt:
-        print("lorahub-nb: interrupted; no partial output was kept", file=sys.stderr); return 130
+        _close_bars()
+        print("lorahub-nb: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
     except _USER_ERRORS as e:
-        print(f"lorahub-nb {a.command}: error: {e}", file=sys.stderr); return 2
+        _close_bars()
+        print(f"lorahub-nb {a.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
     return 0

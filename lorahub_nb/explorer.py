@@ -6,12 +6,14 @@
 from __future__ import annotations
 import base64, html, io
 import numpy as np
-from .adapt import LoraHub, LoraHubResult
+from fastcore.basics import patch
+from .adapt import LoraHub, Search, as_search
 from .objective import l1_penalty
 from .evaluate import exact_match
+from .methods import Plan, METHODS, get_method
 
 # %% auto #0
-__all__ = ['ExplorerState', 'on_weights', 'on_run', 'plot_state', 'figure_png', 'explorer']
+__all__ = ['EXPLORER_METHODS', 'ExplorerState', 'plot_state', 'figure_png', 'Explorer', 'explorer']
 
 # %% ../nbs/14_explorer.ipynb #6a6f81bb
 class ExplorerState:
@@ -19,14 +21,14 @@ class ExplorerState:
     def __init__(self, hub:LoraHub, # base model with the modules attached (all of them)
                  examples:list, # few-shot examples [{"input", "output"}]: the objective
                  queries:list=None, # held-out examples whose answers are shown (default: the few-shot ones)
-                 alpha:float=0.05, # L1 strength of the objective
+                 search:Search=None, # the search settings (alpha is the objective's L1 strength)
                  max_new_tokens:int=16):
-        self.hub, self.alpha, self.max_new_tokens = hub, alpha, max_new_tokens
+        self.hub, self.search, self.max_new_tokens = hub, as_search(search), max_new_tokens
         self.modules = list(hub.modules)
         self.names = [m.name for m in self.modules]
         self.selected = list(self.names)
         self.w = np.zeros(len(self.names))
-        self.runs = {}  # optimizer -> LoraHubResult of the last run with it
+        self.runs = {}  # method -> Plan of its last run
         self.set_task(examples, queries)
 
     def set_task(self, examples:list, queries:list=None):
@@ -55,29 +57,33 @@ def _as_full(state:ExplorerState, w) -> np.ndarray:
     if w.shape != (len(state.names),): raise ValueError(f"expected {len(state.names)} weights, got shape {w.shape}")
     return np.where(np.isin(state.names, state.selected), w, 0.0)
 
+def _answers(state:ExplorerState) -> list:
+    outs = state.hub.generate([q["input"] for q in state.queries], max_new_tokens=state.max_new_tokens)
+    return [dict(input=q["input"], answer=a, target=q["output"], correct=exact_match(a, q["output"]))
+            for q, a in zip(state.queries, outs)]
+
+@patch
 def on_weights(self:ExplorerState, w) -> dict:
     "Set the weights; return objective, loss, L1 term, and the answers to the queries."
     self.w = _as_full(self, w)
     active = self.w[np.isin(self.names, self.selected)]
-    loss = self.hub.loss(self.examples, w=active)
-    reg = l1_penalty(active, self.alpha)
-    outs = self.hub.generate([q["input"] for q in self.queries], max_new_tokens=self.max_new_tokens)
-    answers = [dict(input=q["input"], answer=a, target=q["output"], correct=exact_match(a, q["output"]))
-               for q, a in zip(self.queries, outs)]
+    loss, reg = self.hub.loss(self.examples, w=active), l1_penalty(active, self.search.alpha)
+    answers = _answers(self)
     return dict(objective=loss + reg, loss=loss, reg=reg, answers=answers,
                 accuracy=float(np.mean([a["correct"] for a in answers])) if answers else float("nan"))
-ExplorerState.on_weights = on_weights
 
 # %% ../nbs/14_explorer.ipynb #8e235943
-def on_run(self:ExplorerState, optimizer:str="CMA", budget:int=40, seed:int=0, bound:float=1.5) -> LoraHubResult:
-    "Run the LoraHub search on the selected modules; its best weights become the current ones."
-    res = self.hub.learn(self.examples, optimizer=optimizer, budget=budget, bound=bound, alpha=self.alpha,
-                         seed=seed, progress=False)
-    full = dict(zip(res.names, map(float, res.w)))
+EXPLORER_METHODS = ("lorahub_cma", "lorahub_ngopt", "lorahub_plus", "gradient", "best_single", "uniform", "centroid")
+
+@patch
+def on_run(self:ExplorerState, method:str="lorahub_cma", **changes) -> Plan: # search settings to change (budget=...)
+    "Run a registered method on the selected modules; its weights become the current ones."
+    plan = get_method(method)(self.hub, self.examples, self.search.but(**changes) if changes else self.search)
+    w = np.zeros(self.hub.n) if plan.w is None else plan.w
+    full = dict(zip(self.hub.names, map(float, w)))
     self.w = np.array([full.get(n, 0.0) for n in self.names])
-    self.runs[optimizer] = res
-    return res
-ExplorerState.on_run = on_run
+    self.runs[method] = plan
+    return plan
 
 # %% ../nbs/14_explorer.ipynb #3eb2ee3c
 def plot_state(state:ExplorerState, figsize=(9, 3)):
@@ -86,13 +92,16 @@ def plot_state(state:ExplorerState, figsize=(9, 3)):
     fig, (a, b) = plt.subplots(1, 2, figsize=figsize)
     order = np.argsort(np.abs(state.w))
     names = [state.names[i] for i in order]
-    colours = ["lightgrey" if n not in state.selected else ("C0" if state.w[i] >= 0 else "C3") for n, i in zip(names, order)]
-    a.barh(names, state.w[order], color=colours); a.axvline(0, color="k", lw=0.5)
+    colour = lambda n, i: "lightgrey" if n not in state.selected else ("C0" if state.w[i] >= 0 else "C3")
+    colours = [colour(n, i) for n, i in zip(names, order)]
+    a.barh(names, state.w[order], color=colours)
+    a.axvline(0, color="k", lw=0.5)
     a.set(xlabel="weight w", title="composition weights")
-    for k, (opt, res) in enumerate(state.runs.items()):
-        v = np.array([h["value"] for h in res.history])
-        b.plot(v, ".", color=f"C{k}", alpha=0.35); b.plot(np.minimum.accumulate(v), "-", color=f"C{k}", label=opt)
-    if state.runs: b.legend(fontsize=8)
+    runs = {m: np.array(p.info["history"]) for m, p in state.runs.items() if "history" in p.info}
+    for k, (m, v) in enumerate(runs.items()):
+        b.plot(v, ".", color=f"C{k}", alpha=0.35)
+        b.plot(np.minimum.accumulate(v), "-", color=f"C{k}", label=m)
+    if runs: b.legend(fontsize=8)
     b.set(xlabel="evaluation", ylabel="objective (CE + L1)", title="search history")
     fig.tight_layout()
     return fig
@@ -100,14 +109,16 @@ def plot_state(state:ExplorerState, figsize=(9, 3)):
 def figure_png(fig, dpi:int=80) -> bytes:
     "A matplotlib figure as PNG bytes (closes the figure)."
     import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi); plt.close(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
     return buf.getvalue()
 
 # %% ../nbs/14_explorer.ipynb #36387459
 def _answers_html(answers:list) -> str:
-    rows = "".join(f"<tr><td><code>{html.escape(a['input'])}</code></td><td><code>{html.escape(a['answer'])}</code></td>"
-                   f"<td><code>{html.escape(str(a['target']))}</code></td><td>{'✓' if a['correct'] else '✗'}</td></tr>"
-                   for a in answers)
+    cell = lambda x: f"<td><code>{html.escape(str(x))}</code></td>"
+    rows = "".join(f"<tr>{cell(a['input'])}{cell(a['answer'])}{cell(a['target'])}<td>{'✓' if a['correct'] else '✗'}"
+                   "</td></tr>" for a in answers)
     return ("<table style='font-size:90%'><tr><th align=left>input</th><th align=left>answer</th>"
             f"<th align=left>target</th><th></th></tr>{rows}</table>")
 
@@ -115,76 +126,113 @@ def _world_task(world, task, shots, n_queries, seed):
     return (world.task_examples(task, n=shots, seed=seed, split="fewshot"),
             world.task_examples(task, n=n_queries, seed=seed, split="test"))
 
+# %% ../nbs/14_explorer.ipynb #36387461
+def _controls(state:ExplorerState, tasks:list, task:str, world):
+    "The explorer's widgets, by name."
+    import ipywidgets as W
+    lay, style = W.Layout(width="420px"), {"description_width": "130px"}
+    b = state.search.bound
+    slider = lambda n: W.FloatSlider(0.0, min=-b, max=b, step=0.05, description=n[-18:], continuous_update=False,
+                                     readout_format=".2f", layout=lay, style=style)
+    methods = [m for m in EXPLORER_METHODS if m in METHODS]
+    return dict(sliders={n: slider(n) for n in state.names},
+                checks={n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px")) for n in state.names},
+                task=W.Dropdown(options=tasks, value=task, description="task", disabled=world is None),
+                method=W.Dropdown(options=methods, value=methods[0], description="method"),
+                budget=W.IntSlider(state.search.budget, min=5, max=200, step=5, description="budget",
+                                   continuous_update=False),
+                run_button=W.Button(description="run", button_style="primary"), reset_button=W.Button(description="w = 0"),
+                status=W.HTML(), plot=W.HTML(), answers=W.HTML())
+
+# %% ../nbs/14_explorer.ipynb #36387463
+class Explorer:
+    "The explorer's handlers: widgets in, `ExplorerState` calls out."
+    def __init__(self, state:ExplorerState, widgets:dict, world=None, shots:int=5, n_queries:int=6, seed:int=0):
+        self.state, self.w, self.world, self.busy = state, widgets, world, False
+        self.shots, self.n_queries, self.seed = shots, n_queries, seed
+
+    def refresh(self, _=None):
+        "Recompute the objective, the plot and the answers at the sliders' weights."
+        if self.busy: return
+        out = self.state.on_weights({n: s.value for n, s in self.w["sliders"].items()})
+        self.w["status"].value = (f"<b>objective</b> {out['objective']:.4f} = loss {out['loss']:.4f} + L1 "
+                                  f"{out['reg']:.4f} &nbsp; <b>accuracy on the {len(out['answers'])} queries</b> "
+                                  f"{out['accuracy']:.0%}")
+        png = base64.b64encode(figure_png(plot_state(self.state))).decode()
+        self.w["plot"].value = f"<img src='data:image/png;base64,{png}'/>"
+        self.w["answers"].value = _answers_html(out["answers"])
+
+    def set_sliders(self, w):
+        "Move the sliders to `w` (one recomputation, not one per slider)."
+        self.busy = True
+        try:
+            for n, x in zip(self.state.names, w): self.w["sliders"][n].value = float(x)
+        finally: self.busy = False
+        self.refresh()
+
+# %% ../nbs/14_explorer.ipynb #36387464
+@patch
+def on_run(self:Explorer, _=None):
+    "The run button: the chosen method with the chosen budget."
+    self.w["status"].value = "<i>running…</i>"
+    self.state.on_run(self.w["method"].value, budget=self.w["budget"].value)
+    self.set_sliders(self.state.w)
+
+@patch
+def on_check(self:Explorer, _=None):
+    "A checkbox: select the ticked modules (at least one stays ticked)."
+    names = [n for n in self.state.names if self.w["checks"][n].value]
+    if not names:
+        self.w["checks"][self.state.names[0]].value = True
+        return
+    self.state.select(names)
+    for n in self.state.names: self.w["sliders"][n].disabled = n not in self.state.selected
+    self.set_sliders(self.state.w)
+
+@patch
+def on_task(self:Explorer, change):
+    "The task menu: the new task's examples, weights back to 0."
+    self.state.set_task(*_world_task(self.world, change["new"], self.shots, self.n_queries, self.seed))
+    self.set_sliders(np.zeros(len(self.state.names)))
+
+# %% ../nbs/14_explorer.ipynb #36387465
+@patch
+def connect(self:Explorer):
+    "Attach the handlers to the widgets."
+    for s in self.w["sliders"].values(): s.observe(self.refresh, names="value")
+    for c in self.w["checks"].values(): c.observe(self.on_check, names="value")
+    if self.world is not None: self.w["task"].observe(self.on_task, names="value")
+    self.w["run_button"].on_click(self.on_run)
+    self.w["reset_button"].on_click(lambda _: self.set_sliders(np.zeros(len(self.state.names))))
+    return self
+
+@patch
+def layout(self:Explorer):
+    "The widgets in a box, with its parts as attributes (`.state`, `.sliders`, `.run_button`, ...)."
+    import ipywidgets as W
+    w = self.w
+    rows = [W.HBox([w["checks"][n], w["sliders"][n]]) for n in self.state.names]
+    ui = W.VBox([W.HBox([w["task"], w["method"]]), W.HBox([w["budget"], w["run_button"], w["reset_button"]]),
+                 w["status"], W.HBox([W.VBox(rows), w["answers"]]), w["plot"]])
+    for k, v in w.items(): setattr(ui, k, v)
+    ui.state, ui.explorer = self.state, self
+    return ui
+
 # %% ../nbs/14_explorer.ipynb #3abbcdb5
 def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`) to build one from
              examples:list=None, # few-shot examples (with a hub); with a world: drawn from the chosen task
              queries:list=None, # examples whose answers are shown
              task:str=None, # with a world: the first task shown (default: its first unseen task)
-             shots:int=5, n_queries:int=6, seed:int=0, alpha:float=0.05, max_new_tokens:int=16,
-             bound:float=1.5, device=None):
+             shots:int=5, n_queries:int=6, seed:int=0, search:Search=None, max_new_tokens:int=16, device=None):
     "An ipywidgets explorer of LoraHub: weight sliders, a run button, objective, plots and answers."
-    import ipywidgets as W
     world = None if isinstance(source, LoraHub) else source
-    if world is not None:
-        tasks = list(world.unseen_tasks())
-        task = task or tasks[0]
-        hub = LoraHub(dict(world.module_paths), base=str(world.base_path), device=device, progress=False)
-        examples, queries = _world_task(world, task, shots, n_queries, seed)
-    else:
-        if examples is None: raise ValueError("pass the few-shot examples together with a LoraHub")
-        hub, tasks = source, [task or "task"]
-    state = ExplorerState(hub, examples, queries, alpha, max_new_tokens)
-    lay = W.Layout(width="420px")
-    sliders = {n: W.FloatSlider(0.0, min=-bound, max=bound, step=0.05, description=n[-18:], continuous_update=False,
-                                readout_format=".2f", layout=lay, style={"description_width": "130px"}) for n in state.names}
-    checks = {n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px")) for n in state.names}
-    task_dd = W.Dropdown(options=tasks, value=task or tasks[0], description="task", disabled=world is None)
-    opt_dd = W.Dropdown(options=["CMA", "NGOpt", "OnePlusOne", "RandomSearch"], value="CMA", description="optimizer")
-    budget = W.IntSlider(40, min=5, max=200, step=5, description="budget", continuous_update=False)
-    run_button, reset_button = W.Button(description="run LoraHub", button_style="primary"), W.Button(description="w = 0")
-    status, plot, answers = W.HTML(), W.HTML(), W.HTML()
-    busy = [False]   # set while the code moves the sliders, so that each move does not recompute
-
-    def refresh(_=None):
-        if busy[0]: return
-        out = state.on_weights({n: s.value for n, s in sliders.items()})
-        status.value = (f"<b>objective</b> {out['objective']:.4f} = loss {out['loss']:.4f} + L1 {out['reg']:.4f}"
-                        f" &nbsp; <b>accuracy on the {len(out['answers'])} queries</b> {out['accuracy']:.0%}")
-        plot.value = f"<img src='data:image/png;base64,{base64.b64encode(figure_png(plot_state(state))).decode()}'/>"
-        answers.value = _answers_html(out["answers"])
-
-    def set_sliders(w):
-        busy[0] = True
-        try:
-            for n, x in zip(state.names, w): sliders[n].value = float(x)
-        finally: busy[0] = False
-        refresh()
-
-    def on_check(_=None):
-        names = [n for n in state.names if checks[n].value]
-        if not names: checks[state.names[0]].value = True; return
-        state.select(names)
-        for n in state.names: sliders[n].disabled = n not in state.selected
-        set_sliders(state.w)
-
-    def on_run(_=None):
-        status.value = "<i>searching…</i>"
-        res = state.on_run(opt_dd.value, budget.value, seed)
-        set_sliders(state.w)
-        status.value += f" &nbsp; ({res.optimizer}, {budget.value} evaluations)"
-
-    def on_task(change):
-        state.set_task(*_world_task(world, change["new"], shots, n_queries, seed))
-        set_sliders(np.zeros(len(state.names)))
-
-    for s in sliders.values(): s.observe(refresh, names="value")
-    for c in checks.values(): c.observe(on_check, names="value")
-    if world is not None: task_dd.observe(on_task, names="value")
-    run_button.on_click(on_run); reset_button.on_click(lambda _: set_sliders(np.zeros(len(state.names))))
-    rows = [W.HBox([checks[n], sliders[n]]) for n in state.names]
-    ui = W.VBox([W.HBox([task_dd, opt_dd]), W.HBox([budget, run_button, reset_button]), status,
-                 W.HBox([W.VBox(rows), answers]), plot])
-    ui.state, ui.sliders, ui.checks, ui.task, ui.optimizer, ui.budget = state, sliders, checks, task_dd, opt_dd, budget
-    ui.run_button, ui.reset_button, ui.status, ui.plot, ui.answers = run_button, reset_button, status, plot, answers
-    refresh()
-    return ui
+    if world is None and examples is None: raise ValueError("pass the few-shot examples together with a LoraHub")
+    tasks = list(world.unseen_tasks()) if world is not None else [task or "task"]
+    task = task or tasks[0]
+    hub = source if world is None else LoraHub(dict(world.module_paths), base=str(world.base_path), device=device,
+                                               progress=False)
+    if world is not None: examples, queries = _world_task(world, task, shots, n_queries, seed)
+    state = ExplorerState(hub, examples, queries, search, max_new_tokens)
+    ex = Explorer(state, _controls(state, tasks, task, world), world, shots, n_queries, seed).connect()
+    ex.refresh()
+    return ex.layout()

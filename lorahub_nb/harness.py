@@ -18,9 +18,9 @@ from .bbh import BBH, load_bbh, split_task, check_tasks, SPLITS
 
 # %% auto #0
 __all__ = ['run_bbh', 'Protocol', 'jsonable', 'row_key', 'read_results', 'is_results_file', 'ResultsLog', 'as_pool', 'Models',
-           'answer', 'Cell', 'run_one', 'choose_modules', 'task_sha', 'prepare_cell', 'run_tasks', 'summarize',
-           'summary_table', 'format_table', 'compare_table', 'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots',
-           'world_data', 'world_run']
+           'answer', 'Cell', 'run_one', 'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run',
+           'open_run', 'run_tasks', 'run_cell', 'summarize', 'summary_table', 'format_table', 'compare_table',
+           'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
     ntok = count_tokens(models.tokenizer, [plan.prompt(p) for p in prompts] if plan.prompt else prompts)
     return dict(task=cell.task, method=name, seed=cell.seed, n_test=len(targets), n_adapt=len(cell.shots),
                 acc=acc, acc_strict=strict, tokens_per_example=sum(ntok) / len(ntok),
-                max_new_tokens=cell.max_new_tokens, modules=cell.names,
+                max_new_tokens=cell.max_new_tokens, modules=cell.names if get_method(name).needs_modules else None,
                 weights=None if used is None else dict(zip(used, map(float, w))), info=plan.info,
                 select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, score_s=score_s,
                 sample=[[p, t] for p, t in zip(preds[:3], targets)])
@@ -230,12 +230,13 @@ def choose_modules(pool:dict, task:str, seed:int, shots:list, protocol:Protocol,
     "The names of the modules drawn for (task, seed): `protocol.prefilter` over the pool (less the own module)."
     names = [n for n in pool if not (protocol.leave_one_out and own and own.get(task) == n)]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
-    if protocol.prefilter == "random": return draw_modules(names, n, seed)
-    if models.hub is None: models.attach(names[:1], pool)
-    chosen = select_modules([pool[k] for k in names], shots, protocol.prefilter, n, hub=models.hub, seed=seed,
-                            **(options or {}))
-    by_source = {id(pool[k]): k for k in names}
-    return [by_source[id(s)] for s in chosen]
+    if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
+    else:
+        if models.hub is None: models.attach(names[:1], pool)
+        picked = select_modules([pool[k] for k in names], shots, protocol.prefilter, n, hub=models.hub, seed=seed,
+                                **(options or {}))
+        chosen = {k for k in names if any(pool[k] is s for s in picked)}
+    return [k for k in names if k in chosen]   # in pool order: the same set is always the same search
 
 # %% ../nbs/10_harness.ipynb #787463a8
 def task_sha(data:BBH, task:str) -> str:
@@ -247,12 +248,17 @@ def _as_data(data, tasks) -> BBH:
     if isinstance(data, BBH): return data
     return load_bbh(data, tasks) if isinstance(data, (str, Path)) else BBH(data, {}, "a dict")
 
-def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol, tokenizer) -> Cell:
-    "The few-shot examples, test prompts and generation length of (task, seed)."
+def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol, tokenizer=None) -> Cell:
+    "The few-shot examples, test prompts (and, given the tokenizer, the generation length) of (task, seed)."
     adapt, test = split_task(data[task], protocol.shots, seed, task, protocol.limit, protocol.split)
     io = lambda exs: [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in exs]
-    max_new = max(count_tokens(tokenizer, [e["target"] for e in data[task]])) + protocol.margin
-    return Cell(task, int(seed), io(adapt), io(test), max_new)
+    cell = Cell(task, int(seed), io(adapt), io(test), None)
+    if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
+    return cell
+
+def answer_length(data:BBH, task:str, tokenizer, margin:int=2) -> int:
+    "New tokens to generate for `task`: its longest target, plus a margin."
+    return max(count_tokens(tokenizer, [e["target"] for e in data[task]])) + margin
 
 # %% ../nbs/10_harness.ipynb #6f5ad15f
 def _config(data:BBH, pool:dict, protocol:Protocol, models:Models, own:dict) -> dict:
@@ -280,7 +286,45 @@ def _pool_for(methods:list, pool, protocol:Protocol) -> dict:
     if usable < 1: raise ValueError("leave-one-out needs a pool of at least 2 modules")
     return pool
 
-# %% ../nbs/10_harness.ipynb #1302853d
+# %% ../nbs/10_harness.ipynb #585a3406
+@dataclass
+class Run:
+    "A run checked and opened: its data, tasks, methods, pool, protocol, models and results log."
+    data: BBH
+    tasks: list
+    methods: list
+    pool: dict
+    protocol: Protocol
+    models: Models
+    log: ResultsLog
+    own: dict = None
+    options: dict = None
+
+    def todo(self, seeds) -> list:
+        "The (seed, task, method) cells of this grid that have no row yet."
+        return [(int(s), t, m) for s in seeds for t in self.tasks for m in self.methods
+                if (t, m, int(s)) not in self.log.done]
+
+    def rows(self, seeds) -> list:
+        "The rows of this grid (tasks × methods × seeds) in the log."
+        keep = {(t, m, int(s)) for t in self.tasks for m in self.methods for s in seeds}
+        return [r for r in self.log.rows if row_key(r) in keep]
+
+# %% ../nbs/10_harness.ipynb #31576639
+def open_run(data, pool=None, out=None, tasks=None, methods=PAPER_METHODS, protocol:Protocol=None, own:dict=None,
+             models:Models=None, base=None, model=None, tokenizer=None, device=None, dtype=None, options:dict=None,
+             progress:bool=True, **changes) -> Run:
+    "Check everything and open the results log, before any model is loaded (see `run_tasks` for the arguments)."
+    protocol = (protocol or Protocol()).but(**changes)
+    methods, data = check_methods(methods), _as_data(data, tasks)
+    tasks = check_tasks(tasks, sorted(data), data.source)
+    pool = _pool_for(methods, pool, protocol)
+    models = models or Models(base, model, tokenizer, device, dtype, progress=progress)
+    log = ResultsLog(out, _config(data, pool, protocol, models, own))
+    _check_data(log, {t: task_sha(data, t) for t in tasks}, out)
+    return Run(data, tasks, methods, pool, protocol, models, log, own, options or {})
+
+# %% ../nbs/10_harness.ipynb #4cb051a8
 def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or a folder / hub id to load
               pool=None, # module sources: a list, or a dict name -> source (default: the published catalogue)
               out=None, # results JSONL (resumable); None: keep rows in memory only
@@ -292,43 +336,45 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
               models:Models=None, # loaded models to reuse (else built from base/model/tokenizer/device/dtype)
               base=None, model=None, tokenizer=None, device=None, dtype=None,
               options:dict=None, # method name -> options for it (e.g. {"centroid": {"samples": ...}})
+              memo:dict=None, # rows by (task, seed, method, modules, protocol): a grid reuses identical runs
               progress:bool=True,
               **changes) -> list: # protocol settings to change, e.g. n_modules=5, budget=20
     "Run `methods` on every task × seed, appending one row per result to `out`; returns this grid's rows."
-    protocol = (protocol or Protocol()).but(**changes)
-    methods, data = check_methods(methods), _as_data(data, tasks)
-    tasks = check_tasks(tasks, sorted(data), data.source)
-    pool = _pool_for(methods, pool, protocol)
-    models = models or Models(base, model, tokenizer, device, dtype, progress=progress)
-    log = ResultsLog(out, _config(data, pool, protocol, models, own))
-    shas = {t: task_sha(data, t) for t in tasks}
-    _check_data(log, shas, out)
-    todo = [(int(s), t, m) for s in seeds for t in tasks for m in methods if (t, m, int(s)) not in log.done]
+    run = open_run(data, pool, out, tasks, methods, protocol, own, models, base, model, tokenizer, device, dtype,
+                   options, progress, **changes)
+    todo = run.todo(seeds)
     with tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress, mininterval=2) as bar:
         for seed, task in dict.fromkeys((s, t) for s, t, _ in todo):
             names = [m for s, t, m in todo if (s, t) == (seed, task)]
-            _run_cell(data, task, seed, names, pool, protocol, models, own, options or {}, log, shas[task], bar)
-    keep = {(t, m, int(s)) for t in tasks for m in methods for s in seeds}
-    return [r for r in log.rows if row_key(r) in keep]
+            run_cell(run, task, seed, names, bar, memo)
+    return run.rows(seeds)
 
 run_bbh = run_tasks  # the name this loop had when it only ran BBH
 
 # %% ../nbs/10_harness.ipynb #9e666b00
-def _run_cell(data, task, seed, names, pool, protocol, models, own, options, log, sha, bar):
-    "Prepare (task, seed) once, then run and log each method that has no row yet."
-    _, tok = (models.hub.model, models.hub.tokenizer) if models.hub else models.bare()
-    cell = prepare_cell(data, task, seed, protocol, tok)
+def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (task, seed)
+             bar=None, memo:dict=None) -> list:
+    "Prepare (task, seed) once, then run each method and log its row; returns the new rows."
+    data, pool, protocol, models, own, options = run.data, run.pool, run.protocol, run.models, run.own, run.options
+    cell, sha, rows = prepare_cell(data, task, seed, protocol), task_sha(data, task), []
     if pool and any(get_method(m).needs_modules for m in names):
         t0 = time.perf_counter()
         cell.names = choose_modules(pool, task, seed, cell.shots, protocol, models, own, options.get("prefilter"))
         models.attach(cell.names, pool)
         cell.select_s = time.perf_counter() - t0
         if own and own.get(task) in pool and not protocol.leave_one_out: cell.own = _own_module(models, own[task], pool)
+    tok = models.hub.tokenizer if models.hub else models.bare()[1]
+    cell.max_new_tokens = answer_length(data, task, tok, protocol.margin)
     for name in names:
-        bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)
-        row = run_one(name, cell, models, protocol, options.get(name))
-        if row is not None: log.add({**row, "data_sha": sha})
-        bar.update()
+        if bar is not None: bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)
+        key = (task, seed, name, tuple(cell.names or ()), protocol.but(n_modules=None, prefilter="random"))
+        row = memo[key] if memo is not None and key in memo else run_one(name, cell, models, protocol, options.get(name))
+        if memo is not None: memo[key] = row
+        if bar is not None: bar.update()
+        if row is None: continue
+        rows.append(jsonable({"kind": "row", **row, "data_sha": sha}))
+        run.log.add(rows[-1])
+    return rows
 
 # %% ../nbs/10_harness.ipynb #f7acf648
 def _own_module(models:Models, name:str, pool:dict):

@@ -5,7 +5,6 @@
 # %% ../nbs/03_modules.ipynb #529eaad8
 from __future__ import annotations
 import json, math, os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -13,11 +12,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
-from .utils import looks_like_hub_id, hub_reachable, offline_error
+from .utils import looks_like_hub_id, hub_reachable, offline_error, quiet_loading
 
 # %% auto #0
 __all__ = ['LoraModule', 'fetch_from_hub', 'load_module', 'check_compatible', 'safetensors_layout', 'read_rows', 'load_modules',
-           'base_model_id', 'pick_device', 'pick_dtype', 'quiet_loading', 'load_base', 'is_causal', 'catalogue']
+           'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'load_base', 'is_causal', 'catalogue']
 
 # %% ../nbs/03_modules.ipynb #9374e39d
 @dataclass
@@ -123,7 +122,7 @@ def read_rows(files:list, # safetensors files of one float32 layout
             raise ValueError(f"{f}: not float32 tensors laid out like those of {files[0]}")
     D = sum(math.prod(s) for _, _, s in ref)
     block = torch.empty(len(files), D)
-    for i, (f, (start, _)) in enumerate(zip(tqdm(files, desc="loading modules", disable=not progress or len(files) < 2), layouts)):
+    for i, (f, (start, _)) in enumerate(zip(tqdm(files, desc="loading modules", disable=not progress or len(files) < 20), layouts)):
         size = Path(f).stat().st_size
         if size != start + 4 * D: raise ValueError(f"{f}: {size} bytes, but its header describes {start + 4 * D}")
         mapped = torch.from_file(str(f), shared=False, size=size, dtype=torch.uint8)
@@ -163,7 +162,7 @@ def load_modules(sources, # folders, hub ids or LoraModules; or a dict name -> s
             read = {i: (c, sd) for i, c, sd in zip(todo, configs, sds)}
         else:
             futs = {i: ex.submit(_read_folder, folders[i], str(items[i][1])) for i in todo}
-            read = {i: f.result() for i, f in tqdm(futs.items(), desc="loading modules", disable=not progress or len(todo) < 2)}
+            read = {i: f.result() for i, f in tqdm(futs.items(), desc="loading modules", disable=not progress or len(todo) < 20)}
     mods = [given[i] if i in given else LoraModule(n or str(s), str(s), *read[i]) for i, (n, s) in enumerate(items)]
     check_compatible(mods, check_base)
     return mods
@@ -180,10 +179,22 @@ def base_model_id(modules_or_config, # LoraModules, or one adapter config dict
         raise FileNotFoundError(f"the modules' base model {b!r} is a path that does not exist here; pass base=... explicitly")
     return b
 
+def devices() -> list:
+    "The devices this machine has: cpu, each CUDA device, mps."
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    mps = ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else []
+    return ["cpu"] + cuda + mps
+
 def pick_device(device=None) -> torch.device:
-    "None or 'auto' -> CUDA when available, else CPU."
+    "None or 'auto' -> CUDA when available, else CPU; a device that does not exist here is refused by name."
     if device in (None, "auto"): return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    if isinstance(device, torch.device): device = str(device)
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError): d = None
+    have = devices()
+    if d is None or (d.type != "cpu" and str(d) not in have and f"{d.type}:{d.index or 0}" not in have):
+        raise ValueError(f"device {device!r} does not exist on this machine; devices here: {', '.join(have)}")
+    return d
 
 def pick_dtype(dtype, device:torch.device) -> torch.dtype:
     "None or 'auto' -> bf16 on GPU, fp32 on CPU; else the named dtype."
@@ -194,22 +205,6 @@ def pick_dtype(dtype, device:torch.device) -> torch.dtype:
     if dtype not in names: raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
     return names[dtype]
 
-# %% ../nbs/03_modules.ipynb #360d8f4e
-@contextmanager
-def quiet_loading():
-    "Silence transformers' weight-loading progress bar and PEFT's two warnings when it wraps a model."
-    import warnings
-    from transformers.utils import logging as hf_logging
-    was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            warnings.filterwarnings("ignore", message=".*base_model_name_or_path` was renamed")  # a fresh model has no name
-            yield
-    finally:
-        if was: hf_logging.enable_progress_bar()
-
 # %% ../nbs/03_modules.ipynb #dee2028e
 def load_base(name_or_path:str, # hub id or local folder of a transformers model
               device=None, dtype=None):
@@ -217,7 +212,8 @@ def load_base(name_or_path:str, # hub id or local folder of a transformers model
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
     src = str(name_or_path)
     if not Path(src).expanduser().is_dir(): src = str(fetch_from_hub(src, "base model"))
-    device = pick_device(device); dtype = pick_dtype(dtype, device)
+    device = pick_device(device)
+    dtype = pick_dtype(dtype, device)
     config = AutoConfig.from_pretrained(src)
     cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
     with quiet_loading(): model = cls.from_pretrained(src, dtype=dtype).to(device).eval()

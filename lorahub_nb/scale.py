@@ -7,10 +7,11 @@ from __future__ import annotations
 import json, time
 from pathlib import Path
 from tqdm.auto import tqdm
-from .bbh import BBH, PAPER_METHODS, ResultsLog, read_results, run_bbh, load_bbh, row_key, Models
+from .methods import PAPER_METHODS
+from .harness import Models, open_run, run_cell, run_tasks, read_results
 
 # %% auto #0
-__all__ = ['worker_models', 'run_cell', 'plan_grid', 'ray_resources', 'run_grid_ray', 'run_grid']
+__all__ = ['worker_models', 'cell_row', 'plan_grid', 'ray_resources', 'run_grid_ray', 'run_grid']
 
 # %% ../nbs/16_scale.ipynb #9bb9cdcc
 _WORKER = {}
@@ -24,31 +25,22 @@ def worker_models(base=None, model=None, tokenizer=None, device=None, dtype=None
         _WORKER[key] = Models(base, None, tokenizer, device, dtype)
     return _WORKER[key]
 
-def run_cell(data, # a `BBH`
+def cell_row(data, # a `BBH`
              task:str, seed:int, method:str,
-             **kw) -> dict: # everything else `run_bbh` takes (pool, n_modules, budget, base, model, tokenizer, …)
+             **kw) -> dict: # everything else `run_tasks` takes (pool, n_modules, budget, base, model, tokenizer, …)
     "The results row of one (task, seed, method), computed in this process (reusing its loaded models)."
     models = worker_models(**{k: kw.pop(k, None) for k in ("base", "model", "tokenizer", "device", "dtype")})
-    rows = run_bbh(data, tasks=[task], seeds=[seed], methods=[method], out=None, progress=False, models=models, **kw)
+    run = open_run(data, tasks=[task], methods=[method], models=models, progress=False, **kw)
+    rows = run_cell(run, task, int(seed), [method])
     if len(rows) != 1: raise RuntimeError(f"cell ({task}, {method}, {seed}) gave {len(rows)} rows, expected 1")
     return rows[0]
 
 # %% ../nbs/16_scale.ipynb #32a66d27
-def _as_bbh(data, tasks=None) -> BBH:
-    if isinstance(data, BBH): return data
-    return load_bbh(data, tasks) if isinstance(data, (str, Path)) else BBH(data, {}, "a dict")
-
-def plan_grid(data, out, # results JSONL (created with its header if absent)
+def plan_grid(data, out, # results JSONL (resumed if it exists)
               tasks=None, seeds=(1, 2, 3, 4, 5), methods=PAPER_METHODS, **kw) -> tuple:
-    "(log, cells to run): the results log of `out` and the (task, seed, method) cells it does not hold yet."
-    data = _as_bbh(data, tasks)
-    tasks = sorted(data) if tasks is None else list(tasks)
-    methods = [methods] if isinstance(methods, str) else list(methods)
-    run_bbh(data, tasks=tasks, seeds=(), methods=methods, out=out, progress=False, **kw)  # header: written or checked
-    config, _ = read_results(out)
-    log = ResultsLog(out, config)
-    cells = [(t, int(s), m) for s in seeds for t in tasks for m in methods if (t, m, int(s)) not in log.done]
-    return log, cells
+    "(run, cells to run): the opened run of `out` and the (task, seed, method) cells it does not hold yet."
+    run = open_run(data, out=out, tasks=tasks, methods=methods, progress=False, **kw)
+    return run, [(t, s, m) for s, t, m in run.todo(seeds)]
 
 # %% ../nbs/16_scale.ipynb #473f4c5d
 def ray_resources(gpus_per_cell:float=1, cpus_per_cell:float=1) -> dict:
@@ -60,31 +52,26 @@ def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); No
                  data, out, # a `BBH` (or folder / hub id), and the results JSONL
                  tasks=None, seeds=(1, 2, 3, 4, 5), methods=PAPER_METHODS,
                  gpus_per_cell:float=1, cpus_per_cell:float=1,
-                 progress:bool=True, **kw) -> list: # **kw: the other arguments of `run_bbh` (pool, n_modules, budget, base, …)
+                 progress:bool=True, **kw) -> list: # the other arguments of `run_tasks` (pool, n_modules, budget, base, …)
     "Run the missing cells of the grid as Ray tasks; append each row to `out`; return the rows of this grid."
     import ray
     if not ray.is_initialized(): ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    data = _as_bbh(data, tasks)
-    log, cells = plan_grid(data, out, tasks, seeds, methods, **kw)
-    remote = ray.remote(run_cell).options(**ray_resources(gpus_per_cell, cpus_per_cell), max_retries=0)
-    data_ref = ray.put(data)
+    run, cells = plan_grid(data, out, tasks, seeds, methods, **kw)
+    remote = ray.remote(cell_row).options(**ray_resources(gpus_per_cell, cpus_per_cell), max_retries=0)
+    data_ref = ray.put(run.data)
     pending = {remote.remote(data_ref, t, s, m, **kw): (t, s, m) for t, s, m in cells}
     errors = []
     with tqdm(total=len(cells), desc="BBH on Ray", disable=not progress) as bar:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             cell = pending.pop(done[0])
-            try: log.add(ray.get(done[0]))
+            try: run.log.add(ray.get(done[0]))
             except Exception as e: errors.append((cell, e))
             bar.update()
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(cells)} cells failed (the others are in {out}; run again to retry): "
                            + "; ".join(f"{c}: {type(e).__name__}: {e}" for c, e in errors[:3]))
-    return _grid_rows(log, tasks or sorted(data), seeds, methods)
-
-def _grid_rows(log, tasks, seeds, methods) -> list:
-    keep = {(t, m, int(s)) for t in tasks for s in seeds for m in ([methods] if isinstance(methods, str) else methods)}
-    return [r for r in log.rows if row_key(r) in keep]
+    return run.rows(seeds)
 
 # %% ../nbs/16_scale.ipynb #698f97c7
 def run_grid(data, out, address=None, # Ray address; None and ray=False: run in this process
@@ -92,4 +79,4 @@ def run_grid(data, out, address=None, # Ray address; None and ray=False: run in 
              **kw) -> list:
     "The BBH grid, on Ray when an address is given (or `ray=True`), else in-process; rows appended to `out`."
     if address is not None or ray: return run_grid_ray(address, data, out, **kw)
-    return run_bbh(data, out=out, **kw)
+    return run_tasks(data, out=out, **kw)

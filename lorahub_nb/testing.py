@@ -8,7 +8,7 @@ import json, random
 from contextlib import contextmanager
 from pathlib import Path
 import torch
-from .utils import save_adapter
+from .utils import save_adapter, quiet_loading
 
 # %% auto #0
 __all__ = ['tiny_t5', 'tiny_llama', 'tiny_model', 'lora_config', 'lora_shapes', 'random_state', 'write_base', 'random_modules',
@@ -46,7 +46,7 @@ def lora_shapes(model, # a throwaway model: PEFT wraps it in place
     "PEFT saved key -> shape of a LoRA adapter with `config` on `model`."
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     keep = {"task_type", "r", "lora_alpha", "target_modules"}
-    peft_model = get_peft_model(model, LoraConfig(**{k: v for k, v in config.items() if k in keep}))
+    with quiet_loading(): peft_model = get_peft_model(model, LoraConfig(**{k: v for k, v in config.items() if k in keep}))
     return {k: tuple(v.shape) for k, v in get_peft_model_state_dict(peft_model).items()}
 
 def random_state(shapes:dict, seed:int=0, scale:float=0.3) -> dict:
@@ -60,7 +60,7 @@ def write_base(folder, causal:bool=False, seed:int=0) -> Path:
     from transformers import ByT5Tokenizer
     folder = Path(folder)
     if not (folder / "config.json").exists():
-        tiny_model(causal, seed).save_pretrained(folder)
+        with quiet_loading(): tiny_model(causal, seed).save_pretrained(folder)
         ByT5Tokenizer().save_pretrained(folder)
     return folder
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Callable
 import torch
 from tqdm.auto import tqdm
-from .utils import atomic_dir
-from .modules import load_base, quiet_loading
+from .utils import atomic_dir, quiet_loading
+from .modules import load_base
 from .evaluate import generate, accuracy
 from .train import train_base, train_module, train_log
 

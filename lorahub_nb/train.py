@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
-from .utils import atomic_dir, is_offline, looks_like_hub_id
+from .utils import atomic_dir, is_offline, looks_like_hub_id, quiet_loading
 from .modules import is_causal, load_base
 from .objective import check_examples, encode_pairs, collate, pad_id, make_batch
 from .evaluate import generate, accuracy
@@ -235,7 +235,7 @@ def train_module(base, # (model, tokenizer), or a folder / hub id of the base mo
                                  desc=f"train {task_name or out_dir.name}")
             best.restore()
             peft_model.peft_config["default"].base_model_name_or_path = name
-            peft_model.save_pretrained(tmp)
+            with quiet_loading(): peft_model.save_pretrained(tmp)
         card = _card(task_name or out_dir.name, train, held, name, config, best, losses, steps, settings, card_samples)
         (tmp / "lorahub_card.json").write_text(json.dumps(card, indent=1))
     return out_dir

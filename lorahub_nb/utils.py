@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 
 # %% auto #0
 __all__ = ['MARKER', 'is_ours', 'check_replaceable', 'atomic_dir', 'atomic_write', 'write_json', 'write_jsonl',
-           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'write_adapter', 'save_adapter']
+           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'quiet_loading', 'write_adapter',
+           'save_adapter']
 
 # %% ../nbs/00_utils.ipynb #0f9e08f1
 MARKER = ".lorahub_nb"  # the file that marks a folder as written by this library
@@ -122,6 +123,23 @@ def offline_error(what:str, # what was asked for: 'module', 'base model', 'datas
     hint = f"hf download {kind + ' ' if kind else ''}{ident}"
     return RuntimeError(f"{what} {ident!r} is not a local folder and not in the Hugging Face cache, and {why}. "
                         f"Download it where there is internet (`{hint}`) and copy the cache, or pass a local folder.")
+
+# %% ../nbs/00_utils.ipynb #360d8f4e
+@contextmanager
+def quiet_loading():
+    "Silence transformers' weight-loading progress bar and PEFT's warnings when it wraps or saves a model."
+    import warnings
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=".*base_model_name_or_path` was renamed")  # a fresh model has no name
+            warnings.filterwarnings("ignore", message="Could not find a config file")  # PEFT, saving a local base
+            yield
+    finally:
+        if was: hf_logging.enable_progress_bar()
 
 # %% ../nbs/00_utils.ipynb #1328f60a
 def write_adapter(folder, # an existing folder
