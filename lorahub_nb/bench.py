@@ -37,7 +37,8 @@ _T5 = dict(feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, re
 SHAPES = {  # Flan-T5 configurations (google/flan-t5-{base,large} config.json), and a tiny one for tests
     "tiny": dict(vocab_size=384, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4),
     "base": dict(vocab_size=32128, d_model=768, d_kv=64, d_ff=2048, num_layers=12, num_decoder_layers=12, num_heads=12),
-    "large": dict(vocab_size=32128, d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_decoder_layers=24, num_heads=16),
+    "large": dict(vocab_size=32128, d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_decoder_layers=24,
+                  num_heads=16),
 }
 
 def t5_config(shape:str="tiny"):
@@ -59,7 +60,7 @@ def adapter_shapes(config, lora:dict=LORA) -> dict:
     "PEFT saved key -> shape of a LoRA adapter on a model of `config` (built on the meta device: no memory)."
     from transformers import T5ForConditionalGeneration
     with torch.device("meta"): model = T5ForConditionalGeneration(config)
-    return lora_shapes(model, lora)
+    with quiet_loading(): return lora_shapes(model, lora)   # PEFT's warnings on wrapping a fresh model
 
 def paper_like_state(shapes:dict, seed:int=0) -> dict:
     "Random LoRA tensors of these shapes scaled like trained ones: A ~ N(0, 1/in), B ten times smaller."
@@ -71,12 +72,14 @@ def random_modules(root, # folder to write `mod000`, `mod001`, ... into
                    shapes:dict, n:int, base:str, seed:int=0, lora:dict=LORA) -> list:
     "Write `n` random LoRA modules as PEFT folders; returns their paths."
     cfg = {**lora, "base_model_name_or_path": str(base)}
-    return [save_adapter(paper_like_state(shapes, seed * 100_003 + i), cfg, Path(root) / f"mod{i:03d}") for i in range(n)]
+    return [save_adapter(paper_like_state(shapes, seed * 100_003 + i), cfg, Path(root) / f"mod{i:03d}")
+            for i in range(n)]
 
 _WORDS = ("the of and to in is was for on that with as by at from his her an were are which this be or has had not "
           "but what all when there can who been one more if no out so said up its about into than them only new some "
           "could time these two may first then do any like my now over such our man me even most made after also "
-          "did many before must through back years where much your way well down should because each just those").split()
+          "did many before must through back years where much your way well down should because each just "
+          "those").split()
 ANSWERS = ("(A)", "(B)", "(C)", "(D)", "True", "False", "valid", "invalid", "Yes", "No", "12", "7")
 
 def bbh_like(n:int, # number of examples
@@ -95,7 +98,8 @@ def bbh_like(n:int, # number of examples
 def make_workspace(root, shape:str="tiny", n_modules:int=20, seed:int=0, n_test:int=30) -> dict:
     "Base model folder, `n_modules` module folders, 5 adapt examples and `n_test` test examples, under `root`."
     from transformers import ByT5Tokenizer
-    root = Path(root); base = root / "base"
+    root = Path(root)
+    base = root / "base"
     with quiet_loading(): random_t5(shape, seed).save_pretrained(base)   # no "writing shards" bar
     ByT5Tokenizer().save_pretrained(base)
     mods = random_modules(root / "modules", adapter_shapes(t5_config(shape)), n_modules, base, seed)
@@ -105,7 +109,9 @@ def make_workspace(root, shape:str="tiny", n_modules:int=20, seed:int=0, n_test:
 # %% ../nbs/15_bench.ipynb #83568d94
 def _timed(fn, *args, **kw):
     "(seconds, result) of `fn(*args, **kw)`, after a garbage collection."
-    gc.collect(); t0 = time.perf_counter(); out = fn(*args, **kw)
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
     return time.perf_counter() - t0, out
 
 def official_available() -> bool:
@@ -118,7 +124,8 @@ def official_available() -> bool:
 def _quiet():
     "Silence stdout, stderr and `datasets`' progress bars."
     import datasets
-    was = datasets.utils.logging.is_progress_bar_enabled(); datasets.disable_progress_bars()
+    was = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()): yield
     finally:
@@ -133,20 +140,26 @@ def _official_clock(marks:dict):
     def span(name, fn):
         @functools.wraps(fn)
         def inner(*a, **kw):
-            t0 = time.perf_counter(); out = fn(*a, **kw)
-            marks[name] = marks.get(name, 0.0) + time.perf_counter() - t0; marks[name + "_end"] = time.perf_counter()
+            t0 = time.perf_counter()
+            out = fn(*a, **kw)
+            marks[name] = marks.get(name, 0.0) + time.perf_counter() - t0
+            marks[name + "_end"] = time.perf_counter()
             return out
         return inner
     class _Auto:  # the same class, with a timed from_pretrained
         def __init__(self, cls, name): self.cls, self.name = cls, name
         def from_pretrained(self, *a, **kw): return span(self.name, self.cls.from_pretrained)(*a, **kw)
-    A.AutoModelForSeq2SeqLM, A.AutoTokenizer = _Auto(saved["AutoModelForSeq2SeqLM"], "base"), _Auto(saved["AutoTokenizer"], "tok")
+    A.AutoModelForSeq2SeqLM = _Auto(saved["AutoModelForSeq2SeqLM"], "base")
+    A.AutoTokenizer = _Auto(saved["AutoTokenizer"], "tok")
     A.load_dataset = span("data", saved["load_dataset"])
     def final(*a, **kw):
-        marks["search_end"] = time.perf_counter(); return saved["get_final_weights"](*a, **kw)
+        marks["search_end"] = time.perf_counter()
+        return saved["get_final_weights"](*a, **kw)
     A.get_final_weights = final
     def loader(*a, **kw):
-        out = saved["load_base_model_and_lora_modules"](*a, **kw); marks["cache"] = out[2]; return out
+        out = saved["load_base_model_and_lora_modules"](*a, **kw)
+        marks["cache"] = out[2]
+        return out
     A.load_base_model_and_lora_modules = loader
     try: yield marks
     finally:
@@ -159,13 +172,16 @@ def official_learn(ws:dict, budget:int=40, seed:int=42) -> dict:
     with _quiet(), _official_clock(marks):
         t0 = time.perf_counter()
         w, model, tok = A.lorahub_learning([str(m) for m in ws["modules"]], [e["input"] for e in ex],
-                                           [e["output"] for e in ex], budget, model_name_or_path=str(ws["base"]), seed=seed)
+                                           [e["output"] for e in ex], budget, model_name_or_path=str(ws["base"]),
+                                           seed=seed)
         total = time.perf_counter() - t0
     load = marks["data_end"] - marks["data"] - t0 - marks["base"] - marks["tok"]
-    cache = marks.pop("cache"); bank = tensor_bytes(cache)
-    memory = dict(cache=bank, composed=bank // len(cache), total=bank + bank // len(cache))  # + one composed dict per step
+    cache = marks.pop("cache")
+    bank = tensor_bytes(cache)
+    memory = dict(cache=bank, composed=bank // len(cache), total=bank + bank // len(cache))  # + one composed a step
     return dict(memory=memory, total=total, base=marks["base"] + marks["tok"], load=load, data=marks["data"],
-                search=marks["search_end"] - marks["data_end"], w=np.asarray(w, dtype=np.float64), model=model, tokenizer=tok)
+                search=marks["search_end"] - marks["data_end"], w=np.asarray(w, dtype=np.float64), model=model,
+                tokenizer=tok)
 
 # %% ../nbs/15_bench.ipynb #b87c5c5e
 class _StopAfter:
@@ -173,7 +189,8 @@ class _StopAfter:
     def __init__(self, n:int, eos:int): self.n, self.eos = n, eos
     def __call__(self, input_ids, scores):
         if input_ids.shape[1] - 1 >= self.n:
-            scores = torch.full_like(scores, -float("inf")); scores[:, self.eos] = 0
+            scores = torch.full_like(scores, -float("inf"))
+            scores[:, self.eos] = 0
         return scores
 
 @contextlib.contextmanager
@@ -214,7 +231,9 @@ def tensor_bytes(*objs) -> int:
         nonlocal total
         if torch.is_tensor(o):
             s = o.untyped_storage()
-            if s.data_ptr() not in seen: seen.add(s.data_ptr()); total += s.nbytes()
+            if s.data_ptr() not in seen:
+                seen.add(s.data_ptr())
+                total += s.nbytes()
         elif isinstance(o, dict): [walk(v) for v in o.values()]
         elif isinstance(o, (list, tuple)): [walk(v) for v in o]
         elif hasattr(o, "state_dict") and isinstance(getattr(o, "state_dict"), dict): walk(o.state_dict)
@@ -223,11 +242,14 @@ def tensor_bytes(*objs) -> int:
 
 def hub_memory(hub:LoraHub) -> dict:
     "Bytes held by a hub's module bank, by part (each storage counted once, in the order listed)."
-    parts = dict(bank=[hub.bank.flat], modules=hub.modules, composer_copy=[hub.composer.flat], composed=[hub.composer.buffer])
+    parts = dict(bank=[hub.bank.flat], modules=hub.modules, composer_copy=[hub.composer.flat],
+                 composed=[hub.composer.buffer])
     out, seen = {}, []
     for k, v in parts.items():
-        out[k] = tensor_bytes(*seen, v) - tensor_bytes(*seen); seen.append(v)
-    out["total"] = sum(out.values()); return out
+        out[k] = tensor_bytes(*seen, v) - tensor_bytes(*seen)
+        seen.append(v)
+    out["total"] = sum(out.values())
+    return out
 
 # %% ../nbs/15_bench.ipynb #2711a979
 def _floor(model, batch:dict, budget:int) -> float:
@@ -235,13 +257,15 @@ def _floor(model, batch:dict, budget:int) -> float:
     dec = decoder_inputs(model, batch)
     def run():
         with torch.inference_mode():
-            for _ in range(budget): model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=dec)
+            for _ in range(budget):
+                model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=dec)
     return _timed(run)[0]
 
 def _ours(ws, dtype, budget, seed, optimizer="CMA", between=None):
     "Load base (untimed), then time module loading + attach and the search (`between(hub)` runs between the two)."
     base, tok = load_base(ws["base"], "cpu", dtype)
-    t_load, hub = _timed(lambda: LoraHub(load_modules(ws["modules"], progress=False), model=base, tokenizer=tok, progress=False))
+    attach = lambda: LoraHub(load_modules(ws["modules"], progress=False), model=base, tokenizer=tok, progress=False)
+    t_load, hub = _timed(attach)
     if between: between(hub)
     t_adapt, res = _timed(hub.learn, ws["examples"], optimizer=optimizer, budget=budget, seed=seed, progress=False)
     return dict(load=t_load, adapt=t_adapt, e2e=t_load + t_adapt, value=res.value, w=res.w), hub
@@ -255,12 +279,62 @@ def bench_dtype(dtype:str="auto") -> str:
     except Exception: fast = False
     return "bf16" if fast else "fp32"
 
+# %% ../nbs/15_bench.ipynb #a1a31166
+def _repeat(ws:dict, R:dict, rep:int, dt, dtype:str, budget:int, official:bool, ngopt:bool, ahead:int, say):
+    "Repeat `rep`: the floor, our search in fp32 (and in `dt`), the official search; times appended to `R`."
+    add = lambda k, v: R.setdefault(k, []).append(v)
+    floor = lambda hub: add("floor", _floor(hub.model, hub.batch(ws["examples"]), budget))
+    o32, hub = _ours(ws, torch.float32, budget, rep, between=floor if rep % 2 else None)   # alternate which runs first
+    if rep % 2 == 0: floor(hub)
+    for k in ("load", "adapt"): add(f"ours_{k}", o32[k])
+    add("value_fp32", o32["value"])
+    say(f"[{rep}] floor {R['floor'][-1]:.2f}s | ours fp32: load {o32['load']:.2f}s adapt {o32['adapt']:.2f}s")
+    hubs = {"fp32": (hub, o32)}
+    if dt != torch.float32:
+        ox, hubx = _ours(ws, dt, budget, rep)
+        hubs["x"] = (hubx, ox)
+        for k in ("load", "adapt", "e2e"): add(f"ours_x_{k}", ox[k])
+        add("value_x_under_fp32", hub.loss(ws["examples"], w=ox["w"]) + l1_penalty(ox["w"]))
+        say(f"[{rep}] ours {dtype}: load {ox['load']:.2f}s adapt {ox['adapt']:.2f}s")
+    learn = lambda **kw: _timed(hub.learn, ws["examples"], budget=budget, progress=False, **kw)[0]
+    if ngopt: add("ours_ngopt_adapt", learn(optimizer="NGOpt"))
+    if ahead > 1:
+        add("ours_ahead_adapt", learn(seed=rep, ahead=ahead))
+        say(f"[{rep}] ours fp32, composing {ahead} ahead: adapt {R['ours_ahead_adapt'][-1]:.2f}s")
+    if not official: return hubs, None
+    off = official_learn(ws, budget, seed=42 + rep)
+    for k in ("load", "data", "search", "total", "base"): add(f"official_{k}", off[k])
+    add("official_e2e", off["total"] - off["base"])
+    add("official_value_fp32", hub.loss(ws["examples"], w=off["w"]) + l1_penalty(off["w"]))
+    say(f"[{rep}] official: load {off['load']:.2f}s search {off['search']:.2f}s")
+    return hubs, off
+
+def _inference(ws:dict, R:dict, rep:int, hubs:dict, off, n_as_is:int, say):
+    "Generation with each search's weights, as is and stopping at the answer's length; times appended to `R`."
+    add = lambda k, v: R.setdefault(k, []).append(v)
+    test, dtok = ws["test"], decoding_tokenizer()   # random weights emit ids past ByT5's bytes: decode them (same cost)
+    as_is, eos = test[:n_as_is], hubs["fp32"][0].tokenizer.eos_token_id
+    stop = max(count_tokens(dtok, [e["output"] for e in test])) - 1   # answer tokens, EOS excluded
+    for key, prefix in (("fp32", "ours"), ("x", "ours_x")):
+        if key not in hubs: continue
+        hub, o = hubs[key]
+        hub.set_weights(o["w"])
+        add(f"{prefix}_gen", _timed(our_generate, hub.model, dtok, as_is)[0])
+        with _stopping(hub.model, stop, eos): add(f"{prefix}_gen_stop", _timed(our_generate, hub.model, dtok, test)[0])
+    line = f"[{rep}] inference: ours {R['ours_gen'][-1]:.2f}s (stopping {R['ours_gen_stop'][-1]:.2f}s)"
+    if off:
+        if rep == 0: add("official_gen", _timed(official_generate, off["model"], dtok, as_is)[0])
+        with _stopping(off["model"], stop, eos):
+            add("official_gen_stop", _timed(official_generate, off["model"], dtok, test)[0])
+        line += f" | official {R['official_gen'][0]:.2f}s (stopping {R['official_gen_stop'][-1]:.2f}s)"
+    say(line)
+
 # %% ../nbs/15_bench.ipynb #9d080941
 def run_bench(shape:str="base", # "tiny", "base" (Flan-T5-base) or "large" (Flan-T5-large), random weights
               n_modules:int=20, # N
               budget:int=40, # K, search steps
               repeats:int=3, # each measurement repeated; medians reported
-              dtype:str="auto", # our second run's dtype, compared end to end with the official fp32 run ("auto": `bench_dtype`)
+              dtype:str="auto", # our second run's dtype, compared end to end with the official fp32 run (`bench_dtype`)
               official:bool=True, # also run the official `lorahub` package, when installed
               out=None, # write the result as JSON here
               inference:bool=True, # also time generation on the test set
@@ -272,76 +346,45 @@ def run_bench(shape:str="base", # "tiny", "base" (Flan-T5-base) or "large" (Flan
               time_limit:float=540, # seconds: start no repeat after the first that would end past this (None: no limit)
               workdir=None) -> dict: # where to write the model and modules (default: a temporary folder, removed)
     "Time load, adapt and inference of ours vs a floor of bare forward passes and the official code; print a table."
+    import transformers
     from lorahub_nb.modules import pick_dtype
-    dtype = bench_dtype(dtype); dt = pick_dtype(dtype, torch.device("cpu"))
-    official = official and official_available()
-    if progress and not official_available(): print("official `lorahub` not installed: skipping it (pip install --no-deps lorahub==0.1.0)")
+    dtype = bench_dtype(dtype)
+    dt, official = pick_dtype(dtype, torch.device("cpu")), official and official_available()
+    if progress and not official_available():
+        print("official `lorahub` not installed: skipping it (pip install --no-deps lorahub==0.1.0)")
     tmp = Path(workdir or tempfile.mkdtemp(prefix="lorahub-bench-"))
     say = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
     t_start, R = time.perf_counter(), {}
-    quiet = contextlib.ExitStack(); quiet.enter_context(warnings.catch_warnings()); warnings.simplefilter("ignore")
-    import transformers; bars = transformers.utils.logging.is_progress_bar_enabled(); transformers.utils.logging.disable_progress_bar()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
     add = lambda k, v: R.setdefault(k, []).append(v)
     try:
-        ws = _timed(make_workspace, tmp, shape, n_modules, 0, n_test)[1]; t_ws = time.perf_counter() - t_start
-        t_base, (m0, tok0) = _timed(load_base, ws["base"], "cpu", torch.float32)
-        add("base_load", t_base)
-        _floor(m0, make_batch(tok0, ws["examples"]), 2); del m0  # warm-up
-        last = None   # seconds the previous repeat took, less what only the first repeat does
-        for rep in range(repeats):
-            t_rep = time.perf_counter()
-            if rep and time_limit and t_rep - t_start + last > time_limit:
-                say(f"stopping after {rep} repeat(s): another would end past time_limit={time_limit:.0f}s"); break
-            floor = lambda hub: add("floor", _floor(hub.model, hub.batch(ws["examples"]), budget))
-            o32, hub = _ours(ws, torch.float32, budget, rep, between=floor if rep % 2 else None)   # alternate which runs first
-            if rep % 2 == 0: floor(hub)
-            for k in ("load", "adapt"): add(f"ours_{k}", o32[k])
-            add("value_fp32", o32["value"])
-            say(f"[{rep}] floor {R['floor'][-1]:.2f}s | ours fp32: load {o32['load']:.2f}s adapt {o32['adapt']:.2f}s")
-            if dt != torch.float32:
-                ox, hubx = _ours(ws, dt, budget, rep)
-                add("ours_x_load", ox["load"]); add("ours_x_adapt", ox["adapt"]); add("ours_x_e2e", ox["e2e"])
-                add("value_x_under_fp32", hub.loss(ws["examples"], w=ox["w"]) + l1_penalty(ox["w"]))
-                say(f"[{rep}] ours {dtype}: load {ox['load']:.2f}s adapt {ox['adapt']:.2f}s")
-            if ngopt: add("ours_ngopt_adapt", _timed(hub.learn, ws["examples"], optimizer="NGOpt", budget=budget, progress=False)[0])
-            if ahead > 1:
-                add("ours_ahead_adapt", _timed(hub.learn, ws["examples"], budget=budget, seed=rep, ahead=ahead, progress=False)[0])
-                say(f"[{rep}] ours fp32, composing {ahead} ahead: adapt {R['ours_ahead_adapt'][-1]:.2f}s")
-            if official:
-                off = official_learn(ws, budget, seed=42 + rep)
-                for k in ("load", "data", "search", "total", "base"): add(f"official_{k}", off[k])
-                add("official_e2e", off["total"] - off["base"])
-                add("official_value_fp32", hub.loss(ws["examples"], w=off["w"]) + l1_penalty(off["w"]))
-                say(f"[{rep}] official: load {off['load']:.2f}s search {off['search']:.2f}s")
-            if inference:   # random weights emit ids past ByT5's bytes: decode with a tokenizer that maps them back (same cost)
-                test, eos, dtok = ws["test"], hub.tokenizer.eos_token_id, decoding_tokenizer()
-                as_is = test[:n_as_is]
-                stop = max(count_tokens(hub.tokenizer, [e["output"] for e in test])) - 1   # answer tokens, EOS excluded
-                hub.set_weights(o32["w"])
-                add("ours_gen", _timed(our_generate, hub.model, dtok, as_is)[0])
-                with _stopping(hub.model, stop, eos): add("ours_gen_stop", _timed(our_generate, hub.model, dtok, test)[0])
-                if dt != torch.float32:
-                    hubx.set_weights(ox["w"])
-                    add("ours_x_gen", _timed(our_generate, hubx.model, dtok, as_is)[0])
-                    with _stopping(hubx.model, stop, eos): add("ours_x_gen_stop", _timed(our_generate, hubx.model, dtok, test)[0])
-                if official:
-                    if rep == 0: add("official_gen", _timed(official_generate, off["model"], dtok, as_is)[0])
-                    with _stopping(off["model"], stop, eos):
-                        add("official_gen_stop", _timed(official_generate, off["model"], dtok, test)[0])
-                say(f"[{rep}] inference: ours {R['ours_gen'][-1]:.2f}s (stopping {R['ours_gen_stop'][-1]:.2f}s)"
-                    + (f" | official {R['official_gen'][0]:.2f}s (stopping {R['official_gen_stop'][-1]:.2f}s)" if official else ""))
-            last = time.perf_counter() - t_rep - (R["official_gen"][0] if rep == 0 and "official_gen" in R else 0)
-            mem = hub_memory(hub); del hub
-            if dt != torch.float32: mem_x = hub_memory(hubx); del hubx
-            if official: off_mem = off["memory"]; del off
-            gc.collect()
-        res = dict(shape=shape, n_modules=n_modules, budget=budget, repeats=len(R["floor"]), dtype=dtype, official=official, ahead=ahead,
-                   torch_threads=torch.get_num_threads(), n_examples=5, n_test=n_test, n_as_is=min(n_as_is, n_test),
-                   median={k: _med(v) for k, v in R.items()}, raw=R, memory=mem,
-                   memory_x=mem_x if dt != torch.float32 else None, memory_official=off_mem if official else None, wall_s=time.perf_counter() - t_start)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ws = _timed(make_workspace, tmp, shape, n_modules, 0, n_test)[1]
+            t_base, (m0, tok0) = _timed(load_base, ws["base"], "cpu", torch.float32)
+            add("base_load", t_base)
+            _floor(m0, make_batch(tok0, ws["examples"]), 2)  # warm-up
+            del m0
+            last = None   # seconds the previous repeat took, less what only the first repeat does
+            for rep in range(repeats):
+                t_rep = time.perf_counter()
+                if rep and time_limit and t_rep - t_start + last > time_limit:
+                    say(f"stopping after {rep} repeat(s): another would end past time_limit={time_limit:.0f}s")
+                    break
+                hubs, off = _repeat(ws, R, rep, dt, dtype, budget, official, ngopt, ahead, say)
+                if inference: _inference(ws, R, rep, hubs, off, n_as_is, say)
+                last = time.perf_counter() - t_rep - (R["official_gen"][0] if rep == 0 and "official_gen" in R else 0)
+                mems = {k: hub_memory(h) for k, (h, _) in hubs.items()}
+                off_mem = off["memory"] if off else None
+                del hubs, off
+                gc.collect()
+        res = dict(shape=shape, n_modules=n_modules, budget=budget, repeats=len(R["floor"]), dtype=dtype,
+                   official=official, ahead=ahead, torch_threads=torch.get_num_threads(), n_examples=5, n_test=n_test,
+                   n_as_is=min(n_as_is, n_test), median={k: _med(v) for k, v in R.items()}, raw=R, memory=mems["fp32"],
+                   memory_x=mems.get("x"), memory_official=off_mem, wall_s=time.perf_counter() - t_start)
         res["ratios"] = bench_ratios(res)
     finally:
-        quiet.close()
         if bars: transformers.utils.logging.enable_progress_bar()
         if workdir is None: shutil.rmtree(tmp, ignore_errors=True)
     if out: Path(out).write_text(json.dumps(res, indent=1, default=float))
@@ -373,7 +416,8 @@ def bench_ratios(res:dict) -> dict:
            "inference speedup stopping (official/ours)": _paired(R, "official_gen_stop", "ours_gen_stop"),
            f"inference speedup stopping {x} (official/ours)": _paired(R, "official_gen_stop", "ours_x_gen_stop")}
     vx, v32 = res["raw"].get("value_x_under_fp32"), res["raw"].get("value_fp32")
-    if vx: out[f"objective {res['dtype']} vs fp32 search (max rel. diff)"] = max(abs(a - b) / abs(b) for a, b in zip(vx, v32))
+    if vx:
+        out[f"objective {x} vs fp32 search (max rel. diff)"] = max(abs(a - b) / abs(b) for a, b in zip(vx, v32))
     return {k: v for k, v in out.items() if v == v}
 
 def bench_table(res:dict) -> str:
@@ -389,28 +433,45 @@ def bench_table(res:dict) -> str:
             ("learn end to end (load + adapt), fp32", g("ours_load") + g("ours_adapt"), g("official_e2e"), None)]
     if "ours_x_e2e" in m: rows.append((f"learn end to end, ours {x}", g("ours_x_e2e"), g("official_e2e"), None))
     if "ours_gen" in m:
-        rows += [(f"inference, {res.get('n_as_is', res['n_test'])} inputs, as is", g("ours_gen"), g("official_gen"), None),
+        n_as_is = res.get("n_as_is", res["n_test"])
+        rows += [(f"inference, {n_as_is} inputs, as is", g("ours_gen"), g("official_gen"), None),
                  (f"inference, {res['n_test']} inputs, stopping", g("ours_gen_stop"), g("official_gen_stop"), None)]
-        if "ours_x_gen" in m: rows += [(f"inference, as is, ours {x}", g("ours_x_gen"), g("official_gen"), None),
-                                       (f"inference, stopping, ours {x}", g("ours_x_gen_stop"), g("official_gen_stop"), None)]
+    if "ours_x_gen" in m:
+        rows += [(f"inference, as is, ours {x}", g("ours_x_gen"), g("official_gen"), None),
+                 (f"inference, stopping, ours {x}", g("ours_x_gen_stop"), g("official_gen_stop"), None)]
     f = lambda v: "" if v is None or v != v else f"{v:8.2f}"
     rows = [r for r in rows if any(v is not None and v == v for v in r[1:3])]   # parts not run: no row
     lines = [f"shape={res['shape']} N={res['n_modules']} K={K} dtype={x} repeats={res['repeats']} "
              f"threads={res['torch_threads']} (medians, seconds)",
              f"{'phase':46s} {'ours':>8s} {'official':>8s} {'floor':>8s}"]
     lines += [f"{n:46s} {f(a):>8s} {f(b):>8s} {f(c):>8s}" for n, a, b, c in rows]
-    mem = res["memory"]
-    lines.append(f"module bank memory, ours fp32: {mem['total'] / 2**20:.1f} MiB ({', '.join(f'{k} {v / 2**20:.1f}' for k, v in mem.items() if k != 'total')})")
-    if "ours_ahead_adapt" in m: lines.append(f"  + {res['ahead']} composed modules ({res['ahead'] * mem['composed'] / 2**20:.1f} MiB) while composing ahead")
-    if res.get("memory_x"): lines.append(f"module bank memory, ours {x}: {res['memory_x']['total'] / 2**20:.1f} MiB")
-    if res.get("memory_official"): lines.append(f"module bank memory, official: {res['memory_official']['total'] / 2**20:.1f} MiB")
-    if "value_x_under_fp32" in m: lines.append(f"objective under fp32: fp32 search {g('value_fp32'):.4f}, {x} search {g('value_x_under_fp32'):.4f}"
-                                               + (f", official {g('official_value_fp32'):.4f}" if "official_value_fp32" in m else ""))
-    per = {f"{a}/floor": [x / f for x, f in zip(res["raw"][a], res["raw"]["floor"])]
-           for a in ("ours_adapt", "ours_ahead_adapt", "official_search") if a in res["raw"] and "floor" in res["raw"]}
-    if per: lines.append("per repeat: " + "; ".join(f"{k} " + ", ".join(f"{v:.3f}" for v in vs) for k, vs in per.items()))
-    lines.append("ratios: " + "; ".join(f"{k} {v:.2f}" if "objective" not in k else f"{k} {v:.2%}" for k, v in res["ratios"].items()))
-    return "\n".join(lines)
+    return "\n".join(lines + _memory_lines(res) + _ratio_lines(res))
+
+def _memory_lines(res:dict) -> list:
+    "The table's lines on the module bank's memory and on the objective under fp32."
+    m, x, mem, mib = res["median"], res["dtype"], res["memory"], lambda b: f"{b / 2**20:.1f} MiB"
+    parts = ", ".join(f"{k} {v / 2**20:.1f}" for k, v in mem.items() if k != "total")
+    lines = [f"module bank memory, ours fp32: {mib(mem['total'])} ({parts})"]
+    if "ours_ahead_adapt" in m:
+        ahead = res["ahead"]
+        lines.append(f"  + {ahead} composed modules ({mib(ahead * mem['composed'])}) while composing ahead")
+    if res.get("memory_x"): lines.append(f"module bank memory, ours {x}: {mib(res['memory_x']['total'])}")
+    if res.get("memory_official"): lines.append(f"module bank memory, official: {mib(res['memory_official']['total'])}")
+    if "value_x_under_fp32" in m:
+        official = f", official {m['official_value_fp32']:.4f}" if "official_value_fp32" in m else ""
+        lines.append(f"objective under fp32: fp32 search {m['value_fp32']:.4f}, {x} search "
+                     f"{m['value_x_under_fp32']:.4f}{official}")
+    return lines
+
+def _ratio_lines(res:dict) -> list:
+    "The table's last lines: each repeat's overhead over the floor, and the ratios."
+    raw = res["raw"]
+    per = {f"{a}/floor": [x / f for x, f in zip(raw[a], raw["floor"])]
+           for a in ("ours_adapt", "ours_ahead_adapt", "official_search") if a in raw and "floor" in raw}
+    fmt = lambda k, v: f"{k} {v:.2%}" if "objective" in k else f"{k} {v:.2f}"
+    each = "; ".join(f"{k} " + ", ".join(f"{v:.3f}" for v in vs) for k, vs in per.items())
+    lines = [f"per repeat: {each}"] if per else []
+    return lines + ["ratios: " + "; ".join(fmt(k, v) for k, v in res["ratios"].items())]
 
 # %% ../nbs/15_bench.ipynb #5fd7a243
 def step_times(shape:str="tiny", ns=(1, 5, 10, 20, 50, 100), steps:int=10, official:bool=True, workdir=None) -> dict:
@@ -426,24 +487,31 @@ def step_times(shape:str="tiny", ns=(1, 5, 10, 20, 50, 100), steps:int=10, offic
             base, tok = load_base(ws["base"], "cpu", torch.float32)
             mods = load_modules(ws["modules"], progress=False)
             hub = LoraHub(mods[:ns[0]], model=base, tokenizer=tok, progress=False)
-            batch = hub.batch(ws["examples"]); dec = decoder_inputs(hub.model, batch)
+            batch = hub.batch(ws["examples"])
+            dec = decoder_inputs(hub.model, batch)
             rng = np.random.default_rng(0)
             if official:
                 import lorahub.algorithm as A
                 with _quiet(), quiet_loading():
-                    omodel, otok, cache = A.load_base_model_and_lora_modules([str(m) for m in ws["modules"]], str(ws["base"]))
-                    data = A.load_dataset([e["input"] for e in ws["examples"]], [e["output"] for e in ws["examples"]], otok)
+                    omodel, otok, cache = A.load_base_model_and_lora_modules([str(m) for m in ws["modules"]],
+                                                                             str(ws["base"]))
+                    data = A.load_dataset([e["input"] for e in ws["examples"]], [e["output"] for e in ws["examples"]],
+                                          otok)
             for n in ns:
-                hub.use(mods[:n]); W = rng.uniform(-1.5, 1.5, (steps + 1, n))
+                hub.use(mods[:n])
+                W = rng.uniform(-1.5, 1.5, (steps + 1, n))
                 def ours(w):
                     hub.composer.set(w)
                     with torch.inference_mode(): float(few_shot_loss(hub.model, batch))
                 def floor(w):
-                    with torch.inference_mode(): hub.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=dec)
+                    with torch.inference_mode():
+                        hub.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  decoder_input_ids=dec)
                 fns = dict(ours=ours, floor=floor)
                 if official:
                     sub = {str(m): cache[str(m)] for m in ws["modules"][:n]}
-                    fns["official"] = lambda w: A.get_score(w, omodel, sub, data, None, A.default_get_loss, A.default_l1_regularization)
+                    fns["official"] = lambda w: A.get_score(w, omodel, sub, data, None, A.default_get_loss,
+                                                            A.default_l1_regularization)
                 for k, fn in fns.items():
                     fn(W[0])  # warm-up
                     out[k].append(_med([_timed(fn, w)[0] for w in W[1:]]))
@@ -458,7 +526,8 @@ def plot_step_times(st:dict, ax=None):
     for k, style in (("official", "s-"), ("ours", "o-"), ("floor", "k--")):
         if st[k]: ax.plot(st["n"], 1e3 * np.array(st[k]), style, label=k)
     ax.set(xlabel="N (modules)", ylabel="ms per step", title=f"one search step, {st['shape']} shape", xscale="log")
-    ax.legend(); return ax
+    ax.legend()
+    return ax
 
 def plot_phases(res:dict, ax=None):
     "Seconds per phase (medians), ours vs official, as stacked bars."
@@ -472,8 +541,11 @@ def plot_phases(res:dict, ax=None):
         phases = {**{f"ours {res['dtype']}": [g("ours_x_load"), g("ours_x_adapt"), g("ours_x_gen_stop")]}, **phases}
     bottom = np.zeros(len(phases))
     for i, name in enumerate(["load modules", f"adapt (K={res['budget']})", f"inference ({res['n_test']}, stopping)"]):
-        v = np.array([p[i] for p in phases.values()]); ax.barh(list(phases), v, left=bottom, label=name); bottom += v
-    ax.set(xlabel="seconds (median)", title=f"{res['shape']} shape, N={res['n_modules']}"); ax.legend(fontsize=7)
+        v = np.array([p[i] for p in phases.values()])
+        ax.barh(list(phases), v, left=bottom, label=name)
+        bottom += v
+    ax.set(xlabel="seconds (median)", title=f"{res['shape']} shape, N={res['n_modules']}")
+    ax.legend(fontsize=7)
     return ax
 
 # %% ../nbs/15_bench.ipynb #4a967e7a
@@ -562,7 +634,7 @@ def write_random_base(folder, shape:str, texts:list, seed:int=0):
 PLANT_FORMAT = 1  # bump when what is planted changes
 
 def real_scale_dir(cache_dir=None, shape:str="large") -> Path:
-    "The planted cache's folder: `real-scale` in the project's cache (`toyworld.cache_root`), suffixed for other shapes."
+    "The planted cache's folder: `real-scale` in the project's cache (`toyworld.cache_root`), suffixed if not large."
     from lorahub_nb.toyworld import cache_root
     return cache_root(cache_dir) / ("real-scale" if shape == "large" else f"real-scale-{shape}")
 
@@ -662,7 +734,7 @@ def watching_search(marks:dict):
 @dataclass(frozen=True)
 class RealScale:
     "What the real-scale run measures: a slice of the user's BBH run, then screening and retrieval over the pool."
-    tasks: tuple = ("date_understanding",)  # the slice's tasks
+    tasks: tuple = ("disambiguation_qa",)  # the slice's tasks (this one's few-shot batch is BBH's median, 555 tokens)
     seeds: tuple = (1,)
     methods: tuple = ("zero_shot", "lorahub_ngopt")
     limit: int = 20  # test examples per task and seed
@@ -724,23 +796,15 @@ def _bbh_argv(spec:dict) -> list:
     mods = [f"random:{len(pool)}"] if sorted(pool) == sorted(catalogue()) else pool
     return ["bbh", "--bbh-dir", spec["bbh_dir"], "--modules", *mods, "--n-modules", str(s["n_modules"]),
             "--seeds", *map(str, s["seeds"]), "--tasks", *s["tasks"], "--methods", *s["methods"],
-            "--budget", str(s["budget"]), "--limit", str(s["limit"]), "--base", BASE_ID, "--device", spec["device"],
-            "--out", spec["rows"]]
+            "--budget", str(s["budget"]), "--limit", str(s["limit"]), "--device", spec["device"], "--out", spec["rows"]]
 
 def _run_slice(spec:dict) -> str:
-    "Run the slice through `lorahub-nb bbh` (its `cli.main`) if the command line imports, else `harness.run_tasks`."
-    try: from lorahub_nb.cli import main
-    except ImportError: main = None
-    if main is not None:
-        rc = main(_bbh_argv(spec))
-        if rc: raise RuntimeError(f"lorahub-nb bbh exited with {rc}")
-        return "lorahub-nb bbh"
-    from lorahub_nb.harness import run_tasks
-    s = spec["settings"]
-    run_tasks(spec["bbh_dir"], pool=spec["pool"], out=spec["rows"], tasks=s["tasks"], seeds=s["seeds"],
-              methods=s["methods"], n_modules=s["n_modules"], budget=s["budget"], limit=s["limit"], base=BASE_ID,
-              device=spec["device"], progress=True)
-    return "harness.run_tasks"
+    "Run the slice through `lorahub-nb bbh`'s entry point, `cli.main`; the command line it ran."
+    from lorahub_nb.cli import main
+    argv = _bbh_argv(spec)
+    rc = main(argv)
+    if rc: raise RuntimeError(f"lorahub-nb bbh exited with {rc}")
+    return "lorahub-nb " + " ".join(a if a != spec["bbh_dir"] else "BBH" for a in argv[:argv.index("--out")])
 
 def _first_cell(spec:dict, tokenizer):
     "The slice's first (task, seed), prepared as the harness prepares it."
@@ -835,9 +899,8 @@ def stage_main(spec_file, import_s:float):
     warnings.simplefilter("ignore")
     write_json(spec["result"], measure_stage(spec, import_s))
 
-_CHILD = ("import sys, time\nt0 = time.perf_counter()\nimport lorahub_nb.harness\n"
-          "try: import lorahub_nb.cli\nexcept ImportError: pass\nt = time.perf_counter() - t0\n"
-          "from lorahub_nb.bench import stage_main\nstage_main(sys.argv[1], t)\n")
+_CHILD = ("import sys, time\nt0 = time.perf_counter()\nimport lorahub_nb.cli, lorahub_nb.harness\n"
+          "t = time.perf_counter() - t0\nfrom lorahub_nb.bench import stage_main\nstage_main(sys.argv[1], t)\n")
 
 def _write_spec(kind:str, work:Path, spec:dict) -> Path:
     "Write a stage's spec file into `work`; its path."
@@ -862,15 +925,17 @@ def run_stage(kind:str, work:Path, hub:Path, spec:dict, isolate:bool=True) -> di
 def task_tokens(data, tokenizer, seed:int=1, shots:int=5, margin:int=2, max_input:int=2048) -> dict:
     "Per task, what its cost depends on: test prompts' tokens (zero-shot and ICL), few-shot batch tokens, answer steps."
     from lorahub_nb.bbh import split_task
+    from lorahub_nb.harness import answer_length
     out = {}
     for t in data:
         adapt, test = split_task(data[t], shots, seed, t)
         few = [{"input": data.prompt(t, e["input"]), "output": e["target"]} for e in adapt]
         queries = [data.prompt(t, e["input"]) for e in test]
         icl = count_tokens(tokenizer, [icl_prompt(few, q) for q in queries])
-        out[t] = dict(n_test=len(test), zero_shot=count_tokens(tokenizer, queries), icl=[min(n, max_input) for n in icl],
+        out[t] = dict(n_test=len(test), zero_shot=count_tokens(tokenizer, queries),
+                      icl=[min(n, max_input) for n in icl],
                       shot_tokens=len(few) * max(count_tokens(tokenizer, [e["input"] for e in few])),
-                      max_new=max(count_tokens(tokenizer, [e["target"] for e in data[t]])) + margin)
+                      max_new=answer_length(data, t, tokenizer, margin))
     return out
 
 def _passes(method:str, search:float, n_modules:int) -> float:
@@ -878,7 +943,7 @@ def _passes(method:str, search:float, n_modules:int) -> float:
     return search if method.startswith("lorahub") else n_modules if method == "best_single" else 0
 
 def grid_estimate(tasks:dict, # `task_tokens`
-                  m:dict, # measured: pass_s_per_token, search_over_floor, alpha, beta, max_tokens, load_s, modules_read_s
+                  m:dict, # measured: pass_s_per_token, search_over_floor, alpha, beta, max_tokens, load_s, ...
                   seeds:int=5, methods=PAPER_METHODS, n_modules:int=20, budget:int=40) -> dict:
     "Seconds the paper's grid would take on this machine: by method, and by stage (adapt, generation, loading)."
     by_method, stage = dict.fromkeys(methods, 0.0), dict(adapt=0.0, generation=0.0)
@@ -951,7 +1016,8 @@ def run_real_scale(cache_dir=None, # the project's cache (default: `toyworld.cac
         say(f"{kind}: {res[kind]['process']['wall_s']:.0f} s, peak RSS {res[kind]['peak_rss_mib']:,.0f} MiB")
     res["help"] = help_seconds(st.help_repeats)
     tasks = task_tokens(load_bbh(bbh_dir), _planted_tokenizer(hub), st.seeds[0])
-    res["estimate"] = grid_estimate(tasks, _measured(res["slice"], st.n_modules), n_modules=st.n_modules, budget=st.budget)
+    measured = _measured(res["slice"], st.n_modules)
+    res["estimate"] = grid_estimate(tasks, measured, n_modules=st.n_modules, budget=st.budget)
     res["wall_s"] = time.perf_counter() - t_start
     write_json(out or root / "real-scale.json", res)
     if progress: print(real_scale_table(res))
@@ -967,7 +1033,7 @@ def _stage_rows(res:dict) -> list:
     per_example = sl["generation"]["answer_s_per_example"]
     return [("build the planted cache (once)", f"{res['build_s']:.1f} s", ""),
             ("lorahub-nb --help", help_s, ""),
-            (f"slice via {sl['via']}: import", f"{sl['import_s']:.1f} s", ""),
+            ("slice: import", f"{sl['import_s']:.1f} s", ""),
             ("  load the base model", f"{sl['base_load']['s']:.1f} s", _mib(sl["base_load"]["peak_rss_mib"])),
             (f"  read the {st['n_modules']} drawn modules (.bin)", f"{sl['modules_read']['s']:.2f} s", ""),
             (f"  search, K = {sl['search_evals']}", f"{sl['search_s']:.1f} s", ""),
@@ -979,8 +1045,8 @@ def _stage_rows(res:dict) -> list:
             (f"loss screening, {sc['modules']} modules ({st['chunk']} at a time)", f"{sc['screening_s']:.1f} s",
              _mib(sc["peak_rss_mib"])),
             ("  per module; the base model alone", f"{sc['s_per_module']:.2f} s", _mib(sc["peak_rss_mib_after_base"])),
-            (f"embedding retrieval, {rt['modules']} modules ({st['samples']} inputs each)", f"{rt['retrieval_s']:.1f} s",
-             _mib(rt["peak_rss_mib"]))]
+            (f"embedding retrieval, {rt['modules']} modules ({st['samples']} inputs each)",
+             f"{rt['retrieval_s']:.1f} s", _mib(rt["peak_rss_mib"]))]
 
 def estimate_lines(e:dict) -> list:
     "The paper grid's estimated hours, by stage and by method."
@@ -995,7 +1061,8 @@ def real_scale_table(res:dict) -> str:
     "The real-scale run as a text table: seconds and peak memory per stage, then the paper-grid estimate."
     st, rows = res["settings"], _stage_rows(res)
     cuda = [res[k].get("cuda_peak_mib") for k in STAGES]
-    if cuda[0] is not None: rows.append(("peak CUDA memory: slice, screening, retrieval", "", " / ".join(map(_mib, cuda))))
+    if cuda[0] is not None:
+        rows.append(("peak CUDA memory: slice, screening, retrieval", "", " / ".join(map(_mib, cuda))))
     w = max(len(r[0]) for r in rows)
     lines = [f"real scale: {st['shape']} shape, random weights, {res['screening']['modules']} modules planted in a "
              f"Hugging Face cache; {res['device']}, {res['threads']} threads; slice: {', '.join(st['tasks'])}, seed "

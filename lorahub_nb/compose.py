@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['LoraBank', 'as_weights', 'compose', 'compose_linear', 'linear_config', 'live_key', 'InPlaceComposer']
@@ -54,34 +55,39 @@ class LoraBank:
         self.sizes = [math.prod(s) for s in self.shapes]
         self.offsets = np.cumsum([0] + self.sizes).tolist()
 
-    @classmethod
-    def from_state_dicts(cls, state_dicts:dict, # module name -> PEFT state dict
-                         share:bool=False): # adopt the memory when the modules already are the rows of one block
-        "Stack modules into a bank, after checking that they share keys and shapes."
-        _check_same_layout(state_dicts)
-        names = list(state_dicts); keys = list(state_dicts[names[0]])
-        shapes = [tuple(state_dicts[names[0]][k].shape) for k in keys]
-        block = _rows_of_one_block([state_dicts[n] for n in names], keys) if share else None
-        if block is not None: return cls(names, keys, shapes, block)
-        flat = torch.empty(len(names), sum(math.prod(s) for s in shapes))   # a copy: the bank owns its memory
-        for row, n in zip(flat, names):
-            torch.cat([state_dicts[n][k].detach().reshape(-1).to(torch.float32) for k in keys], out=row)
-        return cls(names, keys, shapes, flat)
-
     @property
     def n(self): return len(self.names)
 
-    def unflatten(self, flat:torch.Tensor) -> dict:
-        "Split flat rows (…, D) back into a state dict of (…, *shape) tensors (views into `flat`)."
-        lead = tuple(flat.shape[:-1])
-        return {k: flat[..., o:o + s].view(*lead, *shape)
-                for k, o, s, shape in zip(self.keys, self.offsets, self.sizes, self.shapes)}
-
-    def state_dict(self, i:int) -> dict:
-        "Module `i` as a state dict (a copy)."
-        return self.unflatten(self.flat[i].clone())
-
     def __repr__(self): return f"LoraBank(n={self.n}, keys={len(self.keys)}, params_per_module={self.flat.shape[1]:,})"
+
+# %% ../nbs/02_compose.ipynb #8d96df90
+@patch(cls_method=True)
+def from_state_dicts(cls:LoraBank, state_dicts:dict, # module name -> PEFT state dict
+                     share:bool=False): # adopt the memory when the modules already are the rows of one block
+    "Stack modules into a bank, after checking that they share keys and shapes."
+    _check_same_layout(state_dicts)
+    names = list(state_dicts)
+    keys = list(state_dicts[names[0]])
+    shapes = [tuple(state_dicts[names[0]][k].shape) for k in keys]
+    block = _rows_of_one_block([state_dicts[n] for n in names], keys) if share else None
+    if block is not None: return cls(names, keys, shapes, block)
+    flat = torch.empty(len(names), sum(math.prod(s) for s in shapes))   # a copy: the bank owns its memory
+    for row, n in zip(flat, names):
+        torch.cat([state_dicts[n][k].detach().reshape(-1).to(torch.float32) for k in keys], out=row)
+    return cls(names, keys, shapes, flat)
+
+# %% ../nbs/02_compose.ipynb #3e1239de
+@patch
+def unflatten(self:LoraBank, flat:torch.Tensor) -> dict:
+    "Split flat rows (…, D) back into a state dict of (…, *shape) tensors (views into `flat`)."
+    lead = tuple(flat.shape[:-1])
+    return {k: flat[..., o:o + s].view(*lead, *shape)
+            for k, o, s, shape in zip(self.keys, self.offsets, self.sizes, self.shapes)}
+
+@patch
+def state_dict(self:LoraBank, i:int) -> dict:
+    "Module `i` as a state dict (a copy)."
+    return self.unflatten(self.flat[i].clone())
 
 # %% ../nbs/02_compose.ipynb #6f8c3e9c
 def as_weights(w, n:int,
@@ -89,10 +95,12 @@ def as_weights(w, n:int,
     "Check and convert a weight vector of length `n` (or rows of them) to a float32 tensor."
     w = torch.as_tensor(np.asarray(w, dtype=np.float32) if not torch.is_tensor(w) else w, dtype=torch.float32)
     if rows and (w.ndim != 2 or w.shape[1] != n): raise ValueError(f"W must have shape (c, {n}), got {tuple(w.shape)}")
-    if not rows and w.shape != (n,): raise ValueError(f"expected {n} weights (one per module), got shape {tuple(w.shape)}")
+    if not rows and w.shape != (n,):
+        raise ValueError(f"expected {n} weights (one per module), got shape {tuple(w.shape)}")
     if not torch.isfinite(w).all(): raise ValueError(f"weights must be finite, got {w.tolist()}")
     return w
 
+# %% ../nbs/02_compose.ipynb #cee3c2c8
 def compose(bank:LoraBank, # the N modules
             w) -> dict: # N weights -> state dict with Â = Σ wᵢ Aᵢ and B̂ = Σ wᵢ Bᵢ
     "LoraHub composition: every LoRA tensor is the w-weighted sum of the modules' tensors."
@@ -114,9 +122,11 @@ def compose_linear(bank:LoraBank, w) -> dict:
         out[kb] = torch.cat([m[kb] for m in mods], dim=1)
     return out
 
+# %% ../nbs/02_compose.ipynb #f814ae0d
 def linear_config(config:dict, n:int) -> dict:
     "Adapter config for `compose_linear`'s output: rank N·r, alpha rescaled so each module keeps its scale."
-    cfg = dict(config); cfg["r"] = config["r"] * n
+    cfg = dict(config)
+    cfg["r"] = config["r"] * n
     cfg["lora_alpha"] = config["lora_alpha"] * (math.sqrt(n) if config.get("use_rslora") else n)
     return cfg
 
@@ -151,26 +161,32 @@ class InPlaceComposer:
         "Write the composition of `w` into the model: one (N)·(N×D) product, no allocation."
         torch.mm(as_weights(w, self.bank.n).to(self.device, self.dtype)[None], self.flat, out=self.buffer[None])
 
-    @torch.no_grad()
-    def compose_many(self, W, # (c, N): one weight vector per row
-                     out:torch.Tensor=None) -> torch.Tensor: # a (≥c, D) buffer to write into
-        "(c, D): the compositions of c weight vectors in one product, which reads the bank once for all of them."
-        W = as_weights(W, self.bank.n, rows=True)
-        return torch.mm(W.to(self.device, self.dtype), self.flat, out=None if out is None else out[:len(W)])
+# %% ../nbs/02_compose.ipynb #2e13f99d
+@patch
+@torch.no_grad()
+def compose_many(self:InPlaceComposer, W, # (c, N): one weight vector per row
+                 out:torch.Tensor=None) -> torch.Tensor: # a (≥c, D) buffer to write into
+    "(c, D): the compositions of c weight vectors in one product, which reads the bank once for all of them."
+    W = as_weights(W, self.bank.n, rows=True)
+    return torch.mm(W.to(self.device, self.dtype), self.flat, out=None if out is None else out[:len(W)])
 
-    @torch.no_grad()
-    def set_composed(self, row:torch.Tensor):
-        "Write one row of `compose_many` into the model: a copy of D numbers."
-        self.buffer.copy_(row)
+@patch
+@torch.no_grad()
+def set_composed(self:InPlaceComposer, row:torch.Tensor):
+    "Write one row of `compose_many` into the model: a copy of D numbers."
+    self.buffer.copy_(row)
 
-    @torch.no_grad()
-    def set_state(self, state_dict:dict):
-        "Write an arbitrary state dict with the bank's keys into the model."
-        for k, o, s in zip(self.bank.keys, self.bank.offsets, self.bank.sizes):
-            self.buffer[o:o + s].copy_(state_dict[k].reshape(-1))
+# %% ../nbs/02_compose.ipynb #ea11ced1
+@patch
+@torch.no_grad()
+def set_state(self:InPlaceComposer, state_dict:dict):
+    "Write an arbitrary state dict with the bank's keys into the model."
+    for k, o, s in zip(self.bank.keys, self.bank.offsets, self.bank.sizes):
+        self.buffer[o:o + s].copy_(state_dict[k].reshape(-1))
 
-    def use(self, bank:LoraBank):
-        "Swap in another bank with the same layout (e.g. another draw of modules); the model is untouched."
-        if bank.keys != self.bank.keys or bank.shapes != self.bank.shapes:
-            raise ValueError("the new bank's keys or shapes differ from the attached adapter's")
-        self.bank, self.flat = bank, bank.flat.to(device=self.device, dtype=self.dtype)
+@patch
+def use(self:InPlaceComposer, bank:LoraBank):
+    "Swap in another bank with the same layout (e.g. another draw of modules); the model is untouched."
+    if bank.keys != self.bank.keys or bank.shapes != self.bank.shapes:
+        raise ValueError("the new bank's keys or shapes differ from the attached adapter's")
+    self.bank, self.flat = bank, bank.flat.to(device=self.device, dtype=self.dtype)

@@ -18,9 +18,10 @@ __all__ = ['DEFAULT_MAX_TOKENS', 'check_examples', 'input_limit', 'truncate', 'e
 # %% ../nbs/04_objective.ipynb #6b65f850
 def check_examples(examples, # list of {"input": str, "output": str}
                    what:str="examples") -> list: # how errors name them
-    "Raise an error naming the row unless `examples` is a non-empty list of {'input': str, 'output': str}; return it as a list."
+    "Raise an error naming the row unless `examples` is a non-empty list of {'input', 'output'} strings; return a list."
     if isinstance(examples, (str, bytes, dict)) or not hasattr(examples, "__iter__"):
-        raise ValueError(f"{what}: need a non-empty list of {{'input', 'output'}} dicts, got a {type(examples).__name__}")
+        raise ValueError(f"{what}: need a non-empty list of {{'input', 'output'}} dicts, "
+                         f"got a {type(examples).__name__}")
     examples = list(examples)
     if not examples: raise ValueError(f"{what}: got zero examples; need a non-empty list of {{'input', 'output'}} rows")
     for i, ex in enumerate(examples):
@@ -56,6 +57,7 @@ def truncate(ids:list, # token id lists
                        "(max_input_tokens / --max-input-tokens)", file=sys.stderr)
     return out
 
+# %% ../nbs/04_objective.ipynb #7860e9df
 def encode_prompt(tokenizer, texts:list, causal:bool=False,
                   max_tokens:int=None) -> list: # cut longer prompts (see `truncate`)
     "Token ids of each prompt: the tokenizer's encoding, without a trailing EOS for causal models."
@@ -69,6 +71,7 @@ def pad_id(tokenizer) -> int:
     "The tokenizer's pad token, or its EOS when it has none (many causal tokenizers)."
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
+# %% ../nbs/04_objective.ipynb #ce35be83
 def pad_batch(seqs:list, # token id lists
               pad:int, # the id to pad with (-100 for labels)
               left:bool=False) -> tuple: # pad on the left (causal generation)
@@ -90,6 +93,7 @@ def encode_pairs(tokenizer, examples:list, # {"input", "output"} rows
     if not causal: return [(p, list(a) + eos) for p, a in zip(prompts, answers)]
     return [(p + list(a) + eos, [-100] * len(p) + list(a) + eos) for p, a in zip(prompts, answers)]
 
+# %% ../nbs/04_objective.ipynb #2c8dad03
 def collate(pairs:list, # (input ids, labels) from `encode_pairs`
             pad:int, device=None) -> dict:
     "A right-padded model batch with `labels` (-100 where not scored)."
@@ -98,6 +102,7 @@ def collate(pairs:list, # (input ids, labels) from `encode_pairs`
     batch = dict(input_ids=ids, attention_mask=mask, labels=labels)
     return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
 
+# %% ../nbs/04_objective.ipynb #99a97dd4
 def make_batch(tokenizer, examples:list, # list of {"input", "output"}
                causal:bool=False, # decoder-only model: score the answer only
                device=None, max_input_tokens:int=None) -> dict: # cut longer inputs (see `truncate`)
@@ -119,6 +124,7 @@ def free_memory(device) -> int:
     except (OSError, KeyError, ValueError):
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
+# %% ../nbs/04_objective.ipynb #2e24eac4
 def forward_bytes(model, n:int, # sequences in the batch
                   length:int) -> int: # tokens in the longest
     "Rough peak memory of one forward pass: attention scores of every head, and the widest activations."
@@ -156,6 +162,7 @@ def token_losses(model, batch:dict) -> tuple:
     mask = labels != -100
     return ce * mask, mask
 
+# %% ../nbs/04_objective.ipynb #7d5edba0
 def few_shot_loss(model, batch:dict,
                   per_example:bool=False, # return the n per-example losses instead of their mean
                   official:bool=False): # reproduce the official code's scaling (see below)
