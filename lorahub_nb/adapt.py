@@ -21,9 +21,10 @@ from .objective import (make_batch, few_shot_loss, check_finite, token_losses, d
 from .evaluate import generate
 
 # %% auto #0
-__all__ = ['COMMON_OPTIMIZERS', 'lora_config', 'as_modules', 'bank_of', 'LoraHub', 'check_optimizer', 'Search', 'as_search',
-           'make_optimizer', 'chosen_optimizer', 'LoraHubResult', 'short_name', 'save_history_plot', 'Trace',
-           'sequential_search', 'generation_size', 'generation_search', 'quiet_search', 'lorahub_learn']
+__all__ = ['COMMON_OPTIMIZERS', 'BUCKETS', 'lora_config', 'as_modules', 'bank_of', 'LoraHub', 'check_optimizer', 'Search',
+           'as_search', 'make_optimizer', 'chosen_optimizer', 'LoraHubResult', 'short_name', 'save_history_plot',
+           'Trace', 'sequential_search', 'generation_size', 'generation_search', 'quiet_search', 'lorahub_learn',
+           'bucket', 'pad_to_buckets']
 
 # %% ../nbs/06_adapt.ipynb #4bd47eb4
 def lora_config(config:dict):
@@ -84,6 +85,7 @@ def _attach(self:LoraHub, model, mods:list):
     self.device = next(self.model.parameters()).device
     self.modules, self.bank = mods, bank_of(mods)
     self.composer = InPlaceComposer(self.model, self.bank)
+    self.forward, self.compiled = self.model, False   # what the search's loss runs (see `compile`)
     self.set_weights(np.zeros(self.n))
 
 # %% ../nbs/06_adapt.ipynb #120e49cf
@@ -108,6 +110,7 @@ def set_weights(self:LoraHub, w):
 def batch(self:LoraHub, examples:list) -> dict:
     "The few-shot batch on the model's device (inputs cut to `max_input_tokens`; refused if it cannot fit)."
     b = make_batch(self.tokenizer, examples, self.causal, self.device, self.max_input_tokens)
+    if self.compiled: b = pad_to_buckets(b, self.causal)
     check_memory(self.model, *b["input_ids"].shape)
     return b
 
@@ -116,7 +119,7 @@ def batch(self:LoraHub, examples:list) -> dict:
 def loss(self:LoraHub, examples, w=None, official:bool=False, per_example:bool=False):
     "Few-shot loss (without the L1 term) at `w` (default: the current weights)."
     if w is not None: self.set_weights(w)
-    with torch.inference_mode(): out = few_shot_loss(self.model, self.batch(examples), per_example, official)
+    with torch.inference_mode(): out = few_shot_loss(self.forward, self.batch(examples), per_example, official)
     return out.cpu().numpy() if per_example else float(out)
 
 @patch
@@ -292,7 +295,7 @@ class Trace:
 
 # %% ../nbs/06_adapt.ipynb #7f804848
 def _loss_now(hub, batch, official:bool) -> float:
-    with torch.inference_mode(): return float(few_shot_loss(hub.model, batch, official=official))
+    with torch.inference_mode(): return float(few_shot_loss(hub.forward, batch, official=official))
 
 # %% ../nbs/06_adapt.ipynb #ed397a1e
 def _ask_ahead(opt, trace:Trace, ahead:int) -> list:
@@ -434,6 +437,31 @@ def lorahub_learn(modules, # folders, hub ids, LoraModules, or a dict name -> so
     "Load modules and base model, then run the LoraHub search: the one-call entry point."
     hub = LoraHub(modules, base, model, tokenizer, device, dtype, progress)
     return hub.learn(examples, search, progress=progress, **kw)
+
+# %% ../nbs/06_adapt.ipynb #c0a1b002
+BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048)  # the lengths a compiled hub pads its batches to
+
+def bucket(n:int, buckets=BUCKETS) -> int:
+    "The smallest bucket that holds `n` tokens (`n` itself past the largest)."
+    return next((b for b in buckets if b >= n), n)
+
+# %% ../nbs/06_adapt.ipynb #c0a1b003
+def _pad_right(t:torch.Tensor, length:int, value:int) -> torch.Tensor:
+    return torch.nn.functional.pad(t, (0, length - t.shape[1]), value=value)
+
+def pad_to_buckets(batch:dict, causal:bool=False) -> dict:
+    "The batch padded on the right to bucket lengths (mask 0, labels -100): the same loss, a shape that repeats."
+    n = bucket(batch["input_ids"].shape[1])
+    out = dict(input_ids=_pad_right(batch["input_ids"], n, 0), attention_mask=_pad_right(batch["attention_mask"], n, 0))
+    out["labels"] = _pad_right(batch["labels"], n if causal else bucket(batch["labels"].shape[1]), -100)
+    return out
+
+# %% ../nbs/06_adapt.ipynb #c0a1b005
+@patch
+def compile(self:LoraHub, **kw): # options of `torch.compile`
+    "Run the search's loss through `torch.compile`d model; batches are padded to `BUCKETS` lengths."
+    self.forward, self.compiled = torch.compile(self.model, dynamic=False, **kw), True
+    return self
 
 # %% ../nbs/06_adapt.ipynb #aa8c9466
 @patch

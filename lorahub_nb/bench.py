@@ -1004,7 +1004,8 @@ def run_real_scale(cache_dir=None, # the project's cache (default: `toyworld.cac
     say = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
     root, pool, texts = real_scale_dir(cache_dir, st.shape), catalogue()[:st.pool], bbh_inputs(bbh_dir)
     build_s, hub = _timed(plant_real_scale, root, texts, st.shape, pool, progress)
-    res = dict(settings=asdict(st), device=device, threads=torch.get_num_threads(), build_s=build_s)
+    res = dict(settings=asdict(st), device=device, threads=torch.get_num_threads(), cpus=os.cpu_count(),
+               load_average=[os.getloadavg()[0]], build_s=build_s)
     work = root / "last-run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -1018,7 +1019,7 @@ def run_real_scale(cache_dir=None, # the project's cache (default: `toyworld.cac
     tasks = task_tokens(load_bbh(bbh_dir), _planted_tokenizer(hub), st.seeds[0])
     measured = _measured(res["slice"], st.n_modules)
     res["estimate"] = grid_estimate(tasks, measured, n_modules=st.n_modules, budget=st.budget)
-    res["wall_s"] = time.perf_counter() - t_start
+    res["wall_s"], res["load_average"] = time.perf_counter() - t_start, res["load_average"] + [os.getloadavg()[0]]
     write_json(out or root / "real-scale.json", res)
     if progress: print(real_scale_table(res))
     return res
@@ -1069,4 +1070,7 @@ def real_scale_table(res:dict) -> str:
              f"{st['seeds'][0]}, {st['limit']} test examples, N = {st['n_modules']}",
              f"{'stage':{w}s}  {'time':>18s}  {'peak RSS':>10s}"]
     lines += [f"{a:{w}s}  {b:>18s}  {c:>10s}" for a, b, c in rows]
-    return "\n".join(lines + estimate_lines(res["estimate"]) + [f"whole run: {res['wall_s'] / 60:.1f} min"])
+    start, end = res["load_average"]
+    last = (f"whole run: {res['wall_s'] / 60:.1f} min; load average {start:.1f} at the start, {end:.1f} at the end "
+            f"({res['cpus']} CPUs; the run itself adds about {res['threads']})")
+    return "\n".join(lines + estimate_lines(res["estimate"]) + [last])

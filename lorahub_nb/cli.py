@@ -273,7 +273,8 @@ def cmd_bbh(a):
     if a.ray:
         from lorahub_nb.scale import run_grid_ray
         rows = run_grid_ray(a.ray, data, progress=not (a.json or a.quiet), **run)
-    else: rows = run_tasks(data, device=device, dtype=a.dtype, progress=not (a.json or a.quiet), **run)
+    else: rows = run_tasks(data, device=device, dtype=a.dtype, progress=not (a.json or a.quiet), compile=a.compile,
+                           **run)
     if a.json: _print_json(summarize(rows))
     _result(a, format_table(rows))
     _say(a, f"rows in {a.out}")
@@ -286,7 +287,7 @@ def cmd_study(a):
     from lorahub_nb.study import run_study, study_table
     out, device = check_out(a.out, a.overwrite), pick_device(a.device)
     st = run_study(out, size="quick" if a.quick else "full", seeds=tuple(range(a.seeds)), device=device,
-                   progress=not (a.json or a.quiet), described=bool(getattr(a, "described", False)))
+                   progress=not (a.json or a.quiet), described=a.described, compile=a.compile)
     if a.json: _print_json(dict(summary=st["summary"], leave_one_out=st["leave_one_out"]))
     _result(a, study_table(st))
     _say(a, f"wrote {out}/study.json")
@@ -427,6 +428,7 @@ def _bbh_parser(add):
     b.add_argument("--seed", type=int, default=0, help="seed for random:N")
     b.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
     b.add_argument("--ray", default=None, help="Ray cluster address: run the grid's cells as Ray tasks")
+    b.add_argument("--compile", action="store_true", help="torch.compile the search's forward: pays for long grids")
     _output_flags(b, "bbh_results.jsonl", "results JSONL, resumed if it exists", overwrite=False)
 
 # %% ../nbs/17_cli.ipynb #8f1aefc4
@@ -435,6 +437,7 @@ def _study_parser(add):
     s.add_argument("--quick", action="store_true", help="the quick world (5 skills): about 2 minutes")
     s.add_argument("--described", action="store_true", help="the world whose tasks are described in English")
     s.add_argument("--seeds", type=int, default=5, help="seeds (default 5)")
+    s.add_argument("--compile", action="store_true", help="torch.compile the search's forward once")
     _output_flags(s, "lorahub_study")
 
 # %% ../nbs/17_cli.ipynb #73605b3b

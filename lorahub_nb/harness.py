@@ -142,9 +142,11 @@ def as_pool(pool) -> dict:
 class Models:
     "The base model, loaded once, and a LoraHub whose modules are swapped per draw."
     def __init__(self, base=None, model=None, tokenizer=None, device=None, dtype=None,
-                 max_input_tokens:int=None, progress:bool=False):
+                 max_input_tokens:int=None, progress:bool=False,
+                 compile:bool=False): # compile the search's forward once (`LoraHub.compile`): for long grids
         self.base, self.model, self.tokenizer, self.device, self.dtype = base, model, tokenizer, device, dtype
         self.max_input_tokens, self.progress, self.hub, self.cache = max_input_tokens, progress, None, {}
+        self.compile = compile
 
     def attach(self, names:list, pool:dict) -> LoraHub:
         "The hub holding these modules of `pool` (reading only the ones not already in memory)."
@@ -156,6 +158,7 @@ class Models:
         if self.hub is not None: return self.hub.use(mods)
         self.hub = LoraHub(mods, base=self.base, model=self.model, tokenizer=self.tokenizer, device=self.device,
                            dtype=self.dtype, progress=False, max_input_tokens=self.max_input_tokens)
+        if self.compile: self.hub.compile()
         self.tokenizer = self.hub.tokenizer
         return self.hub
 
@@ -321,13 +324,13 @@ class Run:
 # %% ../nbs/10_harness.ipynb #31576639
 def open_run(data, pool=None, out=None, tasks=None, methods=PAPER_METHODS, protocol:Protocol=None, own:dict=None,
              models:Models=None, base=None, model=None, tokenizer=None, device=None, dtype=None, options:dict=None,
-             progress:bool=True, **changes) -> Run:
+             progress:bool=True, compile:bool=False, **changes) -> Run:
     "Check everything and open the results log, before any model is loaded (see `run_tasks` for the arguments)."
     protocol = (protocol or Protocol()).but(**changes)
     methods, data = check_methods(methods), _as_data(data, tasks)
     tasks = check_tasks(tasks, sorted(data), data.source)
     pool = _pool_for(methods, pool, protocol)
-    models = models or Models(base, model, tokenizer, device, dtype, progress=progress)
+    models = models or Models(base, model, tokenizer, device, dtype, progress=progress, compile=compile)
     log = ResultsLog(out, _config(data, pool, protocol, models, own))
     _check_data(log, {t: task_sha(data, t) for t in tasks}, out)
     return Run(data, tasks, methods, pool, protocol, models, log, own, options or {})
@@ -346,10 +349,11 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
               options:dict=None, # method name -> options for it (e.g. {"centroid": {"samples": ...}})
               memo:dict=None, # rows by (task, seed, method, modules, protocol): a grid reuses identical runs
               progress:bool=True,
+              compile:bool=False, # compile the search's forward once (`LoraHub.compile`): pays for long grids
               **changes) -> list: # protocol settings to change, e.g. n_modules=5, budget=20
     "Run `methods` on every task × seed, appending one row per result to `out`; returns this grid's rows."
     run = open_run(data, pool, out, tasks, methods, protocol, own, models, base, model, tokenizer, device, dtype,
-                   options, progress, **changes)
+                   options, progress, compile, **changes)
     todo = run.todo(seeds)
     with tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress, mininterval=2) as bar:
         for seed, task in dict.fromkeys((s, t) for s, t, _ in todo):

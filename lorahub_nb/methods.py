@@ -4,17 +4,18 @@
 
 # %% ../nbs/08_methods.ipynb #31bfa741
 from __future__ import annotations
-import dataclasses, functools
+import dataclasses, functools, math, random
 from dataclasses import dataclass, field
 import numpy as np
 from .adapt import LoraHub, LoraHubResult, Search, as_search
 from .evaluate import icl_prompt
-from .baselines import centroid_weights, gradient_weights, get_embedder, module_centroids, module_name
+from .baselines import (centroid_weights, gradient_weights, get_embedder, module_centroids, module_name,
+                                  select_modules)
 
 # %% auto #0
 __all__ = ['METHODS', 'PAPER_METHODS', 'Plan', 'Method', 'method', 'zero_shot', 'icl', 'uniform', 'uniform_linear', 'best_single',
-           'oracle', 'searched', 'lorahub_search', 'gradient', 'cached_centroids', 'centroid', 'get_method',
-           'check_methods']
+           'oracle', 'searched', 'lorahub_search', 'gradient', 'cached_centroids', 'centroid', 'screened_modules',
+           'screen', 'lorahub_plus', 'get_method', 'check_methods']
 
 # %% ../nbs/08_methods.ipynb #8667755e
 @dataclass
@@ -109,11 +110,12 @@ def gradient(hub, shots, search, lr=0.05):
     return searched(gradient_weights(hub, shots, search, lr=lr))
 
 # %% ../nbs/08_methods.ipynb #be1be17e
-_CENTROIDS = {}  # (embedder, samples, module name) -> centroid
+_CENTROIDS = {}  # (embedder, samples, module name, module source) -> centroid
 
 def cached_centroids(modules:list, embedder, samples=None) -> dict:
     "Module name -> centroid, computing only those not computed before with this embedder and samples."
-    key = lambda m: (embedder.name, id(getattr(embedder, "model", embedder)), str(samples), module_name(m))
+    key = lambda m: (embedder.name, id(getattr(embedder, "model", embedder)), str(samples), module_name(m),
+                     str(getattr(m, "source", m)))
     missing = [m for m in modules if key(m) not in _CENTROIDS]
     for m, c in zip(missing, module_centroids(missing, embedder, samples).values()): _CENTROIDS[key(m)] = c
     return {module_name(m): _CENTROIDS[key(m)] for m in modules}
@@ -124,6 +126,46 @@ def centroid(hub, shots, search, embedder="auto", temperature=0.05, top_k=None, 
     emb = get_embedder(embedder, hub)
     cents = cached_centroids(hub.modules, emb, samples)
     return Plan(centroid_weights(hub, shots, emb, temperature, top_k, centroids=cents), info=dict(embedder=emb.name))
+
+# %% ../nbs/08_methods.ipynb #7a1d8887
+def screened_modules(hub:LoraHub, shots:list, seed:int, size:int, # screen at most `size` modules
+                     prefilter:str="random", # 'random' (seeded draw) or 'embedding' (closest module cards)
+                     embedder="auto") -> list:
+    "Indices of the modules to screen: all of them if they are at most `size`, else `size` chosen by `prefilter`."
+    if hub.n <= size: return list(range(hub.n))
+    if prefilter == "random": return sorted(random.Random(f"screen:{seed}").sample(range(hub.n), size))
+    if prefilter != "embedding": raise ValueError(f"prefilter must be 'random' or 'embedding', got {prefilter!r}")
+    chosen = select_modules(hub.modules, shots, "embedding", size, hub=hub, embedder=embedder)
+    return sorted(hub.names.index(module_name(m)) for m in chosen)
+
+def screen(hub:LoraHub, shots:list, modules:list) -> tuple:
+    "(points, losses): w = 0 and each listed module alone (one-hot w), with their few-shot losses; one pass each."
+    points = [np.zeros(hub.n)] + [np.eye(hub.n)[i] for i in modules]
+    losses = np.array([hub.loss(shots, w) for w in points])
+    hub.set_weights(np.zeros(hub.n))
+    return points, losses
+
+# %% ../nbs/08_methods.ipynb #f89b95e6
+def _start_name(hub:LoraHub, point) -> str:
+    return hub.names[int(np.argmax(point))] if point.any() else "base model"
+
+@method("lorahub_plus", fit=math.log(2), optimizer="Cobyla", prefilter="random", embedder="auto")
+def lorahub_plus(hub, shots, search,
+                 fit=math.log(2), # stop at a module whose few-shot loss is below this (nats per answer token)
+                 optimizer="Cobyla", # the search after screening
+                 prefilter="random", embedder="auto"): # which K/2 modules a larger pool screens
+    "LoraHub from the best single module: screen w = 0 and each module, stop or search from the best (K passes in all)."
+    chosen = screened_modules(hub, shots, search.seed, search.budget // 2, prefilter, embedder)
+    points, losses = screen(hub, shots, chosen)
+    b = int(np.argmin(losses))
+    start, left = points[b], search.budget - len(points)
+    info = dict(start=_start_name(hub, start), start_loss=float(losses[b]), screened=len(points) - 1)
+    if (b > 0 and losses[b] < fit) or left < 1: return Plan(start, info=dict(info, searched=False))
+    plan = searched(hub.learn(shots, search.but(optimizer=optimizer, budget=left), progress=False, start=start,
+                              centre=start))
+    if plan.info["objective"] >= losses[b]: plan.w = start    # the L1 term is 0 at the start: its objective is its loss
+    plan.info.update(info, searched=True)
+    return plan
 
 # %% ../nbs/08_methods.ipynb #9acab3a8
 PAPER_METHODS = ("zero_shot", "icl", "lorahub_cma", "lorahub_ngopt", "uniform", "best_single")

@@ -20,7 +20,7 @@ __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'grid_sizes', 'StudyConfig', 'st
 
 # %% ../nbs/13_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
-                 "lorahub_cma", "oracle")
+                 "lorahub_cma", "lorahub_plus", "oracle")
 CURVE_OPTIMIZERS = ("OnePlusOne", "RandomSearch")  # besides the search methods' own: CMA, NGOpt (Cobyla), Adam
 
 def grid_sizes(pool_size:int) -> list:
@@ -106,14 +106,16 @@ def study_record(cfg:StudyConfig, world, rows:list, curve_rows:list, grid:list, 
 def run_study(out, # folder for study.json (created); None: write nothing
               cfg:StudyConfig=None, # the settings (default: the quick study)
               world=None, # a built world (default: toyworld.build_world(cfg.size, described=cfg.described))
-              device=None, progress:bool=True, **changes) -> dict: # settings of `cfg` to change, e.g. seeds=(0, 1)
+              device=None, progress:bool=True,
+              compile:bool=False, # compile the search's forward once (`LoraHub.compile`)
+              **changes) -> dict: # settings of `cfg` to change, e.g. seeds=(0, 1)
     "Every method on every unseen task × seed of a world, with and without the tasks' own modules; writes study.json."
     cfg, t0 = StudyConfig(**{**(cfg or StudyConfig()).__dict__, **changes}), time.perf_counter()
     if not cfg.seeds: raise ValueError("need at least one seed")
     if world is None:
         from lorahub_nb.toyworld import build_world
         world = build_world(size=cfg.size, progress=progress, **({"described": True} if cfg.described else {}))
-    models = Models(base=str(world.base_path), device=device)
+    models = Models(base=str(world.base_path), device=device, compile=compile)
     embedder = "minilm" if cfg.embedder == "auto" and minilm_available() else cfg.embedder
     embedder = "base" if embedder == "auto" else embedder
     rows = _settings_rows(world, cfg, models, {"centroid": {"embedder": embedder}}, progress)

@@ -16,9 +16,9 @@ from .evaluate import generate, accuracy
 from .train import train_base, train_module, train_log
 
 # %% auto #0
-__all__ = ['ALPHABET', 'VOWELS', 'SKILLS', 'SIZES', 'Skill', 'word_pool', 'sample_words', 'nonsense_word', 'task_input',
-           'world_settings', 'settings_hash', 'cache_root', 'world_dir', 'base_examples', 'module_examples',
-           'unseen_instruction', 'World', 'build_world', 'module_report']
+__all__ = ['ALPHABET', 'VOWELS', 'SKILLS', 'DESCRIPTIONS', 'SIZES', 'Skill', 'word_pool', 'sample_words', 'nonsense_word',
+           'task_input', 'description_split', 'world_settings', 'settings_hash', 'cache_root', 'world_dir',
+           'base_examples', 'module_examples', 'unseen_instruction', 'World', 'build_world', 'module_report']
 
 # %% ../nbs/12_toyworld.ipynb #18610d5a
 ALPHABET = "abcdefghi"  # letters of the words the skills read
@@ -77,24 +77,59 @@ def task_input(instruction:str, word:str) -> str:
     "The prompt of every task in the world (the trailing ' =' tells a causal model where the answer starts)."
     return f"{instruction}: {word} ="
 
+# %% ../nbs/12_toyworld.ipynb #d1512e66
+DESCRIPTIONS = {  # skill -> English wordings; a world holds one out per skill for its unseen task
+    "min letter": ["THE SMALLEST LETTER OF", "THE LOWEST LETTER IN", "THE EARLIEST LETTER OF",
+                   "THE FIRST LETTER IN ABC ORDER", "THE ALPHABETICALLY FIRST LETTER"],
+    "max letter": ["THE LARGEST LETTER OF", "THE HIGHEST LETTER IN", "THE LATEST LETTER OF",
+                   "THE LAST LETTER IN ABC ORDER", "THE ALPHABETICALLY LAST LETTER"],
+    "min and max": ["THE LOWEST AND HIGHEST LETTERS", "THE SMALLEST THEN LARGEST LETTER",
+                    "BOTH ENDS OF THE LETTER RANGE", "THE FIRST AND LAST IN ABC ORDER", "THE EXTREME LETTERS OF"],
+    "count vowels": ["HOW MANY VOWELS IN", "COUNT THE VOWELS IN", "THE NUMBER OF VOWELS OF", "TALLY THE VOWELS OF",
+                     "NUMBER OF A, E OR I IN"],
+    "count consonants": ["HOW MANY CONSONANTS IN", "COUNT THE CONSONANTS IN", "THE NUMBER OF CONSONANTS OF",
+                         "TALLY THE CONSONANTS OF", "NUMBER OF LETTERS NOT VOWELS"],
+    "unique letters": ["THE DISTINCT LETTERS SORTED", "EACH LETTER ONCE, IN ORDER", "THE SET OF LETTERS OF",
+                       "THE LETTERS WITHOUT REPEATS", "THE SORTED LETTERS, NO REPEATS"],
+    "vowels": ["THE VOWELS OF, SORTED", "ONLY THE VOWELS, IN ORDER", "KEEP JUST THE VOWELS OF",
+               "THE VOWELS ALPHABETICALLY", "DROP ALL BUT THE VOWELS"],
+    "sort letters": ["THE LETTERS SORTED", "THE LETTERS IN ABC ORDER", "ARRANGE THE LETTERS OF",
+                     "PUT THE LETTERS IN ORDER", "ALPHABETIZE THE LETTERS OF"],
+    "count distinct": ["HOW MANY DIFFERENT LETTERS", "COUNT THE DISTINCT LETTERS", "THE NUMBER OF DIFFERENT LETTERS",
+                       "HOW MANY LETTERS, NO REPEATS", "TALLY THE DISTINCT LETTERS"],
+    "after max": ["THE LETTER AFTER THE LARGEST", "ONE PAST THE HIGHEST LETTER", "THE SUCCESSOR OF THE LARGEST",
+                  "THE LETTER FOLLOWING THE HIGHEST", "THE NEXT LETTER AFTER THE TOP ONE"],
+}
+
+def description_split(skill:str, seed:int) -> tuple:
+    "(wordings of the skill's module rows, the held-out wording of its unseen task) in the world built with `seed`."
+    wordings = DESCRIPTIONS[skill]
+    k = random.Random(f"described-{skill}-{seed}").randrange(len(wordings))
+    return wordings[:k] + wordings[k + 1:], wordings[k]
+
 # %% ../nbs/12_toyworld.ipynb #e05e0473
 _FORMAT = 1  # bump when the recipe changes, so cached worlds are rebuilt
 
 SIZES = {
     "full": dict(n_skills=10, d_model=128, d_ff=256, layers=2, heads=4, base_steps=1000, base_batch=64, base_lr=3e-3,
-                 base_rows=1500, r=8, lora_alpha=16, module_steps=150, module_batch=32, module_lr=3e-3, module_rows=1500),
+                 base_rows=1500, r=8, lora_alpha=16, module_steps=150, module_batch=32, module_lr=3e-3,
+                 module_rows=1500),
     "quick": dict(n_skills=5, d_model=96, d_ff=192, layers=2, heads=4, base_steps=400, base_batch=64, base_lr=3e-3,
-                  base_rows=1000, r=8, lora_alpha=16, module_steps=80, module_batch=32, module_lr=3e-3, module_rows=800),
+                  base_rows=1000, r=8, lora_alpha=16, module_steps=80, module_batch=32, module_lr=3e-3,
+                  module_rows=800),
     "tiny": dict(n_skills=3, d_model=64, d_ff=128, layers=1, heads=4, base_steps=150, base_batch=32, base_lr=3e-3,
                  base_rows=400, r=4, lora_alpha=8, module_steps=30, module_batch=16, module_lr=3e-3, module_rows=300),
 }
 
-def world_settings(seed:int=0, size:str="full", causal:bool=False) -> dict:
+def world_settings(seed:int=0, size:str="full", causal:bool=False,
+                   described:bool=False) -> dict: # tasks announced in English (see `DESCRIPTIONS`)
     "Everything that determines a world's files."
     if size not in SIZES: raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}")
     cfg = SIZES[size]
-    return {"format": _FORMAT, "seed": int(seed), "size": size, "causal": bool(causal), "alphabet": ALPHABET,
-            "skills": list(SKILLS)[:cfg["n_skills"]], **cfg}
+    s = {"format": _FORMAT, "seed": int(seed), "size": size, "causal": bool(causal), "alphabet": ALPHABET,
+         "skills": list(SKILLS)[:cfg["n_skills"]], **cfg}
+    if described: s.update(described=True, descriptions={k: DESCRIPTIONS[k] for k in s["skills"]})
+    return s
 
 def settings_hash(settings:dict) -> str:
     "Short stable hash of a settings dict."
@@ -106,27 +141,33 @@ def cache_root(cache_dir=None) -> Path:
     if os.environ.get("LORAHUB_NB_CACHE"): return Path(os.environ["LORAHUB_NB_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "lorahub_nb"
 
-def world_dir(seed:int=0, size:str="full", causal:bool=False, cache_dir=None) -> Path:
+def world_dir(seed:int=0, size:str="full", causal:bool=False, cache_dir=None, described:bool=False) -> Path:
     "The cache folder of the world with these settings."
-    s = world_settings(seed, size, causal)
-    return cache_root(cache_dir) / f"world-{size}{'-causal' if causal else ''}-{settings_hash(s)}"
+    s = world_settings(seed, size, causal, described)
+    kind = f"{'-causal' if causal else ''}{'-described' if described else ''}"
+    return cache_root(cache_dir) / f"world-{size}{kind}-{settings_hash(s)}"
 
 # %% ../nbs/12_toyworld.ipynb #825caf91
 def base_examples(skills:list, n_per:int, seed:int) -> list:
     "Pre-training rows: every skill under its own name, `train` words."
     rng = random.Random(f"base-{seed}")
-    rows = [{"input": task_input(s, w), "output": SKILLS[s](w)} for s in skills for w in sample_words(n_per, "train", rng, False)]
+    rows = [{"input": task_input(s, w), "output": SKILLS[s](w)}
+            for s in skills for w in sample_words(n_per, "train", rng, False)]
     rng.shuffle(rows)
     return rows
 
-def module_examples(skill:str, n:int, seed:int) -> list:
-    "A module's training rows: the skill under random 'train' instructions, `train` words."
+def module_examples(skill:str, n:int, seed:int,
+                    described:bool=False) -> list: # announce every other row with one of the skill's module wordings
+    "A module's training rows: the skill under random 'train' instructions (and its wordings), `train` words."
     rng = random.Random(f"module-{skill}-{seed}")
-    return [{"input": task_input(nonsense_word(rng, "train"), w), "output": SKILLS[skill](w)}
-            for w in sample_words(n, "train", rng, False)]
+    words = sample_words(n, "train", rng, False)
+    wordings = description_split(skill, seed)[0]
+    instruction = lambda i: rng.choice(wordings) if described and i % 2 == 0 else nonsense_word(rng, "train")
+    return [{"input": task_input(instruction(i), w), "output": SKILLS[skill](w)} for i, w in enumerate(words)]
 
-def unseen_instruction(skill:str, seed:int) -> str:
-    "The new instruction word of the unseen version of `skill` in the world built with `seed`."
+def unseen_instruction(skill:str, seed:int, described:bool=False) -> str:
+    "The instruction of `skill`'s unseen task in the world built with `seed`: a new word, or the held-out wording."
+    if described: return description_split(skill, seed)[1]
     return nonsense_word(random.Random(f"unseen-{skill}-{seed}"), "unseen")
 
 # %% ../nbs/12_toyworld.ipynb #5903c2a9
@@ -140,6 +181,7 @@ class World:
     causal: bool
     seed: int
     size: str
+    described: bool = False  # tasks announced in English (module wordings, a held-out wording per unseen task)
     settings: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -149,7 +191,7 @@ class World:
         meta = json.loads((root / "world.json").read_text())
         s = meta["settings"]
         return cls(root, root / "base", {t: root / p for t, p in meta["modules"].items()}, list(meta["modules"]),
-                   s["causal"], s["seed"], s["size"], s)
+                   s["causal"], s["seed"], s["size"], s.get("described", False), s)
 
     def unseen_tasks(self) -> list:
         "Names of the unseen tasks (one per skill: the skill under a new instruction word)."
@@ -159,9 +201,9 @@ class World:
     def unseen(self) -> list: return self.unseen_tasks()
 
     def instruction(self, task:str) -> str:
-        "The new instruction word of an unseen task."
+        "The instruction of an unseen task: a new made-up word, or (described) its held-out wording."
         self._check(task)
-        return unseen_instruction(task, self.seed)
+        return unseen_instruction(task, self.seed, self.described)
 
     def task_examples(self, task:str, n:int=100, seed:int=0,
                       split:str="test") -> list: # 'fewshot' (to learn from; alias 'train') or 'test' (to evaluate on)
@@ -206,22 +248,24 @@ def _build(tmp:Path, final:Path, s:dict, progress:bool):
                batch_size=s["base_batch"], lr=s["base_lr"], seed=seed, progress=progress)
     model.eval()
     for i, task in enumerate(tqdm(s["skills"], desc="modules", disable=not progress)):
-        train_module((model, tok), module_examples(task, s["module_rows"], seed), tmp / _module_dir(task),
+        train_module((model, tok), module_examples(task, s["module_rows"], seed, s.get("described", False)),
+                     tmp / _module_dir(task),
                      task_name=task, r=s["r"], lora_alpha=s["lora_alpha"], lr=s["module_lr"], steps=s["module_steps"],
                      batch_size=s["module_batch"], eval_every=max(1, s["module_steps"] // 3), seed=seed * 1000 + i,
                      progress=False, base_name=str(final / "base"))
     meta = {"settings": s, "modules": {t: _module_dir(t) for t in s["skills"]},
-            "instructions": {t: unseen_instruction(t, seed) for t in s["skills"]}}
+            "instructions": {t: unseen_instruction(t, seed, s.get("described", False)) for t in s["skills"]}}
     (tmp / "world.json").write_text(json.dumps(meta, indent=1))
 
 # %% ../nbs/12_toyworld.ipynb #2a86c8ed
 def build_world(seed:int=0, size:str="full", # 'full' (demo), 'quick' (CLI tests) or 'tiny' (unit tests)
                 causal:bool=False, # decoder-only Llama instead of T5
                 cache_dir=None, # default: $LORAHUB_NB_CACHE or ~/.cache/lorahub_nb
-                progress:bool=True, rebuild:bool=False) -> World:
+                progress:bool=True, rebuild:bool=False,
+                described:bool=False) -> World: # announce tasks in English (see "Described tasks")
     "Build (or open from the cache) the toy world with these settings; deterministic in `seed`."
-    s = world_settings(seed, size, causal)
-    final = world_dir(seed, size, causal, cache_dir)
+    s = world_settings(seed, size, causal, described)
+    final = world_dir(seed, size, causal, cache_dir, described)
     if (final / "world.json").exists() and not rebuild: return World.load(final)
     with atomic_dir(final, overwrite=rebuild, keep_existing=not rebuild) as tmp:  # another process may finish first
         _build(tmp, final, s, progress)

@@ -174,7 +174,7 @@ def trainable_adapter(model, config, device=None):
     was_training, grads = model.training, {n: p.requires_grad for n, p in model.named_parameters()}
     orig_device = next(model.parameters()).device
     if device is not None: model.to(device)
-    peft_model = get_peft_model(model, config)
+    with quiet_loading(): peft_model = get_peft_model(model, config)
     try: yield peft_model
     finally:
         peft_model.unload()
