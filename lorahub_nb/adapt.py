@@ -341,13 +341,14 @@ def generation_search(hub, batch:dict, opt, trace:Trace, official:bool=False):
             trace.tell(x, loss)
 
 # %% ../nbs/06_adapt.ipynb #7f80484b
+warnings.filterwarnings("ignore", message="COBYLA: Invalid MAXFUN")   # from nevergrad's Cobyla thread, any time
+
 @contextmanager
 def quiet_search():
     "Silence the optimizers' notes on their own settings (scipy's COBYLA, pycma)."
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")   # scipy, on nevergrad's Cobyla settings
         warnings.filterwarnings("ignore", message="orphanated injected solution")  # cma, on its own bookkeeping
-        warnings.filterwarnings("ignore", message="COBYLA: Invalid MAXFUN")   # budgets below N + 2; K still holds
         yield
 
 # %% ../nbs/06_adapt.ipynb #fc379beb

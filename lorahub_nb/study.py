@@ -63,7 +63,8 @@ def _curve_rows(world, cfg:StudyConfig, models:Models, rows:list, progress:bool)
     extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], leave_one_out=True, seeds=cfg.seeds,
                       n_test=cfg.n_test, shots=cfg.shots, n_modules=n, search=cfg.search, models=models,
                       progress=progress) if cfg.curve_optimizers else []
-    searched = [r for r in rows if r["setting"] == "loo" and "history" in r["info"]] + extra
+    own = [r for r in rows if r["setting"] == "loo" and r["method"] in ("lorahub_cma", "lorahub_ngopt", "gradient")]
+    searched = own + extra   # lorahub_plus's history starts after its screening: not on the same axis
     return [dict(task=r["task"], seed=r["seed"], method=r["method"].replace("lorahub:", ""),
                  optimizer=r["info"]["optimizer"], values=r["info"]["history"]) for r in searched]
 

@@ -124,7 +124,7 @@ def train_base(model, tokenizer, examples:list, out_dir, # model is trained in p
                              one_cycle=True, progress=progress, desc="train base")
     log = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "n_train": len(examples), "loss": losses}
     with atomic_dir(out_dir, overwrite=True) as tmp:
-        model.save_pretrained(tmp)
+        with quiet_loading(): model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "train_log.json").write_text(json.dumps(log))
     return out_dir
