@@ -440,7 +440,8 @@ def _bbh_parser(add):
     b.add_argument("--seed", type=int, default=0, help="seed for random:N")
     b.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
     b.add_argument("--ray", default=None, help="Ray cluster address: run the grid's cells as Ray tasks")
-    b.add_argument("--compile", action="store_true", help="torch.compile the search's forward: pays for long grids")
+    b.add_argument("--compile", action="store_true",
+                   help="torch.compile the search's forward (on CPU: no gain, see the bench)")
     _output_flags(b, "bbh_results.jsonl", "results JSONL, resumed if it exists", overwrite=False)
 
 # %% ../nbs/17_cli.ipynb #8f1aefc4
@@ -449,7 +450,8 @@ def _study_parser(add):
     s.add_argument("--quick", action="store_true", help="the quick world (5 skills): about 2 minutes")
     s.add_argument("--described", action="store_true", help="the world whose tasks are described in English")
     s.add_argument("--seeds", type=int, default=5, help="seeds (default 5)")
-    s.add_argument("--compile", action="store_true", help="torch.compile the search's forward once")
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the search's forward (on CPU: no gain, see the bench)")
     _output_flags(s, "lorahub_study")
 
 # %% ../nbs/17_cli.ipynb #73605b3b

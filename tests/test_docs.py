@@ -12,8 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools.docs import (check_page, dirty_outputs, find_chromium, page_ink, readme_from_index,  # noqa: E402
-                        render_notebooks, screenshot, sidebar_yml)
+from tools.docs import (check_page, dirty_outputs, find_chromium, mixed_import_cells, page_ink,  # noqa: E402
+                        readme_from_index, render_notebooks, screenshot, sidebar_yml)
 
 NBS = ROOT / "nbs"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -69,3 +69,10 @@ def test_committed_outputs_are_clean():
              for i, reason in dirty_outputs(nb)]
     assert not found, ("committed outputs that should not be (clear them, or silence the warning and rerun):\n"
                        + "\n".join(found))
+
+
+def test_cells_that_import_do_nothing_else():
+    """nbdev's rendering runs cells with imports on their own; a test cell that also imports fails on the page."""
+    found = [f"{nb.relative_to(NBS)} cell {i}" for nb in sorted(NBS.rglob("*.ipynb"))
+             if ".ipynb_checkpoints" not in nb.parts for i in mixed_import_cells(nb)]
+    assert not found, "move these imports to the notebook's import cell:\n" + "\n".join(found)

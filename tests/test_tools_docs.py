@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tools.docs import (_execute, check_page, directives, dirty_outputs, error_outputs, find_chromium,  # noqa: E402
-                        page_ink, project_root, readme_from_index, render_notebooks, screenshot, shown, sidebar_yml,
+                        mixed_import_cells, page_ink, project_root, readme_from_index, render_notebooks, screenshot, shown, sidebar_yml,
                         skipped, strip_directives, write_readme)
 
 
@@ -96,6 +96,18 @@ def test_dirty_outputs(tmp_path):
     clean.write_text(json.dumps(_nb(_md("Paths like /tmp/ in prose are fine"),
                                     _code("print('/tmp/x')", _stream("2\n")))))
     assert dirty_outputs(clean) == []
+
+
+def test_mixed_import_cells(tmp_path):
+    nb = _nb(_code("#| hide\nimport math\nx = math.pi"),             # set-up cell: meant to run on the page
+             _code("import math"),                                    # imports only
+             _code("y = x + 1\nimport os\ntest(y)"),                 # a test cell that imports: flagged
+             _code("#| export\nimport os\nZ = os.sep"),              # exported: runs on the page by design
+             _code("#| eval: false\nimport ray\nray.init()"),        # never run
+             _code("%time import math\nprint(1)"),                   # magic lines are left out: the rest only prints
+             _md("import os\nx = 1"))
+    (tmp_path / "m.ipynb").write_text(json.dumps(nb))
+    assert mixed_import_cells(tmp_path / "m.ipynb") == [2]
 
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 64).decode()   # any bytes do: the page only embeds them

@@ -12,6 +12,7 @@ It imports nothing from `lorahub_nb`, so it works before the package is installe
 from __future__ import annotations
 
 import argparse
+import ast
 import html as html_lib
 import json
 import os
@@ -184,6 +185,32 @@ def dirty_outputs(nb_path) -> list:
     found = [(i, reason) for i, cell in enumerate(nb["cells"])
              for out in cell.get("outputs", []) for reason in _dirty_reasons(out)]
     return list(dict.fromkeys(found))   # each reason once per cell
+
+
+def _parsed(source: str):
+    """A cell's source as an AST, without its IPython magics and shell lines (None if it does not parse)."""
+    lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
+    try: return ast.parse("\n".join(lines))
+    except SyntaxError: return None
+
+
+def mixed_import_cells(nb_path) -> list:
+    """Indices of visible, unexported code cells that import *and* run other code.
+
+    nbdev's page rendering runs every cell with an import in it (to have the names for `show_doc`), without the test
+    cells before it: such a cell then fails on the page for a name only a test cell defined. Hidden set-up cells are
+    meant to run there, so they may mix."""
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        d = directives(_src(cell)) if cell["cell_type"] == "code" else {}
+        if cell["cell_type"] != "code" or d.keys() & {"export", "exports", "exporti", "hide"}: continue
+        if _is_false(d.get("eval", "true")) or (tree := _parsed(_src(cell))) is None: continue
+        nodes = list(ast.walk(tree))
+        if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and \
+                any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes):
+            found.append(i)
+    return found
 
 
 # --- rendering notebooks without Quarto ----------------------------------------------------------------------------
