@@ -98,11 +98,11 @@ def _train_loop(model, tokenizer, examples, steps, batch_size, lr, seed, weight_
     g = torch.Generator().manual_seed(seed)
     losses = []
     model.train()
-    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False, mininterval=1)
+    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False, mininterval=2)
     for step in bar:
         idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=g).tolist()
         losses.append(_step(model, collate([pairs[i] for i in idx], pad, device), opt, sched))
-        if step % 10 == 0: bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}")
+        if step % 10 == 0: bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}", refresh=False)
         if on_eval is not None and eval_every and (step % eval_every == 0 or step == steps): on_eval(step)
     model.eval()
     return losses

@@ -39,6 +39,12 @@ def check_replaceable(path, # an output folder or file
     return p
 
 # %% ../nbs/00_utils.ipynb #0fc1feec
+def _umask() -> int:
+    "The process's umask (reading it means setting it, so it is set back at once)."
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 def _replace_dir(tmp:Path, dst:Path):
     "Rename `tmp` to `dst`, moving an existing `dst` aside first and deleting it afterwards."
     if not dst.exists(): return os.replace(tmp, dst)
@@ -58,6 +64,7 @@ def atomic_dir(path, # the folder to write
     if not keep_existing: check_replaceable(dst, overwrite, flag)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
+    os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes it private; the output should be like any new folder
     try:
         yield tmp
         (tmp / MARKER).write_text("written by lorahub_nb\n")
@@ -73,6 +80,7 @@ def atomic_write(path, # the file to write
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it private; the output should be like any new file
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
