@@ -7,8 +7,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_gpu_check_cpu_smoke(tmp_path):
     out = tmp_path / "gpu_check.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cpu", "--shape", "tiny", "--dtype", "fp32",
-           "--budget", "12", "--repeats", "1", "--json", str(out)]
+    cmd = [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cpu", "--shape", "tiny",
+           "--dtype", "fp32", "--budget", "12", "--repeats", "1", "--json", str(out)]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(out.read_text())

@@ -12,8 +12,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tools.docs import (_execute, check_page, directives, dirty_outputs, error_outputs, find_chromium,  # noqa: E402
-                        mixed_import_cells, page_ink, project_root, readme_from_index, render_notebooks, screenshot, shown, sidebar_yml,
-                        skipped, strip_directives, write_readme)
+                        mixed_import_cells, page_ink, project_root, readme_from_index, render_notebooks, screenshot,
+                        shown, sidebar_yml, skipped, strip_directives, write_readme)
 
 
 def _nb(*cells):
