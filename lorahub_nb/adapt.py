@@ -341,13 +341,14 @@ def generation_search(hub, batch:dict, opt, trace:Trace, official:bool=False):
             trace.tell(x, loss)
 
 # %% ../nbs/06_adapt.ipynb #7f80484b
-warnings.filterwarnings("ignore", message="COBYLA: Invalid MAXFUN")   # from nevergrad's Cobyla thread, any time
+# scipy's notes on nevergrad's Cobyla settings come from Cobyla's own thread, at any time, even after a search ends
+warnings.filterwarnings("ignore", message="COBYLA: Invalid MAXFUN")
+warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")
 
 @contextmanager
 def quiet_search():
-    "Silence the optimizers' notes on their own settings (scipy's COBYLA, pycma)."
+    "Silence pycma's note on its own bookkeeping during a search (scipy's on Cobyla are silenced for good, above)."
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")   # scipy, on nevergrad's Cobyla settings
         warnings.filterwarnings("ignore", message="orphanated injected solution")  # cma, on its own bookkeeping
         yield
 
