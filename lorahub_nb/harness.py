@@ -143,7 +143,7 @@ class Models:
     "The base model, loaded once, and a LoraHub whose modules are swapped per draw."
     def __init__(self, base=None, model=None, tokenizer=None, device=None, dtype=None,
                  max_input_tokens:int=None, progress:bool=False,
-                 compile:bool=False): # compile the search's forward once (`LoraHub.compile`): for long grids
+                 compile:bool=False): # compile the search's forward (`LoraHub.compile`; on CPU no gain)
         self.base, self.model, self.tokenizer, self.device, self.dtype = base, model, tokenizer, device, dtype
         self.max_input_tokens, self.progress, self.hub, self.cache = max_input_tokens, progress, None, {}
         self.compile = compile
@@ -349,7 +349,7 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
               options:dict=None, # method name -> options for it (e.g. {"centroid": {"samples": ...}})
               memo:dict=None, # rows by (task, seed, method, modules, protocol): a grid reuses identical runs
               progress:bool=True,
-              compile:bool=False, # compile the search's forward once (`LoraHub.compile`): pays for long grids
+              compile:bool=False, # compile the search's forward (`LoraHub.compile`; on CPU no gain)
               **changes) -> list: # protocol settings to change, e.g. n_modules=5, budget=20
     "Run `methods` on every task × seed, appending one row per result to `out`; returns this grid's rows."
     run = open_run(data, pool, out, tasks, methods, protocol, own, models, base, model, tokenizer, device, dtype,
