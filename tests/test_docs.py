@@ -12,8 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools.docs import (check_page, dirty_outputs, find_chromium, mixed_import_cells, page_ink,  # noqa: E402
-                        readme_from_index, render_notebooks, screenshot, sidebar_yml)
+from tools.docs import (check_page, compile_warnings, dirty_outputs, find_chromium, mixed_import_cells,  # noqa: E402
+                        page_ink, readme_from_index, render_notebooks, screenshot, sidebar_yml)
 
 NBS = ROOT / "nbs"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -76,3 +76,10 @@ def test_cells_that_import_do_nothing_else():
     found = [f"{nb.relative_to(NBS)} cell {i}" for nb in sorted(NBS.rglob("*.ipynb"))
              if ".ipynb_checkpoints" not in nb.parts for i in mixed_import_cells(nb)]
     assert not found, "move these imports to the notebook's import cell:\n" + "\n".join(found)
+
+
+def test_cells_compile_without_warnings():
+    """No code cell makes Python warn when compiled (an invalid escape in a string is an error in a later Python)."""
+    found = [f"{nb.relative_to(NBS)} cell {i}: {msg}" for nb in sorted(NBS.rglob("*.ipynb"))
+             if ".ipynb_checkpoints" not in nb.parts for i, msg in compile_warnings(nb)]
+    assert not found, "\n".join(found)

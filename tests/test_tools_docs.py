@@ -11,9 +11,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools.docs import (_execute, check_page, directives, dirty_outputs, error_outputs, find_chromium,  # noqa: E402
-                        mixed_import_cells, page_ink, project_root, readme_from_index, render_notebooks, screenshot,
-                        shown, sidebar_yml, skipped, strip_directives, write_readme)
+from tools.docs import (_execute, check_page, compile_warnings, directives, dirty_outputs, error_outputs,  # noqa: E402
+                        find_chromium, mixed_import_cells, page_ink, project_root, readme_from_index,
+                        render_notebooks, screenshot, shown, sidebar_yml, skipped, strip_directives, write_readme)
 
 
 def _nb(*cells):
@@ -108,6 +108,12 @@ def test_mixed_import_cells(tmp_path):
              _md("import os\nx = 1"))
     (tmp_path / "m.ipynb").write_text(json.dumps(nb))
     assert mixed_import_cells(tmp_path / "m.ipynb") == [2]
+
+
+def test_compile_warnings(tmp_path):
+    nb = _nb(_code('x = "\\\\sum"'), _code('y = "\\sum"'), _code('z = r"\\sum"'), _code("%time x\nprint(x)"))
+    (tmp_path / "w.ipynb").write_text(json.dumps(nb))
+    assert [i for i, _ in compile_warnings(tmp_path / "w.ipynb")] == [1]
 
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 64).decode()   # any bytes do: the page only embeds them

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,8 +191,26 @@ def dirty_outputs(nb_path) -> list:
 def _parsed(source: str):
     """A cell's source as an AST, without its IPython magics and shell lines (None if it does not parse)."""
     lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
-    try: return ast.parse("\n".join(lines))
-    except SyntaxError: return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # `compile_warnings` reports those
+        try: return ast.parse("\n".join(lines))
+        except SyntaxError: return None
+
+
+def compile_warnings(nb_path) -> list:
+    """(cell index, message) for each warning Python gives when compiling a code cell (an invalid escape sequence
+    such as `\\s` in a non-raw string: a warning today, an error in a later Python)."""
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code": continue
+        src = "\n".join(l for l in _src(cell).splitlines() if not l.lstrip().startswith(("%", "!")))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try: compile(src, f"cell {i}", "exec")
+            except SyntaxError: continue
+        found += [(i, str(w.message)) for w in caught]
+    return found
 
 
 def mixed_import_cells(nb_path) -> list:
