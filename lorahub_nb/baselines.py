@@ -15,7 +15,7 @@ from .compose import LoraBank, compose, compose_linear, linear_config, live_key
 from .utils import quiet_loading
 from .modules import LoraModule, fetch_from_hub
 from .objective import few_shot_loss, check_finite, check_examples, pad_batch
-from .adapt import LoraHub, LoraHubResult, Search, as_search, Trace, lora_config
+from .adapt import LoraHub, LoraHubResult, Search, as_search, lora_config
 
 # %% auto #0
 __all__ = ['MINILM', 'STRATEGIES', 'Embedder', 'minilm_path', 'minilm_embedder', 'base_embedder', 'minilm_available',

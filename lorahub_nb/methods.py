@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_methods.ipynb #31bfa741
 from __future__ import annotations
-import dataclasses, functools, math, random
+import functools, math, random
 from dataclasses import dataclass, field
 import numpy as np
 from .adapt import LoraHub, LoraHubResult, Search, as_search

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_modules.ipynb #529eaad8
 from __future__ import annotations
-import json, math, os
+import json, math
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources

@@ -4,11 +4,9 @@
 
 # %% ../nbs/16_scale.ipynb #d5dba33f
 from __future__ import annotations
-import json, time
-from pathlib import Path
 from tqdm.auto import tqdm
 from .methods import PAPER_METHODS
-from .harness import Models, open_run, run_cell, run_tasks, read_results
+from .harness import Models, open_run, run_cell, run_tasks
 
 # %% auto #0
 __all__ = ['worker_models', 'cell_row', 'plan_grid', 'ray_resources', 'run_grid_ray', 'run_grid']

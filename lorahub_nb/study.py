@@ -5,14 +5,13 @@
 # %% ../nbs/13_study.ipynb #ad9cdacf
 from __future__ import annotations
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-from tqdm.auto import tqdm
 from .utils import write_json
 from .adapt import Search
-from .baselines import STRATEGIES, get_embedder, minilm_available
-from .harness import Models, Protocol, world_run, summarize, compare_table, plot_methods
+from .baselines import STRATEGIES, minilm_available
+from .harness import Models, world_run, summarize, compare_table, plot_methods
 
 # %% auto #0
 __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'grid_sizes', 'StudyConfig', 'study_record', 'run_study', 'study_table',

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .utils import atomic_dir, quiet_loading
 from .modules import load_base
 from .evaluate import generate, accuracy
-from .train import train_base, train_module, train_log
+from .train import train_base, train_module
 
 # %% auto #0
 __all__ = ['ALPHABET', 'VOWELS', 'SKILLS', 'DESCRIPTIONS', 'SIZES', 'Skill', 'word_pool', 'sample_words', 'nonsense_word',
