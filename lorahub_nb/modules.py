@@ -4,19 +4,22 @@
 
 # %% ../nbs/03_modules.ipynb #529eaad8
 from __future__ import annotations
-import json, math
+import hashlib, json, math
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
-from .utils import looks_like_hub_id, hub_reachable, offline_error, quiet_loading
+from .utils import looks_like_hub_id, hub_reachable, offline_error, quiet_loading, atomic_dir, cache_root
+from .utils import write_json
 
 # %% auto #0
 __all__ = ['LoraModule', 'fetch_from_hub', 'load_module', 'check_compatible', 'safetensors_layout', 'read_rows', 'load_modules',
-           'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'load_base', 'is_causal', 'catalogue']
+           'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'gguf_architecture',
+           'check_gguf_architecture', 'gguf_folder', 'from_gguf', 'load_base', 'is_causal', 'catalogue']
 
 # %% ../nbs/03_modules.ipynb #9374e39d
 @dataclass
@@ -45,7 +48,10 @@ def _read_config(path:Path, source:str) -> dict:
     "The adapter config of a PEFT folder; errors name the module."
     cfg_file = path / "adapter_config.json"
     if not cfg_file.exists(): raise FileNotFoundError(f"module {source!r}: no adapter_config.json in {path}")
-    config = json.loads(cfg_file.read_text())
+    try: config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"module {source!r}: {cfg_file} is not valid JSON ({e})") from e
+    if not isinstance(config, dict): raise ValueError(f"module {source!r}: {cfg_file} is not a JSON object")
     if config.get("peft_type", "LORA") != "LORA":
         raise ValueError(f"module {source!r} is a {config['peft_type']} adapter, not LoRA")
     return config
@@ -219,13 +225,98 @@ def pick_dtype(dtype, device:torch.device) -> torch.dtype:
     if dtype not in names: raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
     return names[dtype]
 
+# %% ../nbs/03_modules.ipynb #741f2f19
+def is_gguf(source) -> bool:
+    "Is `source` a GGUF file (its first four bytes are `GGUF`)?"
+    p = Path(str(source)).expanduser()
+    if not p.is_file(): return False
+    with open(p, "rb") as f: return f.read(4) == b"GGUF"
+
+def file_hash(path, chunk:int=1 << 24) -> str:
+    "SHA-256 of a file's bytes, in hex."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""): h.update(block)
+    return h.hexdigest()
+
+# %% ../nbs/03_modules.ipynb #94068f4e
+def gguf_architecture(path) -> str:
+    "The architecture a GGUF file declares (`general.architecture`)."
+    from gguf import GGUFReader
+    field = GGUFReader(str(path)).fields.get("general.architecture")
+    if field is None: raise ValueError(f"{Path(path).name}: a GGUF file that declares no general.architecture")
+    return bytes(field.parts[field.data[0]]).decode()
+
+def check_gguf_architecture(path) -> str:
+    "The file's architecture; a `ValueError` naming it when this transformers cannot read it."
+    import transformers
+    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES as known
+    arch = gguf_architecture(path)
+    if {arch, arch.replace("moe", "_moe"), arch.split("encoder")[0]} & set(known): return arch
+    readable = ", ".join(sorted(set(known) - {"general", "tokenizer"}))
+    raise ValueError(f"{Path(path).name} is a GGUF model of architecture {arch!r}, which transformers "
+                     f"{transformers.__version__} cannot read (it reads: {readable})")
+
+# %% ../nbs/03_modules.ipynb #98e75e00
+def gguf_folder(path, cache_dir=None, sha:str=None) -> Path:
+    "Where the dequantized copy of a GGUF file is cached: `<cache>/gguf/<file stem>-<16 hex of its SHA-256>`."
+    return cache_root(cache_dir) / "gguf" / f"{Path(path).stem}-{(sha or file_hash(path))[:16]}"
+
+# %% ../nbs/03_modules.ipynb #2831c3f8
+@contextmanager
+def _quiet_gguf():
+    "Silence transformers' own bar while it dequantizes a GGUF file (a plain tqdm that `quiet_loading` cannot reach)."
+    import functools
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    bar = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(bar, disable=True)
+    try: yield
+    finally: gguf_utils.tqdm = bar
+
+def _dequantize(path:Path, out:Path, record:dict):
+    "Write a plain transformers folder for a GGUF file into `out`: config, float32 safetensors, tokenizer."
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    kw = dict(gguf_file=path.name)
+    config = AutoConfig.from_pretrained(path.parent, **kw)
+    cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    with quiet_loading(), _quiet_gguf(): loaded = cls.from_pretrained(path.parent, **kw)
+    plain = {k: v for k, v in loaded.config.to_dict().items() if k not in ("quantization_config", "_name_or_path")}
+    model = cls.from_config(type(loaded.config).from_dict(plain))
+    model.load_state_dict(loaded.state_dict())
+    with quiet_loading(): model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(path.parent, **kw).save_pretrained(out)
+    write_json(out / "gguf_source.json", record)
+
+# %% ../nbs/03_modules.ipynb #de43bdc0
+def from_gguf(path, # a .gguf file
+              cache_dir=None, # default: `utils.cache_root()`
+              rebuild:bool=False) -> Path: # convert again even if the cache has it
+    "A transformers folder for a GGUF file: dequantized once, then read from the cache (keyed by the file's hash)."
+    import transformers
+    path = Path(path).expanduser().resolve()
+    arch, sha = check_gguf_architecture(path), file_hash(path)
+    out = gguf_folder(path, cache_dir, sha)
+    if (out / "gguf_source.json").exists() and not rebuild: return out
+    record = {"file": path.name, "sha256": sha, "architecture": arch, "transformers": transformers.__version__}
+    with atomic_dir(out, overwrite=rebuild, keep_existing=not rebuild) as tmp: _dequantize(path, tmp, record)
+    return out
+
 # %% ../nbs/03_modules.ipynb #dee2028e
-def load_base(name_or_path:str, # hub id or local folder of a transformers model
+def _base_folder(src:str, cache_dir=None) -> str:
+    "The transformers folder behind a base source: the folder, a GGUF file's cached copy, or a hub snapshot."
+    p = Path(src).expanduser()
+    if p.is_dir(): return src
+    if is_gguf(p): return str(from_gguf(p, cache_dir))
+    if p.is_file(): raise ValueError(f"base model {src!r} is a file but not a GGUF file; pass a model folder, "
+                                     "a .gguf file or a hub id")
+    if src.endswith(".gguf"): raise FileNotFoundError(f"no such GGUF file: {src}")
+    return str(fetch_from_hub(src, "base model"))
+
+def load_base(name_or_path:str, # hub id, local folder of a transformers model, or a .gguf file
               device=None, dtype=None):
     "Load a seq2seq or causal base model and its tokenizer, in eval mode on `device`."
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-    src = str(name_or_path)
-    if not Path(src).expanduser().is_dir(): src = str(fetch_from_hub(src, "base model"))
+    src = _base_folder(str(name_or_path))
     device = pick_device(device)
     dtype = pick_dtype(dtype, device)
     config = AutoConfig.from_pretrained(src)

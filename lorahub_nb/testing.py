@@ -7,12 +7,14 @@ from __future__ import annotations
 import json, random
 from contextlib import contextmanager
 from pathlib import Path
+import numpy as np
 import torch
 from .utils import save_adapter, quiet_loading
 
 # %% auto #0
-__all__ = ['tiny_t5', 'tiny_llama', 'tiny_model', 'lora_config', 'lora_shapes', 'random_state', 'write_base', 'random_modules',
-           'Counter', 'count_forwards', 'MiniWorld']
+__all__ = ['GGUF_SPECIAL', 'GGUF_MERGES', 'tiny_t5', 'tiny_llama', 'tiny_model', 'lora_config', 'lora_shapes', 'random_state',
+           'write_base', 'random_modules', 'Counter', 'count_forwards', 'gguf_vocab', 'gguf_name', 'permute_qk',
+           'write_tiny_gguf', 'MiniWorld']
 
 # %% ../nbs/01_testing.ipynb #4a208f59
 def tiny_t5(seed:int=0, d_model:int=32, layers:int=1):
@@ -100,6 +102,81 @@ def count_forwards(model):
     handle = model.register_forward_hook(hook)
     try: yield counter
     finally: handle.remove()
+
+# %% ../nbs/01_testing.ipynb #c5315777
+GGUF_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # ids 0, 1, 2: control tokens
+GGUF_MERGES = [("Ġ", "t"), ("e", "r"), ("i", "n"), ("Ġ", "a"), ("o", "n"), ("r", "u"), ("Ġ", "T"), ("Ġ", "F")]
+
+def gguf_vocab() -> tuple:
+    "(tokens, token types) of the fixture's byte-level BPE: control tokens, the 256 byte symbols, the merges."
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    tokens = GGUF_SPECIAL + list(bytes_to_unicode().values()) + [a + b for a, b in GGUF_MERGES]
+    return tokens, [3] * len(GGUF_SPECIAL) + [1] * (len(tokens) - len(GGUF_SPECIAL))
+
+# %% ../nbs/01_testing.ipynb #1d280601
+_GGUF_ROLES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+               "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+               "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
+_GGUF_TOP = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+
+def gguf_name(key:str) -> str:
+    "llama.cpp's name for a transformers Llama tensor ('model.layers.0.mlp.up_proj.weight' -> 'blk.0.ffn_up.weight')."
+    if key in _GGUF_TOP: return _GGUF_TOP[key]
+    _, _, layer, *role, kind = key.split(".")
+    return f"blk.{layer}.{_GGUF_ROLES['.'.join(role)]}.{kind}"
+
+def permute_qk(w, heads:int):
+    "The rows of a query/key projection in llama.cpp's order (what transformers' GGUF reader undoes)."
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+# %% ../nbs/01_testing.ipynb #dc1cc7f9
+def _gguf_header(w, cfg):
+    "The model settings and the tokenizer, as GGUF metadata."
+    tokens, types = gguf_vocab()
+    w.add_name("tiny llama")
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_rope_freq_base(10000.0)
+    w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
+    w.add_vocab_size(len(tokens))
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges([f"{a} {b}" for a, b in GGUF_MERGES])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_pad_token_id(2)
+
+# %% ../nbs/01_testing.ipynb #778ed81b
+def write_tiny_gguf(path, # the .gguf file to write
+                    seed:int=0, d_model:int=32, layers:int=1):
+    "Write a tiny random Llama with a byte-level BPE tokenizer as a float32 GGUF file; return the model."
+    import gguf
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(gguf_vocab()[0]), hidden_size=d_model, intermediate_size=2 * d_model,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, bos_token_id=1,
+                      eos_token_id=2, pad_token_id=2, max_position_embeddings=4096, tie_word_embeddings=False)
+    model = LlamaForCausalLM(cfg).eval()
+    w = gguf.GGUFWriter(str(path), "llama")
+    _gguf_header(w, cfg)
+    heads = {"q_proj": cfg.num_attention_heads, "k_proj": cfg.num_key_value_heads}
+    for key, t in model.state_dict().items():
+        t = t.numpy()
+        role = key.split(".")[-2]
+        w.add_tensor(gguf_name(key), np.ascontiguousarray(permute_qk(t, heads[role]) if role in heads else t))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return model
 
 # %% ../nbs/01_testing.ipynb #4a504cde
 class MiniWorld:

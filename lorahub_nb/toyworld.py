@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Callable
 import torch
 from tqdm.auto import tqdm
-from .utils import atomic_dir, quiet_loading
+from .utils import atomic_dir, cache_root, quiet_loading
 from .modules import load_base
 from .evaluate import generate, accuracy
-from .train import train_base, train_module
+from .train import TrainConfig, train_base, train_module
 
 # %% auto #0
 __all__ = ['ALPHABET', 'VOWELS', 'SKILLS', 'DESCRIPTIONS', 'SIZES', 'Skill', 'word_pool', 'sample_words', 'nonsense_word',
-           'task_input', 'description_split', 'world_settings', 'settings_hash', 'cache_root', 'world_dir',
-           'base_examples', 'module_examples', 'unseen_instruction', 'World', 'build_world', 'module_report']
+           'task_input', 'description_split', 'world_settings', 'settings_hash', 'world_dir', 'base_examples',
+           'module_examples', 'unseen_instruction', 'World', 'build_world', 'module_report']
 
 # %% ../nbs/12_toyworld.ipynb #18610d5a
 ALPHABET = "abcdefghi"  # letters of the words the skills read
@@ -136,12 +136,6 @@ def settings_hash(settings:dict) -> str:
     "Short stable hash of a settings dict."
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
-def cache_root(cache_dir=None) -> Path:
-    "Where worlds are cached: `cache_dir`, else $LORAHUB_NB_CACHE, else ~/.cache/lorahub_nb (XDG_CACHE_HOME honoured)."
-    if cache_dir is not None: return Path(cache_dir).expanduser()
-    if os.environ.get("LORAHUB_NB_CACHE"): return Path(os.environ["LORAHUB_NB_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "lorahub_nb"
-
 def world_dir(seed:int=0, size:str="full", causal:bool=False, cache_dir=None, described:bool=False) -> Path:
     "The cache folder of the world with these settings."
     s = world_settings(seed, size, causal, described)
@@ -245,8 +239,9 @@ def _build(tmp:Path, final:Path, s:dict, progress:bool):
     from transformers import ByT5Tokenizer
     tok, causal, seed = ByT5Tokenizer(), s["causal"], s["seed"]
     model = _new_base(s, causal, seed)
-    train_base(model, tok, base_examples(s["skills"], s["base_rows"], seed), tmp / "base", steps=s["base_steps"],
-               batch_size=s["base_batch"], lr=s["base_lr"], seed=seed, progress=progress)
+    recipe = TrainConfig(lr=s["base_lr"], steps=s["base_steps"], batch_size=s["base_batch"], seed=seed,
+                         weight_decay=0.01, one_cycle=True)
+    train_base(model, tok, base_examples(s["skills"], s["base_rows"], seed), tmp / "base", recipe, progress=progress)
     model.eval()
     for i, task in enumerate(tqdm(s["skills"], desc="modules", disable=not progress)):
         train_module((model, tok), module_examples(task, s["module_rows"], seed, s.get("described", False)),

@@ -4,8 +4,9 @@
 
 # %% ../nbs/11_train.ipynb #1642314d
 from __future__ import annotations
-import json, random
-from contextlib import contextmanager
+import dataclasses, json, random
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
@@ -15,8 +16,8 @@ from .objective import check_examples, encode_pairs, collate, pad_id
 from .evaluate import generate, accuracy
 
 # %% auto #0
-__all__ = ['read_jsonl', 'load_task_examples', 'train_base', 'train_log', 'lora_settings', 'trainable_adapter', 'BestStep',
-           'train_module']
+__all__ = ['read_jsonl', 'load_task_examples', 'TrainConfig', 'train_base', 'train_log', 'lora_settings', 'trainable_adapter',
+           'BestStep', 'train_module']
 
 # %% ../nbs/11_train.ipynb #ec024a28
 def read_jsonl(path) -> list:
@@ -71,17 +72,52 @@ def load_task_examples(source, # list of rows, a .jsonl file, a folder of .jsonl
         out.append({"input": r[input_field], "output": r[output_field]})
     return check_examples(out, name)
 
+# %% ../nbs/11_train.ipynb #b183e94a
+@dataclass(frozen=True)
+class TrainConfig:
+    "How a LoRA module (or a tiny base) is trained: the adapter's shape and the loop's settings."
+    r: int = 16  # LoRA rank (the paper's)
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    target_modules: tuple = ("q", "v")  # read as q_proj, v_proj on a causal model
+    lr: float = 2e-4
+    steps: int = 1000
+    batch_size: int = 16
+    seed: int = 0  # the adapter's initialisation and the batches
+    weight_decay: float = 0.0
+    one_cycle: bool = False  # warm up, then anneal the learning rate
+    eval_every: int = None  # held-out exact match every this many steps (None: steps // 5; 0: never)
+    bf16: bool = False  # autocast forward and backward to bfloat16; weights stay float32
+    card_samples: int = 20  # training inputs kept in lorahub_card.json
+
+    def __post_init__(self):
+        for k in ("r", "lora_alpha", "steps", "batch_size"):
+            if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        if not self.lr > 0: raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.lora_dropout < 1: raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.eval_every is not None and self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+
+    def but(self, **changes) -> "TrainConfig":
+        "A copy with some settings changed."
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def evaluate_every(self) -> int: return max(1, self.steps // 5) if self.eval_every is None else self.eval_every
+
 # %% ../nbs/11_train.ipynb #6aeea65c
-def _optimizer(model, lr:float, weight_decay:float, steps:int, one_cycle:bool) -> tuple:
+def _optimizer(model, config:TrainConfig) -> tuple:
     "(AdamW over the trainable parameters, its one-cycle schedule or None)."
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1) if one_cycle else None
-    return opt, sched
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if not config.one_cycle: return opt, None
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
 
-def _step(model, batch:dict, opt, sched) -> float:
+def _step(model, batch:dict, opt, sched, bf16:bool=False) -> float:
     "One optimizer (and schedule) step on `batch`; its loss, rounded to 5 digits."
-    loss = model(**batch).loss
+    device = batch["input_ids"].device.type
+    with torch.autocast(device, dtype=torch.bfloat16) if bf16 else nullcontext(): loss = model(**batch).loss
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -89,21 +125,22 @@ def _step(model, batch:dict, opt, sched) -> float:
     return round(loss.item(), 5)
 
 # %% ../nbs/11_train.ipynb #a3328dc1
-def _train_loop(model, tokenizer, examples, steps, batch_size, lr, seed, weight_decay=0.0, one_cycle=False,
-                eval_every=None, on_eval=None, progress=True, desc="train"):
-    "Sampled-batch AdamW loop; calls `on_eval(step)` every `eval_every` steps and at the end."
+def _train_loop(model, tokenizer, examples:list, config:TrainConfig,
+                on_eval=None, # called with the step number every `config.evaluate_every` steps and at the end
+                progress:bool=True, desc:str="train") -> list:
+    "Sampled-batch AdamW loop; returns the loss of every step."
     causal, device = is_causal(model), next(model.parameters()).device
     pad, pairs = pad_id(tokenizer), encode_pairs(tokenizer, examples, causal)
-    opt, sched = _optimizer(model, lr, weight_decay, steps, one_cycle)
-    g = torch.Generator().manual_seed(seed)
-    losses = []
+    opt, sched = _optimizer(model, config)
+    g = torch.Generator().manual_seed(config.seed)
+    losses, every = [], config.evaluate_every
     model.train()
-    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False, mininterval=2)
+    bar = tqdm(range(1, config.steps + 1), desc=desc, disable=not progress, leave=False, mininterval=2)
     for step in bar:
-        idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=g).tolist()
-        losses.append(_step(model, collate([pairs[i] for i in idx], pad, device), opt, sched))
+        idx = torch.randint(len(pairs), (min(config.batch_size, len(pairs)),), generator=g).tolist()
+        losses.append(_step(model, collate([pairs[i] for i in idx], pad, device), opt, sched, config.bf16))
         if step % 10 == 0: bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}", refresh=False)
-        if on_eval is not None and eval_every and (step % eval_every == 0 or step == steps): on_eval(step)
+        if on_eval is not None and every and (step % every == 0 or step == config.steps): on_eval(step)
     model.eval()
     return losses
 
@@ -113,16 +150,17 @@ def _seed_all(seed:int):
     torch.manual_seed(seed)
 
 def train_base(model, tokenizer, examples:list, out_dir, # model is trained in place, then saved with the tokenizer
-               steps:int=1000, batch_size:int=64, lr:float=3e-3, weight_decay:float=0.01,
-               seed:int=0, device=None, progress:bool=True) -> Path:
-    "Full fine-tune (pre-train) `model` on `examples` with AdamW + one-cycle; save a transformers folder."
+               config:TrainConfig=None, # default: AdamW at 3e-3, one-cycle, weight decay 0.01, 1000 steps of 64
+               device=None, progress:bool=True) -> Path:
+    "Full fine-tune (pre-train) `model` on `examples`; save a transformers folder with `train_log.json`."
+    config = config or TrainConfig(lr=3e-3, steps=1000, batch_size=64, weight_decay=0.01, one_cycle=True)
     examples, out_dir = check_examples(examples), Path(out_dir)
     if device is not None: model.to(device)
     with torch.random.fork_rng(devices=[]):
-        _seed_all(seed)
-        losses = _train_loop(model, tokenizer, examples, steps, batch_size, lr, seed, weight_decay=weight_decay,
-                             one_cycle=True, progress=progress, desc="train base")
-    log = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "n_train": len(examples), "loss": losses}
+        _seed_all(config.seed)
+        losses = _train_loop(model, tokenizer, examples, config, progress=progress, desc="train base")
+    log = {"steps": config.steps, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+           "n_train": len(examples), "loss": losses}
     with atomic_dir(out_dir, overwrite=True) as tmp:
         with quiet_loading(): model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -147,8 +185,9 @@ def _load_base(base, device=None):
     model, tokenizer = load_base(base, device, torch.float32)   # training runs in fp32
     return model, tokenizer, str(base)
 
-def _split(examples, eval_examples, seed):
+def _split(examples, eval_examples, seed, evaluate:bool=True):
     "Training and held-out rows: `eval_examples` if given, else 10% (at most 64) split off; none below 10 rows."
+    if not evaluate: return examples, []
     if eval_examples is not None: return examples, check_examples(eval_examples, "eval_examples")
     if len(examples) < 10: return examples, []
     n_eval = min(64, max(1, len(examples) // 10))
@@ -158,13 +197,13 @@ def _split(examples, eval_examples, seed):
     return [e for i, e in enumerate(examples) if i not in held], [examples[i] for i in sorted(held)]
 
 # %% ../nbs/11_train.ipynb #7420a7d7
-def lora_settings(model, r:int=16, lora_alpha:int=32, lora_dropout:float=0.1, target_modules=("q", "v")):
+def lora_settings(model, config:TrainConfig=TrainConfig()):
     "The `peft.LoraConfig` of a new module; T5's `q`, `v` are read as `q_proj`, `v_proj` on a causal model."
     from peft import LoraConfig
-    causal = is_causal(model)
-    if causal and tuple(target_modules) == ("q", "v"): target_modules = ("q_proj", "v_proj")
-    return LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=list(target_modules),
-                      task_type="CAUSAL_LM" if causal else "SEQ_2_SEQ_LM")
+    causal, targets = is_causal(model), config.target_modules
+    if causal and targets == ("q", "v"): targets = ("q_proj", "v_proj")
+    return LoraConfig(r=config.r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(targets), task_type="CAUSAL_LM" if causal else "SEQ_2_SEQ_LM")
 
 # %% ../nbs/11_train.ipynb #72cf4d92
 @contextmanager
@@ -188,7 +227,8 @@ class BestStep:
     def __init__(self, peft_model, tokenizer, held:list):
         self.model, self.tokenizer, self.held = peft_model, tokenizer, held
         self.step, self.exact_match, self.state, self.evals = 0, -1.0, None, []
-        self.max_new = max([len(x) for x in tokenizer([e["output"] for e in held])["input_ids"]], default=1) + 1
+        longest = max(len(x) for x in tokenizer([e["output"] for e in held])["input_ids"]) if held else 1
+        self.max_new = longest + 1
 
     def __call__(self, step:int):
         if not self.held: return
@@ -207,57 +247,54 @@ class BestStep:
             if self.state and k in self.state: v.copy_(self.state[k])
 
 # %% ../nbs/11_train.ipynb #7420a7d9
-def _card(name:str, train:list, held:list, base:str, config, best:BestStep, losses:list, steps:int,
-          train_settings:dict, samples:int) -> dict:
+def _card(name:str, train:list, held:list, base:str, config:TrainConfig, best:BestStep, losses:list) -> dict:
     "What `lorahub_card.json` records about a trained module."
     lora = {"r": config.r, "lora_alpha": config.lora_alpha, "lora_dropout": config.lora_dropout,
             "target_modules": sorted(config.target_modules)}
-    metrics = {"best_step": best.step if held else steps, "best_exact_match": best.exact_match if held else None,
-               "eval": best.evals, "loss": losses}
+    loop = {k: getattr(config, k) for k in ("lr", "steps", "batch_size", "seed", "one_cycle", "bf16", "eval_every")}
+    metrics = {"best_step": best.step if held else config.steps,
+               "best_exact_match": best.exact_match if held else None, "eval": best.evals, "loss": losses}
     return {"task": name, "n_train": len(train), "n_eval": len(held),
-            "sample_inputs": [e["input"] for e in train[:samples]],
-            "base_model": base, "lora": lora, "train": train_settings, "metrics": metrics}
+            "sample_inputs": [e["input"] for e in train[:config.card_samples]],
+            "base_model": base, "lora": lora, "train": loop, "metrics": metrics}
 
 # %% ../nbs/11_train.ipynb #a1ecf40e
-def _fit(peft_model, tokenizer, train:list, held:list, settings:dict, # lr, steps, batch_size, seed
-         eval_every:int, progress:bool, desc:str) -> tuple:
+def _fit(peft_model, tokenizer, train:list, held:list, config:TrainConfig, progress:bool, desc:str) -> tuple:
     "(BestStep, losses): train the adapter, evaluating on `held`; the adapter is left in its best state."
     best = BestStep(peft_model, tokenizer, held)
-    losses = _train_loop(peft_model, tokenizer, train, settings["steps"], settings["batch_size"], settings["lr"],
-                         settings["seed"], on_eval=best, eval_every=eval_every, progress=progress, desc=desc)
+    losses = _train_loop(peft_model, tokenizer, train, config, on_eval=best, progress=progress, desc=desc)
     best.restore()
     return best, losses
 
 # %% ../nbs/11_train.ipynb #7420a7da
-def train_module(base, # (model, tokenizer), or a folder / hub id of the base model
+def train_module(base, # (model, tokenizer), or a folder / hub id / .gguf file of the base model
                  examples, # list of {"input", "output"} rows, or a source for `load_task_examples`
                  out_dir, # the PEFT folder to write
+                 config:TrainConfig=None, # how to train (default: `TrainConfig()`, the paper's LoRA)
+                 *,
                  task_name:str=None, # recorded in the card (default: the folder name)
-                 r:int=16, lora_alpha:int=32, lora_dropout:float=0.1, target_modules=("q", "v"), # paper's LoRA
-                 lr:float=2e-4, steps:int=1000, batch_size:int=16,
                  eval_examples:list=None, # held-out rows for picking the best step (default: split off)
-                 eval_every:int=None, # default: steps // 5
-                 seed:int=0, device=None, progress:bool=True,
-                 card_samples:int=20, # training inputs kept in lorahub_card.json
+                 device=None, progress:bool=True,
                  base_name:str=None, # recorded as base_model_name_or_path (default: base's path/name)
-                 overwrite:bool=False) -> Path: # replace `out_dir` if this library wrote it
+                 overwrite:bool=False, # replace `out_dir` if this library wrote it
+                 **changes) -> Path: # settings of `config` to change, e.g. steps=60
     "Train one LoRA module on a task, keep the best held-out exact match, write a PEFT folder + lorahub_card.json."
     from peft import PeftModel
+    config = (config or TrainConfig()).but(**changes)
     if not isinstance(examples, list) or (examples and not isinstance(examples[0], dict)):
         examples = load_task_examples(examples)
     examples, out_dir = check_examples(examples), Path(out_dir)
     model, tokenizer, name = _load_base(base, device)
     if isinstance(model, PeftModel): raise ValueError("pass the base model, not a PeftModel (it already has adapters)")
-    train, held = _split(examples, eval_examples, seed)
-    config, name = lora_settings(model, r, lora_alpha, lora_dropout, target_modules), base_name or name
-    settings = {"lr": lr, "steps": steps, "batch_size": batch_size, "seed": seed}
+    train, held = _split(examples, eval_examples, config.seed, config.evaluate_every > 0)
+    name = base_name or name
     with atomic_dir(out_dir, overwrite) as tmp, torch.random.fork_rng(devices=[]):
-        _seed_all(seed)
-        with trainable_adapter(model, config, device) as peft_model:
-            best, losses = _fit(peft_model, tokenizer, train, held, settings, eval_every or max(1, steps // 5),
-                                progress, f"train {task_name or out_dir.name}")
+        _seed_all(config.seed)
+        with trainable_adapter(model, lora_settings(model, config), device) as peft_model:
+            best, losses = _fit(peft_model, tokenizer, train, held, config, progress,
+                                f"train {task_name or out_dir.name}")
             peft_model.peft_config["default"].base_model_name_or_path = name
             with quiet_loading(): peft_model.save_pretrained(tmp)
-        card = _card(task_name or out_dir.name, train, held, name, config, best, losses, steps, settings, card_samples)
+        card = _card(task_name or out_dir.name, train, held, name, config, best, losses)
         (tmp / "lorahub_card.json").write_text(json.dumps(card, indent=1))
     return out_dir

@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 
 # %% auto #0
 __all__ = ['MARKER', 'is_ours', 'check_replaceable', 'atomic_dir', 'atomic_write', 'write_json', 'write_jsonl',
-           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'quiet_loading', 'write_adapter',
-           'save_adapter']
+           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'cache_root', 'quiet_loading',
+           'write_adapter', 'save_adapter']
 
 # %% ../nbs/00_utils.ipynb #0f9e08f1
 MARKER = ".lorahub_nb"  # the file that marks a folder as written by this library
@@ -138,6 +138,13 @@ def offline_error(what:str, # what was asked for: 'module', 'base model', 'datas
     hint = f"hf download {kind + ' ' if kind else ''}{ident}"
     return RuntimeError(f"{what} {ident!r} is not a local folder and not in the Hugging Face cache, and {why}. "
                         f"Download it where there is internet (`{hint}`) and copy the cache, or pass a local folder.")
+
+# %% ../nbs/00_utils.ipynb #a4c4a5ad
+def cache_root(cache_dir=None) -> Path:
+    "The folder this library caches into: `cache_dir`, else $LORAHUB_NB_CACHE, else ~/.cache/lorahub_nb."
+    if cache_dir is not None: return Path(cache_dir).expanduser()
+    if os.environ.get("LORAHUB_NB_CACHE"): return Path(os.environ["LORAHUB_NB_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "lorahub_nb"
 
 # %% ../nbs/00_utils.ipynb #360d8f4e
 @contextmanager
