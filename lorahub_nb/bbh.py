@@ -10,7 +10,8 @@ from .utils import looks_like_hub_id, is_offline, hub_reachable
 
 # %% auto #0
 __all__ = ['BBH_INSTRUCTIONS', 'BBH_TASKS', 'PARQUET', 'FIXTURE_TASKS', 'SPLITS', 'PAPER_SPLIT_SEED', 'instruction_from_cot',
-           'bbh_prompt', 'BBH', 'check_tasks', 'load_bbh', 'write_bbh_folder', 'make_fixture', 'split_task']
+           'bbh_prompt', 'BBH', 'check_tasks', 'load_bbh', 'write_bbh_folder', 'make_fixture', 'split_task',
+           'draw_shots', 'adapt_and_test']
 
 # %% ../nbs/09_bbh.ipynb #e9515499
 _DEDUCTION = "A logical deduction task which requires deducing the order of a sequence of objects."
@@ -69,9 +70,11 @@ def bbh_prompt(instruction:str, # one-line task instruction ('' for none)
 class BBH(dict):
     "BBH tasks: a dict `task -> [{'input', 'target'}, …]` with `.instructions` (task -> str) and `.source`."
     def __init__(self, tasks:dict, instructions:dict, source:str,
-                 raw:bool=False): # inputs are prompts already (the embedded world's tasks): no Q/A template
+                 raw:bool=False, # inputs are prompts already (the embedded world's tasks): no Q/A template
+                 pools:dict=None): # task -> a fixed pool the adapt examples are drawn from (its rows are all test)
         super().__init__(tasks)
         self.instructions, self.source, self.raw = dict(instructions), str(source), raw
+        self.pools = dict(pools or {})
     def prompt(self, task:str, question:str) -> str:
         "The paper's prompt for one question of `task` (the question itself for raw tasks)."
         return question if self.raw else bbh_prompt(self.instructions.get(task, ""), question)
@@ -225,3 +228,18 @@ def split_task(examples:list, # the task's examples
     adapt = [examples[i] for i in sorted(idx)]
     test = [e for i, e in enumerate(examples) if i not in idx]
     return adapt, test[:limit] if limit else test
+
+# %% ../nbs/09_bbh.ipynb #1074239e
+def draw_shots(pool:list, # a task's fixed adaptation pool
+               k:int=5, seed:int=0, task:str="", split:str="per-seed") -> list:
+    "`k` adapt examples drawn with `seed` from a fixed pool (in pool order); 'paper' draws once for all seeds."
+    if split not in SPLITS: raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if not 0 <= k <= len(pool):
+        raise ValueError(f"task {task!r}: cannot draw {k} adapt examples from a pool of {len(pool)}")
+    seed = PAPER_SPLIT_SEED if split == "paper" else seed
+    return [pool[i] for i in sorted(random.Random(f"{task}:{seed}").sample(range(len(pool)), k))]
+
+def adapt_and_test(data:BBH, task:str, k:int=5, seed:int=0, limit:int=None, split:str="per-seed") -> tuple:
+    "(adapt, test) of one task and seed: from its fixed pool if `data` has one, else `split_task`."
+    if task not in data.pools: return split_task(data[task], k, seed, task, limit, split)
+    return draw_shots(data.pools[task], k, seed, task, split), data[task][:limit] if limit else list(data[task])

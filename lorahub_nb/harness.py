@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_harness.ipynb #eed8dc93
 from __future__ import annotations
-import dataclasses, hashlib, json, os, time
+import dataclasses, fcntl, hashlib, json, os, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -14,13 +14,14 @@ from .adapt import LoraHub, Search
 from .evaluate import accuracy, count_tokens, generate
 from .baselines import draw_modules, select_modules, module_name, linear_adapter, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
-from .bbh import BBH, load_bbh, split_task, check_tasks, SPLITS
+from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS
 
 # %% auto #0
-__all__ = ['run_bbh', 'Protocol', 'jsonable', 'row_key', 'read_results', 'is_results_file', 'ResultsLog', 'as_pool', 'Models',
-           'answer', 'Cell', 'run_one', 'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run',
-           'open_run', 'run_tasks', 'run_cell', 'summarize', 'summary_table', 'format_table', 'compare_table',
-           'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_run']
+__all__ = ['run_bbh', 'Protocol', 'jsonable', 'row_key', 'results_header', 'check_results_out', 'read_results', 'is_results_file',
+           'lock_results', 'unlock_results', 'ResultsLog', 'as_pool', 'Models', 'answer', 'Cell', 'run_one', 'own_name',
+           'held_out', 'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run', 'open_run', 'run_tasks',
+           'run_cell', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks', 'plot_tokens',
+           'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
 @dataclass(frozen=True)
@@ -61,8 +62,30 @@ def jsonable(x):
 
 def row_key(row:dict) -> tuple: return (row["task"], row["method"], int(row["seed"]))
 
+# %% ../nbs/10_harness.ipynb #a2c85755
+def results_header(path) -> dict:
+    "The config of a results file, from its first line; any other file raises an error naming it (and is not touched)."
+    path = Path(path)
+    if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a results file; name a file")
+    with open(path, "rb") as f: first = f.readline()
+    try: rec = json.loads(first) if first.endswith(b"\n") else None
+    except ValueError: rec = None
+    if not (isinstance(rec, dict) and rec.get("kind") == "config" and isinstance(rec.get("config"), dict)):
+        raise ValueError(f"{path} is not a results file of lorahub_nb (its first line is not a config record); "
+                         "refusing to touch it: choose another output file")
+    return rec["config"]
+
+# %% ../nbs/10_harness.ipynb #f06fb137
+def check_results_out(path) -> dict:
+    "Refuse an existing `path` that is not a results file (an empty file is fine); its config, or None if new."
+    p = Path(path)
+    if not p.exists() or (p.is_file() and p.stat().st_size == 0): return None
+    return results_header(p)
+
+# %% ../nbs/10_harness.ipynb #78d90e37
 def _repair(path:Path):
-    "Cut a partial last line (left by a kill mid-write) off `path`."
+    "Cut a partial last line (left by a kill mid-write) off a results file; any other file is refused, untouched."
+    results_header(path)
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         with open(path, "r+b") as f: f.truncate(data.rfind(b"\n") + 1)
@@ -96,25 +119,82 @@ def is_results_file(path) -> bool:
     try: return bool(_records(path))
     except (ValueError, OSError, UnicodeDecodeError): return False
 
+# %% ../nbs/10_harness.ipynb #07ecfca8
+def _holder(f) -> str:
+    "The process id written in an open lock file ('' if none)."
+    f.seek(0)
+    return f.read(64).decode(errors="replace").strip()
+
+# %% ../nbs/10_harness.ipynb #245800ca
+def _make_parents(path:Path) -> list:
+    "Create the missing folders above `path`; returns them, deepest first (to remove them if they stay empty)."
+    missing = [p for p in path.parents if not p.exists()]
+    if missing: path.parent.mkdir(parents=True)
+    return missing
+
+# %% ../nbs/10_harness.ipynb #2677f350
+def lock_results(path):
+    "Take the exclusive lock of a run on results file `path` (`<path>.lock`, holding our pid); returns the open lock."
+    lock = Path(f"{path}.lock")
+    while True:
+        try: f = open(lock, "a+b")
+        except PermissionError: raise PermissionError(f"cannot write {path}: the folder {lock.parent} is not writable")
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _holder(f)
+            f.close()
+            who = "this process" if pid == str(os.getpid()) else f"process {pid or '?'}"
+            raise FileExistsError(f"{path} is in use by another run ({who}); wait for it to finish, "
+                                  "or choose another output file") from None
+        if lock.exists() and os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino: break
+        f.close()   # the holder removed the lock file just as we opened it: lock the new one
+    if _holder(f) and not _holder(f).isdigit():
+        f.close()
+        raise FileExistsError(f"{lock} exists and was not written by lorahub_nb; move it away")
+    f.truncate(0)
+    f.write(f"{os.getpid()}\n".encode())
+    f.flush()
+    return f
+
+# %% ../nbs/10_harness.ipynb #f51e43f5
+def unlock_results(path, lock):
+    "Remove the lock file of `path` and release the lock `lock_results` returned."
+    try: Path(f"{path}.lock").unlink(missing_ok=True)   # removed while still held: no one can lock the old one
+    finally: lock.close()
+
 # %% ../nbs/10_harness.ipynb #c4371429
 class ResultsLog:
-    "Append-only results: a config header, then one fsync'ed JSON line per (task, method, seed)."
+    "Append-only results: a config header, then one fsync'ed JSON line per (task, method, seed); locked while open."
     def __init__(self, path, # JSONL file (None: keep rows in memory only)
                  config:dict): # settings that must match to resume
         self.path, self.config, self.rows = (Path(path) if path else None), jsonable(config), []
-        if self.path and self.path.exists() and self.path.stat().st_size:
-            _repair(self.path)
-            old, self.rows = read_results(self.path)
-            diff = [f"{k}: {old.get(k)!r} -> {self.config.get(k)!r}" for k in sorted(set(old) | set(self.config))
-                    if old.get(k) != self.config.get(k)]
-            if diff: raise ValueError(f"{self.path} holds results of a different configuration ({'; '.join(diff)}); "
-                                      "use another output file to keep both, or delete it to start afresh")
+        self.lock, self.made, self.repaired = None, [], False
+        if self.path:
+            check_results_out(self.path)                  # identify before anything is created, locked or read
+            self.made = _make_parents(self.path)
+            try:
+                self.lock = lock_results(self.path)
+                self._resume()
+            except BaseException:
+                self.close()
+                raise
         self.done = {row_key(r): r for r in self.rows}
 
+    def _resume(self):
+        "Read the rows already there, refusing a file of another configuration."
+        if not self.path.exists() or not self.path.stat().st_size: return
+        old, self.rows = read_results(self.path)
+        diff = [f"{k}: {old.get(k)!r} -> {self.config.get(k)!r}" for k in sorted(set(old) | set(self.config))
+                if old.get(k) != self.config.get(k)]
+        if diff: raise ValueError(f"{self.path} holds results of a different configuration ({'; '.join(diff)}); "
+                                  "use another output file to keep both, or delete it to start afresh")
+
     def _write(self, record:dict):
-        if not self.path.exists() or not self.path.stat().st_size:   # the first row: the header goes first
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            record = [{"kind": "config", "config": self.config}, record]
+        if self.lock is None: raise RuntimeError(f"{self.path}: the results log is closed")
+        fresh = not self.path.exists() or not self.path.stat().st_size
+        if not fresh and not self.repaired: _repair(self.path)      # once, under the lock, before our first row
+        self.repaired = True
+        if fresh: record = [{"kind": "config", "config": self.config}, record]   # the header goes first
         with open(self.path, "a") as f:
             f.write("".join(json.dumps(r) + "\n" for r in (record if isinstance(record, list) else [record])))
             f.flush()
@@ -127,6 +207,21 @@ class ResultsLog:
         if self.path: self._write(row)
         self.rows.append(row)
         self.done[row_key(row)] = row
+
+    def close(self):
+        "Release the lock (and remove folders made for the file if it was never written); rows stay readable."
+        if self.lock is not None: unlock_results(self.path, self.lock)
+        self.lock = None
+        for d in self.made:
+            try: d.rmdir()
+            except OSError: break
+        self.made = []
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+    def __del__(self):
+        try: self.close()
+        except Exception: pass
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 def as_pool(pool) -> dict:
@@ -233,10 +328,20 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
                 sample=[[p, t] for p, t in zip(preds[:3], targets)])
 
 # %% ../nbs/10_harness.ipynb #9ec82f26
+def own_name(own:dict, task:str):
+    "The name of `task`'s own module in `own` (task -> a name, or a list: the own module first, then its kin)."
+    v = (own or {}).get(task)
+    return v[0] if isinstance(v, (list, tuple)) else v
+
+def held_out(own:dict, task:str) -> set:
+    "The modules leave-one-out holds out for `task`: its own module and any kin listed with it."
+    v = (own or {}).get(task)
+    return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
+
 def choose_modules(pool:dict, task:str, seed:int, shots:list, protocol:Protocol, models:Models,
                    own:dict=None, options:dict=None) -> list:
-    "The names of the modules drawn for (task, seed): `protocol.prefilter` over the pool (less the own module)."
-    names = [n for n in pool if not (protocol.leave_one_out and own and own.get(task) == n)]
+    "The names of the modules drawn for (task, seed): `protocol.prefilter` over the pool (less its held-out modules)."
+    names = [n for n in pool if not (protocol.leave_one_out and n in held_out(own, task))]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
     if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
     else:
@@ -249,7 +354,8 @@ def choose_modules(pool:dict, task:str, seed:int, shots:list, protocol:Protocol,
 # %% ../nbs/10_harness.ipynb #787463a8
 def task_sha(data:BBH, task:str) -> str:
     "Fingerprint of one task's prompts and targets."
-    blob = json.dumps([data.instructions.get(task, ""), data[task], data.raw], sort_keys=True).encode()
+    pool = [data.pools[task]] if task in data.pools else []   # fingerprints of data without pools stay as they were
+    blob = json.dumps([data.instructions.get(task, ""), data[task], data.raw, *pool], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 # %% ../nbs/10_harness.ipynb #b5f71381
@@ -260,7 +366,7 @@ def _as_data(data, tasks) -> BBH:
 # %% ../nbs/10_harness.ipynb #aefeaee3
 def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol, tokenizer=None) -> Cell:
     "The few-shot examples, test prompts (and, given the tokenizer, the generation length) of (task, seed)."
-    adapt, test = split_task(data[task], protocol.shots, seed, task, protocol.limit, protocol.split)
+    adapt, test = adapt_and_test(data, task, protocol.shots, seed, protocol.limit, protocol.split)
     io = lambda exs: [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in exs]
     cell = Cell(task, int(seed), io(adapt), io(test), None)
     if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
@@ -331,8 +437,11 @@ def open_run(data, pool=None, out=None, tasks=None, methods=PAPER_METHODS, proto
     tasks = check_tasks(tasks, sorted(data), data.source)
     pool = _pool_for(methods, pool, protocol)
     models = models or Models(base, model, tokenizer, device, dtype, progress=progress, compile=compile)
-    log = ResultsLog(out, _config(data, pool, protocol, models, own))
-    _check_data(log, {t: task_sha(data, t) for t in tasks}, out)
+    log = ResultsLog(out, _config(data, pool, protocol, models, own))   # locked until `log.close()`
+    try: _check_data(log, {t: task_sha(data, t) for t in tasks}, out)
+    except BaseException:
+        log.close()
+        raise
     return Run(data, tasks, methods, pool, protocol, models, log, own, options or {})
 
 # %% ../nbs/10_harness.ipynb #4cb051a8
@@ -355,7 +464,7 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
     run = open_run(data, pool, out, tasks, methods, protocol, own, models, base, model, tokenizer, device, dtype,
                    options, progress, compile, **changes)
     todo = run.todo(seeds)
-    with tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress, mininterval=2) as bar:
+    with run.log, tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress, mininterval=2) as bar:
         for seed, task in dict.fromkeys((s, t) for s, t, _ in todo):
             names = [m for s, t, m in todo if (s, t) == (seed, task)]
             run_cell(run, task, seed, names, bar, memo)
@@ -374,7 +483,8 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         cell.names = choose_modules(pool, task, seed, cell.shots, protocol, models, own, options.get("prefilter"))
         models.attach(cell.names, pool)
         cell.select_s = time.perf_counter() - t0
-        if own and own.get(task) in pool and not protocol.leave_one_out: cell.own = _own_module(models, own[task], pool)
+        mine = own_name(own, task)
+        if mine in pool and not protocol.leave_one_out: cell.own = _own_module(models, mine, pool)
     tok = models.hub.tokenizer if models.hub else models.bare()[1]
     cell.max_new_tokens = answer_length(data, task, tok, protocol.margin)
     for name in names:
@@ -526,18 +636,25 @@ def save_plots(rows_or_path, folder, metric:str="acc", dpi:int=80) -> list:
 
 # %% ../nbs/10_harness.ipynb #ab2898e4
 def world_data(world, n:int=60) -> BBH:
-    "The world's unseen tasks as BBH-style data: `n` examples each, prompts as the world writes them."
+    "The world's unseen tasks as BBH-style data: `n` examples each (or the world's own `bbh()`, split once)."
+    if hasattr(world, "bbh"): return world.bbh()
     tasks = {t: [{"input": e["input"], "target": e["output"]} for e in world.task_examples(t, n, seed=0, split="test")]
              for t in world.unseen_tasks()}
     return BBH(tasks, {}, f"{type(world).__name__}({getattr(world, 'size', '')})", raw=True)
 
 # %% ../nbs/10_harness.ipynb #369b5036
+def world_own(world, pool:dict) -> dict:
+    "Task -> its own module in `pool` (a list with its kin first, where the world holds kin out together)."
+    if hasattr(world, "own_modules"):
+        return {t: v for t, v in world.own_modules().items() if own_name({t: v}, t) in pool}
+    return {t: t for t in world.unseen_tasks() if t in pool}
+
 def world_run(world, methods, # a built world, and method names
               n_test:int=50, # test examples per task (and seed)
               progress:bool=False, **kw) -> list: # anything else `run_tasks` takes
     "`run_tasks` on a world: its unseen tasks, its modules as the pool, each task's own module known."
     pool = {t: str(p) for t, p in world.module_paths.items()}
-    kw.setdefault("models", Models(base=str(world.base_path)))
+    kw.setdefault("models", Models(base=str(world.base_path), dtype=getattr(world, "dtype", None)))
     kw.setdefault("n_modules", None)
     return run_tasks(world_data(world, n_test + kw.get("shots", 5)), pool=pool, methods=methods, progress=progress,
-                     own={t: t for t in world.unseen_tasks() if t in pool}, limit=n_test, **kw)
+                     own=world_own(world, pool), limit=n_test, **kw)

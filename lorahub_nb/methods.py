@@ -120,12 +120,16 @@ def cached_centroids(modules:list, embedder, samples=None) -> dict:
     for m, c in zip(missing, module_centroids(missing, embedder, samples).values()): _CENTROIDS[key(m)] = c
     return {module_name(m): _CENTROIDS[key(m)] for m in modules}
 
-@method("centroid", embedder="auto", temperature=0.05, top_k=None, samples=None)
-def centroid(hub, shots, search, embedder="auto", temperature=0.05, top_k=None, samples=None):
+@method("centroid", embedder="auto", temperature=0.05, top_k=None, samples=None, linear=False)
+def centroid(hub, shots, search, embedder="auto", temperature=0.05, top_k=None, samples=None,
+             linear=False): # compose as Σ wᵢ Bᵢ Aᵢ instead of (Σ wA)(Σ wB)
     "MoLora-style centroid weights: softmax of input/centroid similarities (`baselines.centroid_weights`)."
     emb = get_embedder(embedder, hub)
     cents = cached_centroids(hub.modules, emb, samples)
-    return Plan(centroid_weights(hub, shots, emb, temperature, top_k, centroids=cents), info=dict(embedder=emb.name))
+    w = centroid_weights(hub, shots, emb, temperature, top_k, centroids=cents)
+    return Plan(w, linear=linear, info=dict(embedder=emb.name, temperature=temperature))
+
+method("centroid_linear", embedder="auto", temperature=0.05, top_k=None, samples=None, linear=True)(centroid)
 
 # %% ../nbs/08_methods.ipynb #7a1d8887
 def screened_modules(hub:LoraHub, shots:list, seed:int, size:int, # screen at most `size` modules
@@ -170,13 +174,22 @@ def lorahub_plus(hub, shots, search,
 # %% ../nbs/08_methods.ipynb #9acab3a8
 PAPER_METHODS = ("zero_shot", "icl", "lorahub_cma", "lorahub_ngopt", "uniform", "best_single")
 
+def _centroid_at(name:str) -> Method:
+    "'centroid:<temperature>' as a method: centroid weights at that softmax temperature (0: the nearest module)."
+    try: t = float(name.split(":", 1)[1])
+    except ValueError: raise ValueError(f"{name!r}: the temperature after 'centroid:' must be a number") from None
+    if not t >= 0: raise ValueError(f"{name!r}: the temperature must be >= 0")
+    return Method(name, centroid, options={**METHODS["centroid"].options, "temperature": t})
+
 def get_method(name:str) -> Method:
-    "The registered method `name`, or a LoraHub search as 'lorahub:<nevergrad optimizer>'."
+    "A registered method; 'lorahub:<nevergrad optimizer>' (a search) or 'centroid:<temperature>'."
     if name in METHODS: return METHODS[name]
     if name.startswith("lorahub:"):
         Search(optimizer=name.split(":", 1)[1])   # checks the optimizer's name
         return Method(name, lorahub_search(name.split(":", 1)[1]))
-    raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)} (or lorahub:<nevergrad optimizer>)")
+    if name.startswith("centroid:"): return _centroid_at(name)
+    raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)} "
+                     "(or lorahub:<nevergrad optimizer>, centroid:<temperature>)")
 
 def check_methods(names) -> list:
     "The names as a list, each checked with `get_method`."
