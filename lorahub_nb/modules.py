@@ -19,7 +19,7 @@ from .utils import write_json
 # %% auto #0
 __all__ = ['LoraModule', 'fetch_from_hub', 'load_module', 'check_compatible', 'safetensors_layout', 'read_rows', 'load_modules',
            'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'gguf_architecture',
-           'check_gguf_architecture', 'gguf_folder', 'from_gguf', 'load_base', 'is_causal', 'catalogue']
+           'check_gguf_architecture', 'gguf_folder', 'quiet_gguf', 'from_gguf', 'load_base', 'is_causal', 'catalogue']
 
 # %% ../nbs/03_modules.ipynb #9374e39d
 @dataclass
@@ -264,7 +264,7 @@ def gguf_folder(path, cache_dir=None, sha:str=None) -> Path:
 
 # %% ../nbs/03_modules.ipynb #2831c3f8
 @contextmanager
-def _quiet_gguf():
+def quiet_gguf():
     "Silence transformers' own bar while it dequantizes a GGUF file (a plain tqdm that `quiet_loading` cannot reach)."
     import functools
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
@@ -279,7 +279,7 @@ def _dequantize(path:Path, out:Path, record:dict):
     kw = dict(gguf_file=path.name)
     config = AutoConfig.from_pretrained(path.parent, **kw)
     cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-    with quiet_loading(), _quiet_gguf(): loaded = cls.from_pretrained(path.parent, **kw)
+    with quiet_loading(), quiet_gguf(): loaded = cls.from_pretrained(path.parent, **kw)
     plain = {k: v for k, v in loaded.config.to_dict().items() if k not in ("quantization_config", "_name_or_path")}
     model = cls.from_config(type(loaded.config).from_dict(plain))
     model.load_state_dict(loaded.state_dict())

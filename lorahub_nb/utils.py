@@ -159,6 +159,7 @@ def quiet_loading():
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             warnings.filterwarnings("ignore", message=".*base_model_name_or_path` was renamed")  # a model with no name
             warnings.filterwarnings("ignore", message="Could not find a config file")  # PEFT, saving a local base
+            warnings.filterwarnings("ignore", message="Unable to fetch remote file")  # PEFT, saving offline
             yield
     finally:
         if was: hf_logging.enable_progress_bar()
