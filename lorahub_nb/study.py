@@ -258,10 +258,12 @@ def paired_difference(rows:list, a:str, b:str, setting:str, metric:str="acc", **
     ci = bootstrap_mean([np.mean(d) for d in by.values()], **kw)
     return dict(a=a, b=b, setting=setting, **ci, n_pairs=sum(map(len, by.values())))
 
-def verdict(d:dict, unit:float=100) -> str:
-    "The sentence a paired difference supports: which is higher, or no difference we can detect."
+def verdict(d:dict, unit:float=100,
+            min_tasks:int=8) -> str: # below this many tasks a bootstrap over tasks says nothing
+    "The sentence a paired difference supports: which is higher, no difference we can detect, or too few tasks."
     span = f"{unit * d['mean']:+.1f} points, 95% CI {unit * d['lo']:+.1f} to {unit * d['hi']:+.1f}"
     if d["n_tasks"] == 0: return f"{d['a']} vs {d['b']}: no pairs yet"
+    if d["n_tasks"] < min_tasks: return f"{d['a']} vs {d['b']}: {d['n_tasks']} task(s) so far, too few to say ({span})"
     if d["lo"] <= 0 <= d["hi"]: return f"{d['a']} vs {d['b']}: no difference we can detect ({span})"
     return f"{d['a']} is {'higher' if d['mean'] > 0 else 'lower'} than {d['b']} ({span}, {d['n_tasks']} tasks)"
 
