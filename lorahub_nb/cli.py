@@ -132,27 +132,21 @@ def same_base(a:str, b:str) -> bool:
     return str(a).rstrip("/") == str(b).rstrip("/")
 
 # %% ../nbs/18_cli.ipynb #55934d68
-def _trained_on(source:str, base:str) -> bool:
-    "Does the module's card say it was trained on exactly this GGUF file (same SHA-256)?"
-    from lorahub_nb.modules import is_gguf, file_hash
+def _trained_on(source:str, sha:str) -> bool:
+    "Does the module's card say it was trained on the GGUF file whose SHA-256 is `sha`?"
     card = Path(str(source)).expanduser() / "lorahub_card.json"
-    if not (is_gguf(base) and card.is_file()): return False
-    try: sha = json.loads(card.read_text(encoding="utf-8")).get("base_weights", {}).get("sha256")
+    if sha is None or not card.is_file(): return False
+    try: return json.loads(card.read_text(encoding="utf-8")).get("base_weights", {}).get("sha256") == sha
     except (OSError, ValueError, AttributeError): return False
-    return sha is not None and sha == _sha(str(Path(base).expanduser().resolve()))
-
-_SHAS = {}
-def _sha(path:str) -> str:
-    from lorahub_nb.modules import file_hash
-    if path not in _SHAS: _SHAS[path] = file_hash(path)
-    return _SHAS[path]
 
 def check_bases(sources:list, base:str, allow:bool=False):
     "Refuse modules whose config names a base model other than `base` (unless `allow`)."
+    from lorahub_nb.modules import is_gguf, file_hash
     if not base or allow: return
+    sha = file_hash(base) if is_gguf(base) else None   # a GGUF base: the modules' cards may name its hash
     for s in sources:
         b = module_base(str(s))
-        if b and not same_base(b, base) and not _trained_on(s, base):
+        if b and not same_base(b, base) and not _trained_on(s, sha):
             raise ValueError(f"module {str(s)!r} was trained on base model {b!r}, but --base is {str(base)!r}; "
                              "all modules must share the base they are composed on "
                              "(--allow-base-mismatch composes them on --base anyway)")

@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .utils import MARKER, cache_root, hub_reachable, quiet_loading, write_json
 from .modules import load_base, is_gguf, file_hash
-from .evaluate import accuracy, count_tokens, generate
+from .evaluate import accuracy, generate
+from .harness import answer_length
 from .bbh import BBH, BBH_TASKS, load_bbh
 from .train import TrainConfig, train_module
 
@@ -274,7 +275,7 @@ def _own_vs_zero(world:RealWorld, task:str, model, tok) -> dict:
     from peft import PeftModel
     rows = world.task_examples(task)
     inputs, targets = [r["input"] for r in rows], [r["output"] for r in rows]
-    n_new = max(count_tokens(tok, [e["target"] for e in world.data[task]])) + 2
+    n_new = answer_length(world.data, task, tok)   # the harness's rule: the longest target, plus 2
     zero = accuracy(generate(model, tok, inputs, max_new_tokens=n_new), targets)
     with quiet_loading(): peft_model = PeftModel.from_pretrained(model, world.module_paths[task])
     own = accuracy(generate(peft_model, tok, inputs, max_new_tokens=n_new), targets)
