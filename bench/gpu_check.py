@@ -11,12 +11,17 @@ modules in memory, 5 BBH-length examples (~150 tokens), then times `LoraHub.lear
 different order, so losses may differ in the last bits and the searches can drift). Also times one generation of
 lambda candidates (`hub.losses`) against lambda single forward passes, and batched generation of 20 answers.
 Every stage is timed and, on a GPU, its peak CUDA memory recorded; everything goes to one JSON (--json).
-It imports only `lorahub_nb`'s public API (`lorahub_nb.bench`, `modules`, `adapt`, `evaluate`), which the tests run
-on a CPU (tests/test_gpu_check.py), so it cannot rot unnoticed. A run at Flan-T5-large's shape takes about a minute.
+It imports only `lorahub_nb`'s public API (`modules`, `adapt`, `evaluate`) and the benchmark's `bench.workspace`;
+the tests run it on a CPU (tests/test_gpu_check.py), so it cannot rot unnoticed. A run at Flan-T5-large's shape takes
+about a minute. Also `python -m bench gpu-check ...` from the repository root.
 """
 import argparse, json, statistics, sys, time
+from pathlib import Path
 import numpy as np
 import torch
+
+if __package__ in (None, ""):   # run as a script, `python bench/gpu_check.py`: the package `bench` is one folder up
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def sync(device):
@@ -74,7 +79,7 @@ def parse(argv=None):
 def build_hub(a, device, stages):
     "The random base model on the device, and a LoraHub of N random modules held in memory."
     from transformers import ByT5Tokenizer
-    from lorahub_nb.bench import random_t5, adapter_shapes, t5_config, paper_like_state, LORA
+    from bench.workspace import random_t5, adapter_shapes, t5_config, paper_like_state, LORA
     from lorahub_nb.modules import LoraModule, pick_dtype
     from lorahub_nb.adapt import LoraHub
     dtype = pick_dtype(a.dtype, device)
@@ -118,7 +123,7 @@ def one_generation(hub, ex, a, device, stages) -> dict:
 
 def answers(hub, a, device, stages) -> dict:
     "Batched generation of 20 answers of at most 8 tokens (a random model never stops early)."
-    from lorahub_nb.bench import bbh_like
+    from bench.workspace import bbh_like
     from lorahub_nb.evaluate import generate
     test = [e["input"] for e in bbh_like(20, (100, 250), seed=1)]
     name = f"generate {len(test)} answers (8 tokens)"
@@ -128,7 +133,7 @@ def answers(hub, a, device, stages) -> dict:
 
 def main(argv=None):
     a = parse(argv)
-    from lorahub_nb.bench import bbh_like
+    from bench.workspace import bbh_like
     device = torch.device(a.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA device here; use --device cpu for the smoke test")
