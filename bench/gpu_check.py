@@ -65,7 +65,7 @@ class Stages:
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python bench/gpu_check.py", description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
     p.add_argument("--shape", default="large", choices=["tiny", "base", "large"])
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp32", "fp16"])
