@@ -12,7 +12,7 @@ import torch
 from .utils import save_adapter, quiet_loading
 
 # %% auto #0
-__all__ = ['GGUF_SPECIAL', 'GGUF_MERGES', 'tiny_t5', 'tiny_llama', 'tiny_model', 'lora_config', 'lora_shapes', 'random_state',
+__all__ = ['GGUF_SPECIAL', 'GGUF_MERGES', 'tiny_t5', 'tiny_llama', 'tiny_model', 'fixture_config', 'lora_shapes', 'random_state',
            'write_base', 'random_modules', 'Counter', 'count_forwards', 'gguf_vocab', 'gguf_name', 'permute_qk',
            'write_tiny_gguf', 'MiniWorld']
 
@@ -40,7 +40,7 @@ def tiny_model(causal:bool=False, seed:int=0):
     return (tiny_llama if causal else tiny_t5)(seed)
 
 # %% ../nbs/01_testing.ipynb #8abc4ed1
-def lora_config(causal:bool=False, r:int=4, lora_alpha:int=8) -> dict:
+def fixture_config(causal:bool=False, r:int=4, lora_alpha:int=8) -> dict:
     "The fixtures' adapter config (as in adapter_config.json)."
     return dict(task_type="CAUSAL_LM" if causal else "SEQ_2_SEQ_LM", r=r, lora_alpha=lora_alpha,
                 target_modules=["q_proj", "v_proj"] if causal else ["q", "v"])
@@ -80,7 +80,7 @@ def random_modules(root, # folder for `base/` and the modules
     "Write a tiny base model and `n` random LoRA modules for it; returns the module folders."
     root = Path(root)
     base = write_base(root / "base", causal, seed)
-    cfg = {**lora_config(causal), "base_model_name_or_path": str(base)}
+    cfg = {**fixture_config(causal), "base_model_name_or_path": str(base)}
     shapes = lora_shapes(tiny_model(causal, seed), cfg)
     out = []
     for i, name in enumerate(names or [f"mod{i}" for i in range(n)]):
