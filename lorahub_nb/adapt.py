@@ -17,14 +17,14 @@ from .compose import LoraBank, InPlaceComposer, compose
 from .utils import quiet_loading
 from .modules import load_modules, check_compatible, base_model_id, load_base, is_causal, LoraModule
 from .objective import (make_batch, few_shot_loss, check_finite, token_losses, decoder_inputs, input_limit,
-                                  check_memory)
+                                  check_memory, l1_penalty)
 from .evaluate import generate
 
 # %% auto #0
 __all__ = ['COMMON_OPTIMIZERS', 'BUCKETS', 'lora_config', 'as_modules', 'bank_of', 'LoraHub', 'check_optimizer', 'Search',
            'as_search', 'make_optimizer', 'chosen_optimizer', 'LoraHubResult', 'short_name', 'save_history_plot',
-           'Trace', 'sequential_search', 'generation_size', 'generation_search', 'quiet_search', 'lorahub_learn',
-           'bucket', 'pad_to_buckets']
+           'Trace', 'sequential_search', 'generation_size', 'generation_search', 'quiet_search', 'search_result',
+           'lorahub_learn', 'bucket', 'pad_to_buckets']
 
 # %% ../nbs/06_adapt.ipynb #4bd47eb4
 def lora_config(config:dict):
@@ -286,12 +286,10 @@ class Trace:
         "Record candidate `x` (a nevergrad point) with its few-shot loss, and tell the optimizer its objective."
         w = np.asarray(x.value, dtype=np.float64)
         loss = check_finite(float(loss), w)
-        reg = float(self.search.alpha * np.abs(w - self.centre).mean())
+        reg = l1_penalty(w - self.centre, self.search.alpha)
         self.history.append(dict(step=len(self.history), w=w.tolist(), loss=loss, reg=reg, value=loss + reg))
         self.opt.tell(x, loss + reg)
         if self.bar is not None: self.bar.update()
-
-    def best(self) -> dict: return min(self.history, key=lambda h: h["value"])
 
 # %% ../nbs/06_adapt.ipynb #7f804848
 def _loss_now(hub, batch, official:bool) -> float:
@@ -353,13 +351,19 @@ def quiet_search():
         yield
 
 # %% ../nbs/06_adapt.ipynb #fc379beb
-def _search_result(hub:LoraHub, trace:Trace, opt, search:Search, t0:float, **settings) -> LoraHubResult:
-    "The best evaluated point of a finished search, left in the model, as a result."
-    best = trace.best()
+def search_result(hub:LoraHub,
+                  history:list, # one dict per evaluation: step, w, loss, reg, value
+                  ran:str, # the optimizer that ran (`chosen_optimizer`, or "Adam")
+                  search:Search, # the search's settings
+                  t0:float, # `time.perf_counter()` when the search began
+                  **settings) -> LoraHubResult: # more settings (they override the search's)
+    "The best evaluated point of a finished search, left in the model, as a `LoraHubResult`."
+    best = min(history, key=lambda h: h["value"])
     hub.set_weights(best["w"])
     settings = dict(dataclasses.asdict(search), **settings, seconds=time.perf_counter() - t0)
-    return LoraHubResult(list(hub.names), np.array(best["w"]), best["value"], best["loss"], trace.history,
-                         chosen_optimizer(opt), settings, hub)
+    return LoraHubResult(names=list(hub.names), w=np.array(best["w"]), value=best["value"],
+                         loss=best["loss"], history=history, optimizer=ran, settings=settings,
+                         hub=hub)
 
 # %% ../nbs/06_adapt.ipynb #7f80484c
 @patch
@@ -381,9 +385,9 @@ def learn(self:LoraHub, examples:list, # few-shot examples: [{"input", "output"}
     trace = Trace(opt, search, bar, centre)
     with bar, quiet_search():
         if batched: generation_search(self, batch, opt, trace, official)
-        else: sequential_search(self, batch, opt, trace, official, ahead)
-    return _search_result(self, trace, opt, search, t0, official=official, batched=batched, ahead=ahead,
-                          n_examples=len(examples))
+        else: sequential_search(self, batch, opt, trace, official=official, ahead=ahead)
+    return search_result(self, trace.history, ran=chosen_optimizer(opt), search=search, t0=t0,
+                         official=official, batched=batched, ahead=ahead, n_examples=len(examples))
 
 # %% ../nbs/06_adapt.ipynb #7f646ae2
 class _CandidateLora:
@@ -437,7 +441,8 @@ def lorahub_learn(modules, # folders, hub ids, LoraModules, or a dict name -> so
                   progress:bool=True,
                   **kw) -> LoraHubResult: # anything else `LoraHub.learn` takes (budget=, official=, batched=, ...)
     "Load modules and base model, then run the LoraHub search: the one-call entry point."
-    hub = LoraHub(modules, base, model, tokenizer, device, dtype, progress)
+    hub = LoraHub(modules, base=base, model=model, tokenizer=tokenizer, device=device, dtype=dtype,
+                  progress=progress)
     return hub.learn(examples, search, progress=progress, **kw)
 
 # %% ../nbs/06_adapt.ipynb #c0a1b002
@@ -467,12 +472,13 @@ def compile(self:LoraHub, **kw): # options of `torch.compile`
 
 # %% ../nbs/06_adapt.ipynb #aa8c9466
 @patch
-def single_losses(self:LoraHub, examples:list) -> np.ndarray:
-    "The few-shot loss of each attached module alone (w one-hot): N forward passes."
+def single_losses(self:LoraHub, examples:list,
+                  points=None) -> np.ndarray: # weight vectors (default: the one-hot ones)
+    "Few-shot loss at each point, one forward pass each (default: each module alone); then w = 0."
     batch = self.batch(examples)
     out = []
-    for i in range(self.n):
-        self.set_weights(np.eye(self.n)[i])
+    for w in (np.eye(self.n) if points is None else points):
+        self.set_weights(w)
         out.append(_loss_now(self, batch, False))
     self.set_weights(np.zeros(self.n))
     return np.array(out)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_baselines.ipynb #246df785
 from __future__ import annotations
-import contextlib, functools, json, random, time
+import collections, contextlib, functools, json, random, time, weakref
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,13 +15,13 @@ from .compose import LoraBank, compose, compose_linear, linear_config, live_key
 from .utils import quiet_loading
 from .modules import LoraModule, fetch_from_hub
 from .objective import few_shot_loss, check_finite, check_examples, pad_batch
-from .adapt import LoraHub, LoraHubResult, Search, as_search, lora_config
+from .adapt import LoraHub, LoraHubResult, Search, as_search, lora_config, search_result
 
 # %% auto #0
-__all__ = ['MINILM', 'STRATEGIES', 'Embedder', 'minilm_path', 'minilm_embedder', 'base_embedder', 'minilm_available',
-           'get_embedder', 'module_name', 'module_samples', 'module_centroids', 'similarities', 'softmax_weights',
-           'centroid_weights', 'composed_loss', 'gradient_weights', 'linear_adapter', 'linear_loss', 'draw_modules',
-           'module_losses', 'select_modules']
+__all__ = ['MINILM', 'CENTROID_CACHE', 'STRATEGIES', 'Embedder', 'minilm_path', 'minilm_embedder', 'base_embedder',
+           'minilm_available', 'get_embedder', 'module_name', 'module_samples', 'centroid_of', 'module_centroids',
+           'similarities', 'softmax_weights', 'centroid_weights', 'composed_loss', 'gradient_weights', 'linear_adapter',
+           'linear_loss', 'draw_modules', 'module_losses', 'select_modules']
 
 # %% ../nbs/07_baselines.ipynb #d0f9e6b3
 class Embedder:
@@ -138,12 +138,38 @@ def module_samples(module, # LoraModule, module folder, or hub id
                                    "pass samples={module name: [inputs of its training task, ...]}")
     return list(texts)
 
+# %% ../nbs/07_baselines.ipynb #feb92916
+CENTROID_CACHE = 4096  # centroids kept per embedder model (the least recently used go first)
+_CENTROIDS = weakref.WeakKeyDictionary()  # the embedder's model -> {(embedder, texts): centroid}
+
+def _centroid_store(embedder) -> dict:
+    "The cache of `embedder`'s model (None when it cannot be weakly referenced: nothing is kept)."
+    model = getattr(embedder, "model", embedder)
+    try: return _CENTROIDS.setdefault(model, collections.OrderedDict())
+    except TypeError: return None
+
+# %% ../nbs/07_baselines.ipynb #e4fa6573
+_EMBEDDER_SETTINGS = ("name", "hidden", "batch_size", "max_length")
+
+def _embedder_key(embedder) -> tuple:
+    "What, besides its model, makes an embedder's vectors what they are."
+    return tuple(getattr(embedder, k, None) for k in _EMBEDDER_SETTINGS)
+
+def centroid_of(embedder, texts:list) -> torch.Tensor:
+    "The mean embedding of `texts`, computed once per embedder and texts (a bounded cache)."
+    store, key = _centroid_store(embedder), (_embedder_key(embedder), tuple(texts))
+    if store is None: return embedder(list(texts)).mean(0)
+    if key not in store: store[key] = embedder(list(texts)).mean(0)
+    store.move_to_end(key)
+    while len(store) > CENTROID_CACHE: store.popitem(last=False)
+    return store[key]
+
 # %% ../nbs/07_baselines.ipynb #eba3cef5
 def module_centroids(modules:list, # LoraModules, folders or hub ids
                      embedder, # an Embedder (see `get_embedder`)
                      samples=None) -> dict: # see `module_samples`
-    "Module name -> centroid: the mean embedding of its task's sample inputs."
-    return {module_name(m): embedder(module_samples(m, samples)).mean(0) for m in modules}
+    "Module name -> centroid: the mean embedding of its task's sample inputs (`centroid_of`)."
+    return {module_name(m): centroid_of(embedder, module_samples(m, samples)) for m in modules}
 
 # %% ../nbs/07_baselines.ipynb #c7390db5
 def similarities(embedder, inputs:list, # the new task's (few-shot) inputs
@@ -174,14 +200,12 @@ def softmax_weights(sims, # N similarities
 def centroid_weights(hub:LoraHub, examples:list, # few-shot examples (only the inputs are used)
                      embedder="auto", # see `get_embedder`
                      temperature:float=0.05, top_k:int=None,
-                     samples=None, # per-module sample inputs (default: each module's lorahub_card.json)
-                     centroids:dict=None) -> np.ndarray: # precomputed name -> centroid (any superset of hub.names)
+                     samples=None) -> np.ndarray: # per-module sample inputs (default: their cards)
     "MoLora-style weights for the hub's modules: softmax of input/centroid cosine similarities."
     check_examples(examples)
     embedder = get_embedder(embedder, hub)
-    missing = [m for m in hub.modules if centroids is None or m.name not in centroids]
-    cents = {**(centroids or {}), **module_centroids(missing, embedder, samples)}
-    sims = similarities(embedder, [e["input"] for e in examples], {n: cents[n] for n in hub.names})
+    cents = module_centroids(hub.modules, embedder, samples)
+    sims = similarities(embedder, [e["input"] for e in examples], cents)
     return softmax_weights(sims, temperature, top_k)
 
 # %% ../nbs/07_baselines.ipynb #77de2a5a
@@ -239,13 +263,11 @@ def gradient_weights(hub:LoraHub, examples:list, # few-shot examples
     bank = LoraBank(hub.bank.names, hub.bank.keys, hub.bank.shapes, hub.bank.flat.to(hub.device))
     batch, opt, history = hub.batch(examples), torch.optim.Adam([w], lr=lr), []
     for step in trange(search.budget, desc="gradient", disable=not progress, leave=False):
-        history.append(dict(step=step, **_adam_step(hub, batch, bank, w, opt, search.alpha, search.bound)))
-    best = min(history, key=lambda h: h["value"])
-    hub.set_weights(best["w"])
-    settings = dict(search.__dict__, optimizer="Adam", lr=lr, init=init if isinstance(init, str) else "given",
-                    n_examples=len(examples), seconds=time.perf_counter() - t0)
-    return LoraHubResult(list(hub.names), np.array(best["w"]), best["value"], best["loss"], history, "Adam", settings,
-                         hub)
+        point = _adam_step(hub, batch, bank=bank, w=w, opt=opt, alpha=search.alpha,
+                           bound=search.bound)
+        history.append(dict(step=step, **point))
+    return search_result(hub, history, ran="Adam", search=search, t0=t0, optimizer="Adam", lr=lr,
+                         init=init if isinstance(init, str) else "given", n_examples=len(examples))
 
 # %% ../nbs/07_baselines.ipynb #84e1152f
 @contextlib.contextmanager
@@ -276,13 +298,13 @@ STRATEGIES = ("random", "loss", "embedding", "hybrid")
 
 def draw_modules(pool:list, # module sources (hub ids, folders, LoraModules)
                  n:int=20, # N, the modules per draw (None: the whole pool)
-                 seed:int=0) -> list:
+                 seed=0) -> list: # an int: the draw 'modules:<seed>'; a str: another draw, by name
     "`n` modules drawn from `pool` with `seed`: the paper's random choice (the same draw for every task of a seed)."
     pool = list(pool)
     if n is None or n == len(pool): return pool
     if not 1 <= n <= len(pool):
         raise ValueError(f"cannot draw n={n} modules from a pool of {len(pool)}; lower n_modules")
-    return random.Random(f"modules:{seed}").sample(pool, n)
+    return random.Random(seed if isinstance(seed, str) else f"modules:{seed}").sample(pool, n)
 
 # %% ../nbs/07_baselines.ipynb #0ac07934
 def module_losses(hub:LoraHub, pool:list, # module sources; read `chunk` at a time
@@ -296,12 +318,12 @@ def module_losses(hub:LoraHub, pool:list, # module sources; read `chunk` at a ti
     return np.concatenate(out)
 
 # %% ../nbs/07_baselines.ipynb #d0cb625f
-def _rank_by_embedding(pool, examples, embedder, hub, samples, centroids):
+def _rank_by_embedding(pool:list, examples:list, embedder="auto", hub:LoraHub=None,
+                       samples=None) -> np.ndarray:
+    "Indices of the pool, the module whose centroid is most similar to the examples' inputs first."
     embedder = get_embedder(embedder, hub)
-    cents = dict(centroids or {})
-    missing = [m for m in pool if module_name(m) not in cents]
-    cents.update(module_centroids(missing, embedder, samples))
-    sims = similarities(embedder, [e["input"] for e in examples], {module_name(m): cents[module_name(m)] for m in pool})
+    cents = module_centroids(pool, embedder, samples)
+    sims = similarities(embedder, [e["input"] for e in examples], cents)
     return np.argsort(-sims, kind="stable")
 
 # %% ../nbs/07_baselines.ipynb #0ac07935
@@ -315,20 +337,21 @@ def _check_pool(pool:list, n:int, strategy:str):
 def select_modules(pool:list, # candidate modules: folders, hub ids or LoraModules
                    examples:list, # the new task's few-shot examples
                    strategy:str="random", # one of STRATEGIES
-                   n:int=20, # how many to keep
+                   n:int=20, *, # how many to keep (None: all of them)
                    hub:LoraHub=None, # needed by 'loss' and 'hybrid' (and 'embedding' with the base embedder)
                    embedder="auto", samples=None, # for 'embedding'/'hybrid' (see `centroid_weights`)
-                   centroids:dict=None, # precomputed name -> centroid
                    shortlist:int=2, # 'hybrid': embedding shortlist of shortlist·n modules
-                   seed:int=0, progress:bool=False) -> list: # 'random': the draw
+                   seed=0, # 'random': the draw (see `draw_modules`)
+                   progress:bool=False) -> list:
     "Choose `n` modules of `pool` for a task: 'random' (the paper), 'loss', 'embedding' or 'hybrid'."
     pool = list(pool)
+    n = len(pool) if n is None else n
     _check_pool(pool, n, strategy)
-    check_examples(examples)
     if strategy == "random": return draw_modules(pool, n, seed)
+    check_examples(examples)
     if strategy in ("loss", "hybrid") and hub is None: raise ValueError(f"strategy {strategy!r} needs hub=LoraHub(...)")
     if strategy in ("embedding", "hybrid"):
-        order = _rank_by_embedding(pool, examples, embedder, hub, samples, centroids)
+        order = _rank_by_embedding(pool, examples, embedder=embedder, hub=hub, samples=samples)
         if strategy == "embedding": return [pool[i] for i in order[:n]]
         pool = [pool[i] for i in order[:min(len(pool), shortlist * n)]]
     losses = module_losses(hub, pool, examples, progress=progress)

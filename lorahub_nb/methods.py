@@ -4,18 +4,20 @@
 
 # %% ../nbs/08_methods.ipynb #31bfa741
 from __future__ import annotations
-import functools, math, random
-from dataclasses import dataclass, field
+import functools, math
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 import numpy as np
+from fastcore.basics import patch
 from .adapt import LoraHub, LoraHubResult, Search, as_search
 from .evaluate import icl_prompt
-from .baselines import (centroid_weights, gradient_weights, get_embedder, module_centroids, module_name,
-                                  select_modules)
+from .baselines import (centroid_weights, gradient_weights, get_embedder, linear_adapter,
+                                  module_name, select_modules)
 
 # %% auto #0
-__all__ = ['METHODS', 'PAPER_METHODS', 'Plan', 'Method', 'method', 'zero_shot', 'icl', 'uniform', 'uniform_linear', 'best_single',
-           'oracle', 'searched', 'lorahub_search', 'gradient', 'cached_centroids', 'centroid', 'screened_modules',
-           'screen', 'lorahub_plus', 'get_method', 'check_methods']
+__all__ = ['COSTS', 'METHODS', 'SCREENING', 'PAPER_METHODS', 'Plan', 'Method', 'method', 'zero_shot', 'icl', 'uniform',
+           'uniform_linear', 'best_single', 'oracle', 'searched', 'lorahub_search', 'gradient', 'centroid',
+           'centroid_linear', 'screened_modules', 'screen', 'lorahub_plus', 'get_method', 'check_methods']
 
 # %% ../nbs/08_methods.ipynb #8667755e
 @dataclass
@@ -27,17 +29,72 @@ class Plan:
     own: bool = False  # answer with the task's own module alone (the oracle); skipped where there is none
     info: dict = field(default_factory=dict)  # what the results row keeps: objective, history, chosen module, ...
 
+    def prompts(self, queries:list) -> list:
+        "What the model is asked: each query through `prompt` (as it is, without one)."
+        return [self.prompt(q) for q in queries] if self.prompt else list(queries)
+
+# %% ../nbs/08_methods.ipynb #6ed5f0e8
+def _bare(hub:LoraHub) -> tuple:
+    "(model, tokenizer) of the base model alone: the hub at w = 0."
+    if hub is None: raise ValueError("a plan without weights needs the base model: pass bare=")
+    hub.set_weights(np.zeros(hub.n))
+    return hub.model, hub.tokenizer
+
+@contextmanager
+def _alone(hub:LoraHub, module):
+    "The hub answering with `module` alone (w = 1); the drawn modules come back afterwards."
+    if module is None: raise ValueError("this plan answers with the task's own module: pass own=")
+    drawn = list(hub.modules)
+    try:
+        hub.use([module])
+        hub.set_weights(np.ones(1))
+        yield hub.model, hub.tokenizer
+    finally: hub.use(drawn)
+
+# %% ../nbs/08_methods.ipynb #346c93f0
+@patch
+@contextmanager
+def applied(self:Plan,
+            hub:LoraHub=None, # the hub holding the drawn modules (None: no module was drawn)
+            own=None, # the task's own LoraModule, for a plan with `own` (the oracle)
+            bare=None): # callable -> the bare base's (model, tokenizer) (default: hub at w = 0)
+    "Inside the block, the (model, tokenizer) answering as the plan says; the hub restored after."
+    if self.own:
+        with _alone(hub, own) as pair: yield pair
+    elif self.w is None: yield bare() if bare is not None else _bare(hub)
+    elif self.linear:
+        with linear_adapter(hub, self.w) as model: yield model, hub.tokenizer
+    else:
+        hub.set_weights(self.w)
+        yield hub.model, hub.tokenizer
+
 # %% ../nbs/08_methods.ipynb #849cd853
+COSTS = {"none": lambda n, k: 0, "modules": lambda n, k: n,   # forward passes, from N and K
+         "budget": lambda n, k: k}
+
 @dataclass
 class Method:
-    "A registered method: `fn(hub, shots, search, **options) -> Plan`."
+    "A registered method: `fn(hub, shots, search, **options) -> Plan`, what it needs and costs."
     name: str
     fn: object
-    needs_modules: bool = True
+    needs_modules: bool = True  # False: never touches the LoRA modules
     options: dict = field(default_factory=dict)  # defaults for `fn`'s keyword options
+    needs_own: bool = False  # answers with the task's own module alone (the oracle)
+    shots_in_prompt: bool = False  # writes the few-shot examples into every prompt (ICL)
+    linear: bool = False  # composes Σ wᵢ Bᵢ Aᵢ instead of (Σ wA)(Σ wB)
+    cost: str = "none"  # forward passes before answering: "none", "modules" (N), "budget" (K)
+    backward: bool = False  # each of those passes is forward + backward
+
+    def __post_init__(self):
+        if self.cost not in COSTS:
+            raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
 
     def __call__(self, hub:LoraHub, shots:list, search:Search=None, **options) -> Plan:
         return self.fn(hub, shots, as_search(search), **{**self.options, **options})
+
+    def passes(self, n_modules:int, budget:int) -> int:
+        "Forward passes through the model (at most) before answering, with N modules and budget K."
+        return COSTS[self.cost](n_modules, budget)
 
     @property
     def doc(self) -> str: return (self.fn.__doc__ or "").strip()
@@ -46,10 +103,14 @@ METHODS = {}  # name -> Method: the one registry
 
 def method(name:str, # how results, the command line and the study refer to it
            needs_modules:bool=True, # False: never touches the LoRA modules
+           *, needs_own:bool=False, shots_in_prompt:bool=False, linear:bool=False, # see `Method`
+           cost:str="none", backward:bool=False, # passes before answering (`Method.passes`)
            **options): # default options passed to the function
     "Decorator: register `fn(hub, shots, search, **options) -> Plan` as the method `name`."
     def register(fn):
-        METHODS[name] = Method(name, fn, needs_modules, options)
+        METHODS[name] = Method(name, fn, needs_modules, options, needs_own=needs_own,
+                               shots_in_prompt=shots_in_prompt, linear=linear, cost=cost,
+                               backward=backward)
         return fn
     return register
 
@@ -59,7 +120,7 @@ def zero_shot(hub, shots, search):
     "The base model on the bare prompt."
     return Plan()
 
-@method("icl", needs_modules=False)
+@method("icl", needs_modules=False, shots_in_prompt=True)
 def icl(hub, shots, search):
     "The base model with the few-shot examples (and their answers) in front of each query."
     return Plan(prompt=functools.partial(icl_prompt, shots))
@@ -70,19 +131,19 @@ def uniform(hub, shots, search):
     "Every drawn module at weight 1/N, composed as (Σ wA)(Σ wB)."
     return Plan(np.full(hub.n, 1.0 / hub.n))
 
-@method("uniform_linear")
+@method("uniform_linear", linear=True)
 def uniform_linear(hub, shots, search):
     "Every drawn module at weight 1/N, composed linearly: ΔW = Σ wᵢ Bᵢ Aᵢ / N."
     return Plan(np.full(hub.n, 1.0 / hub.n), linear=True)
 
-@method("best_single")
+@method("best_single", cost="modules")
 def best_single(hub, shots, search):
     "The one drawn module with the lowest few-shot loss (N forward passes)."
     losses = hub.single_losses(shots)
     i = int(losses.argmin())
     return Plan(np.eye(hub.n)[i], info=dict(module=hub.names[i], loss=float(losses[i])))
 
-@method("oracle")
+@method("oracle", needs_own=True)
 def oracle(hub, shots, search):
     "The task's own module alone (exists only where the task has one, and not under leave-one-out)."
     return Plan(own=True)
@@ -101,65 +162,62 @@ def lorahub_search(optimizer:str): # any nevergrad optimizer name
     fn.__doc__ = f"LoraHub: search w with nevergrad's {optimizer} (K forward passes)."
     return fn
 
-method("lorahub_cma")(lorahub_search("CMA"))
-method("lorahub_ngopt")(lorahub_search("NGOpt"))
+method("lorahub_cma", cost="budget")(lorahub_search("CMA"))
+method("lorahub_ngopt", cost="budget")(lorahub_search("NGOpt"))
 
-@method("gradient", lr=0.05)
+@method("gradient", cost="budget", backward=True, lr=0.05)
 def gradient(hub, shots, search, lr=0.05):
     "Adam through the composition: K forward + backward passes (`baselines.gradient_weights`)."
     return searched(gradient_weights(hub, shots, search, lr=lr))
 
 # %% ../nbs/08_methods.ipynb #be1be17e
-_CENTROIDS = {}  # (embedder, samples, module name, module source) -> centroid
-
-def cached_centroids(modules:list, embedder, samples=None) -> dict:
-    "Module name -> centroid, computing only those not computed before with this embedder and samples."
-    key = lambda m: (embedder.name, id(getattr(embedder, "model", embedder)), str(samples), module_name(m),
-                     str(getattr(m, "source", m)))
-    missing = [m for m in modules if key(m) not in _CENTROIDS]
-    for m, c in zip(missing, module_centroids(missing, embedder, samples).values()): _CENTROIDS[key(m)] = c
-    return {module_name(m): _CENTROIDS[key(m)] for m in modules}
-
-@method("centroid", embedder="auto", temperature=0.05, top_k=None, samples=None, linear=False)
-def centroid(hub, shots, search, embedder="auto", temperature=0.05, top_k=None, samples=None,
-             linear=False): # compose as Σ wᵢ Bᵢ Aᵢ instead of (Σ wA)(Σ wB)
+@method("centroid", embedder="auto", temperature=0.05, top_k=None, samples=None)
+def centroid(hub, shots, search, embedder="auto", temperature=0.05, top_k=None, samples=None):
     "MoLora-style centroid weights: softmax of input/centroid similarities (`baselines.centroid_weights`)."
     emb = get_embedder(embedder, hub)
-    cents = cached_centroids(hub.modules, emb, samples)
-    w = centroid_weights(hub, shots, emb, temperature, top_k, centroids=cents)
-    return Plan(w, linear=linear, info=dict(embedder=emb.name, temperature=temperature))
+    w = centroid_weights(hub, shots, emb, temperature=temperature, top_k=top_k, samples=samples)
+    return Plan(w, info=dict(embedder=emb.name, temperature=temperature))
 
-method("centroid_linear", embedder="auto", temperature=0.05, top_k=None, samples=None, linear=True)(centroid)
+@method("centroid_linear", linear=True, embedder="auto", temperature=0.05, top_k=None,
+        samples=None)
+def centroid_linear(hub, shots, search, **options): # those of `centroid`
+    "Centroid weights composed linearly: ΔW = Σ wᵢ Bᵢ Aᵢ."
+    return replace(centroid(hub, shots, search, **options), linear=True)
 
 # %% ../nbs/08_methods.ipynb #7a1d8887
-def screened_modules(hub:LoraHub, shots:list, seed:int, size:int, # screen at most `size` modules
-                     prefilter:str="random", # 'random' (seeded draw) or 'embedding' (closest module cards)
+SCREENING = ("random", "embedding")  # the pre-filters that leave the hub's modules in place
+
+def screened_modules(hub:LoraHub, shots:list, seed:int,
+                     size:int, # screen at most `size` modules
+                     prefilter:str="random", # 'random' (a seeded draw) or 'embedding'
                      embedder="auto") -> list:
-    "Indices of the modules to screen: all of them if they are at most `size`, else `size` chosen by `prefilter`."
+    "Indices of the modules to screen: all if they are at most `size`, else `size` by `prefilter`."
     if hub.n <= size: return list(range(hub.n))
-    if prefilter == "random": return sorted(random.Random(f"screen:{seed}").sample(range(hub.n), size))
-    if prefilter != "embedding": raise ValueError(f"prefilter must be 'random' or 'embedding', got {prefilter!r}")
-    chosen = select_modules(hub.modules, shots, "embedding", size, hub=hub, embedder=embedder)
+    if prefilter not in SCREENING:
+        raise ValueError(f"prefilter must be 'random' or 'embedding', got {prefilter!r}")
+    if size < 1: return []
+    chosen = select_modules(hub.modules, shots, prefilter, size, hub=hub, embedder=embedder,
+                            seed=f"screen:{seed}")
     return sorted(hub.names.index(module_name(m)) for m in chosen)
 
 def screen(hub:LoraHub, shots:list, modules:list) -> tuple:
-    "(points, losses): w = 0 and each listed module alone (one-hot w), with their few-shot losses; one pass each."
+    "(points, losses): w = 0 and each listed module alone (one-hot w), with their few-shot losses."
     points = [np.zeros(hub.n)] + [np.eye(hub.n)[i] for i in modules]
-    losses = np.array([hub.loss(shots, w) for w in points])
-    hub.set_weights(np.zeros(hub.n))
-    return points, losses
+    return points, hub.single_losses(shots, points)
 
 # %% ../nbs/08_methods.ipynb #f89b95e6
 def _start_name(hub:LoraHub, point) -> str:
     return hub.names[int(np.argmax(point))] if point.any() else "base model"
 
-@method("lorahub_plus", fit=math.log(2), optimizer="Cobyla", prefilter="random", embedder="auto")
+@method("lorahub_plus", cost="budget", fit=math.log(2), optimizer="Cobyla", prefilter="random",
+        embedder="auto")
 def lorahub_plus(hub, shots, search,
                  fit=math.log(2), # stop at a module whose few-shot loss is below this (nats per answer token)
                  optimizer="Cobyla", # the search after screening
                  prefilter="random", embedder="auto"): # which K/2 modules a larger pool screens
     "LoraHub from the best single module: screen w = 0 and each module, stop or search from the best (K passes in all)."
-    chosen = screened_modules(hub, shots, search.seed, search.budget // 2, prefilter, embedder)
+    chosen = screened_modules(hub, shots, seed=search.seed, size=search.budget // 2,
+                              prefilter=prefilter, embedder=embedder)
     points, losses = screen(hub, shots, chosen)
     b = int(np.argmin(losses))
     start, left = points[b], search.budget - len(points)
@@ -179,14 +237,15 @@ def _centroid_at(name:str) -> Method:
     try: t = float(name.split(":", 1)[1])
     except ValueError: raise ValueError(f"{name!r}: the temperature after 'centroid:' must be a number") from None
     if not t >= 0: raise ValueError(f"{name!r}: the temperature must be >= 0")
-    return Method(name, centroid, options={**METHODS["centroid"].options, "temperature": t})
+    options = {**METHODS["centroid"].options, "temperature": t}
+    return replace(METHODS["centroid"], name=name, options=options)
 
 def get_method(name:str) -> Method:
     "A registered method; 'lorahub:<nevergrad optimizer>' (a search) or 'centroid:<temperature>'."
     if name in METHODS: return METHODS[name]
     if name.startswith("lorahub:"):
         Search(optimizer=name.split(":", 1)[1])   # checks the optimizer's name
-        return Method(name, lorahub_search(name.split(":", 1)[1]))
+        return Method(name, lorahub_search(name.split(":", 1)[1]), cost="budget")
     if name.startswith("centroid:"): return _centroid_at(name)
     raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)} "
                      "(or lorahub:<nevergrad optimizer>, centroid:<temperature>)")
