@@ -241,5 +241,6 @@ def draw_shots(pool:list, # a task's fixed adaptation pool
 
 def adapt_and_test(data:BBH, task:str, k:int=5, seed:int=0, limit:int=None, split:str="per-seed") -> tuple:
     "(adapt, test) of one task and seed: from its fixed pool if `data` has one, else `split_task`."
-    if task not in data.pools: return split_task(data[task], k, seed, task, limit, split)
+    if task not in data.pools:
+        return split_task(data[task], k, seed, task=task, limit=limit, split=split)
     return draw_shots(data.pools[task], k, seed, task, split), data[task][:limit] if limit else list(data[task])

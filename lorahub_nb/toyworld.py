@@ -186,7 +186,8 @@ class World:
         meta = json.loads((root / "world.json").read_text())
         s = meta["settings"]
         return cls(root, root / "base", {t: root / p for t, p in meta["modules"].items()}, list(meta["modules"]),
-                   s["causal"], s["seed"], s["size"], s.get("described", False), s)
+                   causal=s["causal"], seed=s["seed"], size=s["size"],
+                   described=s.get("described", False), settings=s)
 
     def unseen_tasks(self) -> list:
         "Names of the unseen tasks (one per skill: the skill under a new instruction word)."

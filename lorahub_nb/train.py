@@ -274,7 +274,7 @@ def train_module(base, # (model, tokenizer), or a folder / hub id / .gguf file o
                  *,
                  task_name:str=None, # recorded in the card (default: the folder name)
                  eval_examples:list=None, # held-out rows for picking the best step (default: split off)
-                 device=None, progress:bool=True,
+                 progress:bool=True,
                  base_name:str=None, # recorded as base_model_name_or_path (default: base's path/name)
                  overwrite:bool=False, # replace `out_dir` if this library wrote it
                  **changes) -> Path: # settings of `config` to change, e.g. steps=60
@@ -284,17 +284,18 @@ def train_module(base, # (model, tokenizer), or a folder / hub id / .gguf file o
     if not isinstance(examples, list) or (examples and not isinstance(examples[0], dict)):
         examples = load_task_examples(examples)
     examples, out_dir = check_examples(examples), Path(out_dir)
-    model, tokenizer, name = _load_base(base, device)
+    model, tokenizer, name = _load_base(base)
     if isinstance(model, PeftModel): raise ValueError("pass the base model, not a PeftModel (it already has adapters)")
     train, held = _split(examples, eval_examples, config.seed, config.evaluate_every > 0)
     name = base_name or name
     with atomic_dir(out_dir, overwrite) as tmp, torch.random.fork_rng(devices=[]):
         _seed_all(config.seed)
-        with trainable_adapter(model, lora_settings(model, config), device) as peft_model:
-            best, losses = _fit(peft_model, tokenizer, train, held, config, progress,
-                                f"train {task_name or out_dir.name}")
+        with trainable_adapter(model, lora_settings(model, config)) as peft_model:
+            best, losses = _fit(peft_model, tokenizer, train=train, held=held, config=config,
+                                progress=progress, desc=f"train {task_name or out_dir.name}")
             peft_model.peft_config["default"].base_model_name_or_path = name
             with quiet_loading(): peft_model.save_pretrained(tmp)
-        card = _card(task_name or out_dir.name, train, held, name, config, best, losses)
+        card = _card(task_name or out_dir.name, train=train, held=held, base=name, config=config,
+                     best=best, losses=losses)
         (tmp / "lorahub_card.json").write_text(json.dumps(card, indent=1))
     return out_dir
