@@ -108,11 +108,12 @@ def batch_shapes(shapes:set):
 
 def _slice_once(bbh_dir, ws:dict, dt, compile:bool, settings:dict) -> dict:
     "One `run_tasks` over the slice with a fresh `Models`: seconds, rows and the batch shapes compiled."
-    from lorahub_nb.harness import Models, run_tasks
+    from lorahub_nb.harness import Models, Protocol, run_tasks
     model = load_base(ws["base"], "cpu", dt)[0]   # a fresh copy each run: the hub wraps the model it is given
     models = Models(model=model, tokenizer=decoding_tokenizer(), compile=compile)   # decodes a random model's ids
     with batch_shapes(set()) as shapes, cold_compile() if compile else contextlib.nullcontext():
-        s, rows = timed(run_tasks, bbh_dir, pool=ws["modules"], models=models, progress=False, **settings)
+        s, rows = timed(run_tasks, bbh_dir, Protocol().but(**settings["protocol"]), models, pool=ws["modules"],
+                        progress=False, **settings["grid"])
     return dict(s=s, rows=rows, shapes=sorted(shapes), fit_s=sum(r["fit_s"] for r in rows))
 
 
@@ -138,8 +139,8 @@ def compile_e2e(bbh_dir=None, # BBH task files (default: $LORAHUB_NB_BBH_DIR)
     from lorahub_nb.modules import pick_dtype
     dtype, load, bbh_dir = bench_dtype(dtype), [os.getloadavg()[0]], bbh_folder(bbh_dir)
     dt, tmp = pick_dtype(dtype, torch.device("cpu")), Path(workdir or tempfile.mkdtemp(prefix="lorahub-compile-"))
-    settings = dict(tasks=list(tasks), seeds=list(seeds), methods=list(methods), n_modules=n_modules, budget=budget,
-                    limit=limit)
+    settings = dict(grid=dict(tasks=list(tasks), seeds=list(seeds), methods=list(methods)),
+                    protocol=dict(n_modules=n_modules, budget=budget, limit=limit))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -148,7 +149,7 @@ def compile_e2e(bbh_dir=None, # BBH task files (default: $LORAHUB_NB_BBH_DIR)
     finally:
         if workdir is None: shutil.rmtree(tmp, ignore_errors=True)
     e, c = runs["eager"], runs["compiled"]
-    return dict(settings, shape=shape, dtype=dtype, eager_s=e["s"], compiled_s=c["s"], ratio=ratio(e["s"], c["s"]),
+    return dict(**settings["grid"], **settings["protocol"], shape=shape, dtype=dtype, eager_s=e["s"], compiled_s=c["s"], ratio=ratio(e["s"], c["s"]),
                 eager_fit_s=e["fit_s"], compiled_fit_s=c["fit_s"], fit_ratio=ratio(e["fit_s"], c["fit_s"]),
                 compiles=len(c["shapes"]), shapes=c["shapes"], **compare_rows(e["rows"], c["rows"]),
                 load_average=load + [os.getloadavg()[0]])

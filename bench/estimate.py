@@ -1,7 +1,7 @@
 """Carrying a measured slice over to the paper's grid: what each task costs, and the hours the grid would take."""
 from __future__ import annotations
 from lorahub_nb.evaluate import count_tokens, icl_prompt, token_batches
-from lorahub_nb.methods import PAPER_METHODS
+from lorahub_nb.methods import PAPER_METHODS, get_method
 
 
 def padded_batches(lengths:list, max_tokens:int) -> list:
@@ -34,9 +34,10 @@ def task_tokens(data, tokenizer, seed:int=1, shots:int=5, margin:int=2, max_inpu
     return out
 
 
-def _passes(method:str, search:float, n_modules:int) -> float:
-    "Few-shot forward passes a method makes: a search's (counted in floor passes), N for best_single, else none."
-    return search if method.startswith("lorahub") else n_modules if method == "best_single" else 0
+def _passes(method:str, search_over_floor:float, n_modules:int, budget:int) -> float:
+    "Few-shot forward passes a method makes (`Method.passes`); a search's counted in floor passes."
+    m = get_method(method)
+    return m.passes(n_modules, budget) * (search_over_floor if m.cost == "budget" else 1)
 
 
 def grid_estimate(tasks:dict, # `task_tokens`
@@ -47,9 +48,9 @@ def grid_estimate(tasks:dict, # `task_tokens`
     for s in tasks.values():
         pass_s = m["pass_s_per_token"] * s["shot_tokens"]
         for name in methods:
-            adapt = _passes(name, budget * m["search_over_floor"], n_modules) * pass_s
-            gen = generation_seconds(s["icl" if name == "icl" else "zero_shot"], s["max_new"], m["alpha"], m["beta"],
-                                     m["max_tokens"])
+            adapt = _passes(name, m["search_over_floor"], n_modules, budget) * pass_s
+            prompts = s["icl" if get_method(name).shots_in_prompt else "zero_shot"]
+            gen = generation_seconds(prompts, s["max_new"], m["alpha"], m["beta"], m["max_tokens"])
             by_method[name] += seeds * (adapt + gen)
             stage["adapt"] += seeds * adapt
             stage["generation"] += seeds * gen

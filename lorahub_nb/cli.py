@@ -235,17 +235,18 @@ PAPER_SETTING = ("The paper's setting is leave-one-out: a BBH task has no module
 def run_demo(world, # a built world (`toyworld.build_world`)
              seeds=(0, 1, 2), budget:int=40, tasks:list=None, n_test:int=50, shots:int=5,
              methods=DEMO_METHODS, device=None, progress:bool=True) -> dict:
-    "The demo's methods on the world's unseen tasks × seeds, leave-one-out and full pool."
-    from lorahub_nb.harness import Models, world_run
+    "The demo's methods on the world's unseen tasks × seeds, leave-one-out and full pool (`study.run_settings`)."
+    from lorahub_nb.harness import Models
+    from lorahub_nb.study import run_settings
     unseen = world.unseen_tasks()
     bad = [t for t in tasks or [] if t not in unseen]
     if bad: raise ValueError(f"unknown task(s) {bad}; the world's unseen tasks are {unseen}")
-    kw = dict(seeds=tuple(seeds), n_test=n_test, shots=shots, budget=budget, tasks=tasks, progress=progress,
-              models=Models(base=str(world.base_path), device=device))
-    loo = world_run(world, [m for m in methods if m != "oracle"], leave_one_out=True, **kw)
-    full = world_run(world, list(methods), **kw)
-    return dict(leave_one_out=loo, full=full, config=dict(size=world.size, causal=world.causal, seeds=list(seeds),
-                budget=budget, tasks=tasks or unseen, n_test=n_test, shots=shots))
+    rows = run_settings(world, methods, Models(base=str(world.base_path), device=device), seeds=tuple(seeds),
+                        n_test=n_test, shots=shots, budget=budget, tasks=tasks, progress=progress)
+    return dict(leave_one_out=[r for r in rows if r["setting"] == "loo"],
+                full=[r for r in rows if r["setting"] == "full"], rows=rows,
+                config=dict(size=world.size, causal=world.causal, seeds=list(seeds), budget=budget,
+                            tasks=tasks or unseen, n_test=n_test, shots=shots))
 
 # %% ../nbs/18_cli.ipynb #a4140e44
 def demo_adapter_row(r:dict) -> dict:
@@ -262,13 +263,9 @@ def _adapter_about(r:dict) -> dict:
 # %% ../nbs/18_cli.ipynb #55dcc534
 def demo_record(r:dict) -> dict:
     "The contents of results.json."
-    from lorahub_nb.harness import summarize
-    spread = {k: summarize(r[k])["average"] for k in ("full", "leave_one_out")}
-    spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in s.items()} for k, s in spread.items()}
-    rows = [{**x, "setting": k} for k in ("leave_one_out", "full") for x in r[k]]
-    return dict(written_by="lorahub_nb", summary={m: v["mean"] for m, v in spread["full"].items()},
-                leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()}, spread=spread, rows=rows,
-                config=r["config"], paper_setting="leave_one_out", adapter=_adapter_about(r))
+    from lorahub_nb.study import settings_record
+    return dict(written_by="lorahub_nb", **settings_record(r["rows"]), rows=r["rows"], config=r["config"],
+                paper_setting="leave_one_out", adapter=_adapter_about(r))
 
 # %% ../nbs/18_cli.ipynb #51657a8f
 def save_demo_adapter(world, row:dict, path, about:dict=None):
@@ -364,45 +361,48 @@ def _real_world(a):
     return build_real_world(root, base=a.base, bbh_dir=a.bbh_dir, progress=not (a.json or a.quiet))
 
 def _bbh_data(a):
-    "(data, pool, base, own) of a bbh run: the BBH folder or hub copy, or a world (embedded or real)."
-    from lorahub_nb.harness import world_data, world_own
+    "(data, pool, base) of a bbh run: the BBH folder or hub copy, or a world (embedded or real) with its `Pool`."
+    from lorahub_nb.harness import world_data, world_pool
     if a.world == "smollm2":
         world = _real_world(a)
-        pool = {t: str(p) for t, p in world.module_paths.items()}
-        return world.bbh(), pool, world.base, world_own(world, pool)
+        return world.bbh(), world_pool(world), world.base
     if a.world:
         from lorahub_nb.toyworld import build_world
         world = build_world(size=a.world, progress=not (a.json or a.quiet), **_described(a))
-        data = world_data(world, (a.limit or 55) + a.shots)
-        pool = {t: str(p) for t, p in world.module_paths.items()}
+        pool = world_pool(world)
         check_bases(list(pool.values()), a.base, a.allow_base_mismatch)
-        return data, pool, a.base or str(world.base_path), world_own(world, pool)
+        return world_data(world, (a.limit or 55) + a.shots), pool, a.base or str(world.base_path)
     if not (a.bbh_dir or a.bbh_hub): raise ValueError("give --bbh-dir DIR, --bbh-hub ID or --world SIZE")
     from lorahub_nb.bbh import load_bbh
     from lorahub_nb.modules import catalogue
     pool = parse_modules(a.modules, a.seed) if a.modules else None
     if a.base: check_bases(pool or catalogue(), a.base, a.allow_base_mismatch)
-    return load_bbh(a.bbh_dir or a.bbh_hub, a.tasks), pool, a.base, None
+    return load_bbh(a.bbh_dir or a.bbh_hub, a.tasks), pool, a.base
 
 # %% ../nbs/18_cli.ipynb #7ccdc314
+def _bbh_protocol(a, pool):
+    "The `Protocol` the bbh flags ask for (N: 20, or the whole pool when it is smaller)."
+    from lorahub_nb.harness import Protocol
+    n = a.n_modules or min(20, len(pool) if pool else 20)
+    return Protocol(n_modules=n, shots=a.shots, limit=a.limit, split=a.split, prefilter=a.prefilter).but(
+        budget=a.budget)
+
 def cmd_bbh(a):
     "The paper's BBH protocol over tasks × seeds × methods, appended to a resumable JSONL."
     from lorahub_nb.modules import pick_device
-    from lorahub_nb.harness import run_tasks, format_table, summarize, check_results_out
+    from lorahub_nb.harness import Models, run_tasks, format_table, summarize, check_results_out
     from lorahub_nb.methods import PAPER_METHODS
     check_results_out(check_writable(a.out))          # a file that is not ours is refused, untouched, before any work
     device, methods = pick_device(a.device), a.methods or list(PAPER_METHODS)
-    data, pool, base, own = _bbh_data(a)
-    n = a.n_modules or min(20, len(pool) if pool else 20)
-    run = dict(pool=pool, out=a.out, tasks=a.tasks, seeds=a.seeds, methods=methods, n_modules=n, budget=a.budget,
-               shots=a.shots, limit=a.limit, split=a.split, prefilter=a.prefilter, base=base, own=own,
-               options={"centroid": {"samples": a.samples}} if a.samples else None)
+    data, pool, base = _bbh_data(a)
+    dtype = "bf16" if a.world == "smollm2" and a.dtype == "auto" else a.dtype   # the real world's default
+    models = Models(base, device=device, dtype=dtype, compile=a.compile)
+    grid = dict(pool=pool, tasks=a.tasks, seeds=a.seeds, methods=methods, progress=not (a.json or a.quiet),
+                options={"centroid": {"samples": a.samples}} if a.samples else None)
     if a.ray:
         from lorahub_nb.scale import run_grid_ray
-        rows = run_grid_ray(a.ray, data, progress=not (a.json or a.quiet), **run)
-    else:
-        dtype = "bf16" if a.world == "smollm2" and a.dtype == "auto" else a.dtype   # the real world's default
-        rows = run_tasks(data, device=device, dtype=dtype, progress=not (a.json or a.quiet), compile=a.compile, **run)
+        rows = run_grid_ray(a.ray, data, a.out, _bbh_protocol(a, pool), models, **grid)
+    else: rows = run_tasks(data, _bbh_protocol(a, pool), models, out=a.out, **grid)
     if a.json: _print_json(summarize(rows))
     _result(a, format_table(rows))
     _say(a, f"rows in {a.out}")
@@ -424,11 +424,13 @@ def cmd_study(a):
 
 def _real_study(a):
     "`study --world smollm2`: the stages asked for, resumed from what `--out` holds; rows.jsonl and summary.json."
-    from lorahub_nb.study import REAL_STAGES, run_real_study, real_table
+    from lorahub_nb.study import REAL_STAGES, REAL_PREFILTER, run_real_study, real_table
     out = check_writable(Path(a.out) / "rows.jsonl").parent
-    stages = [REAL_STAGES[i - 1] for i in (a.stages or range(1, len(REAL_STAGES) + 1))]
+    wanted = a.stages or range(1, len(REAL_STAGES) + 2)        # the last stage: the pre-filter grid
+    stages = [REAL_STAGES[i - 1] for i in wanted if i <= len(REAL_STAGES)]
+    grid = REAL_PREFILTER if len(REAL_STAGES) + 1 in wanted else None
     summary = run_real_study(_real_world(a), out, seeds=tuple(range(a.seeds or 3)), stages=stages, tasks=a.tasks,
-                             progress=not (a.json or a.quiet))
+                             prefilter=grid, progress=not (a.json or a.quiet))
     if a.json: _print_json(summary)
     _result(a, real_table(summary))
     _say(a, f"wrote {out}/rows.jsonl and summary.json")
@@ -613,7 +615,8 @@ def _study_parser(add):
     s.add_argument("--described", action="store_true", help="the embedded world with tasks described in English")
     s.add_argument("--seeds", type=ranged(int, 1), default=None, help="seeds (default 5; smollm2: 3)")
     s.add_argument("--stages", nargs="+", type=ranged(int, 1, 5), default=None,
-                   help="smollm2: the stages to run, 1-4 (default all; see lorahub_nb.study.REAL_STAGES)")
+                   help="smollm2: the stages to run, 1-4 (lorahub_nb.study.REAL_STAGES) and 5 (the pre-filter "
+                        "grid, REAL_PREFILTER); default all")
     s.add_argument("--tasks", nargs="+", default=None, help="smollm2: BBH tasks (default all 27)")
     s.add_argument("--bbh-dir", default=None, help="smollm2: the BBH folder (default $LORAHUB_NB_BBH_DIR)")
     s.add_argument("--world-dir", default=None,

@@ -5,6 +5,7 @@
 # %% ../nbs/10_harness.ipynb #eed8dc93
 from __future__ import annotations
 import dataclasses, fcntl, hashlib, json, os, time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -17,11 +18,12 @@ from .methods import Plan, get_method, check_methods, PAPER_METHODS
 from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS
 
 # %% auto #0
-__all__ = ['run_bbh', 'Protocol', 'jsonable', 'row_key', 'results_header', 'check_results_out', 'read_results', 'is_results_file',
-           'lock_results', 'unlock_results', 'ResultsLog', 'as_pool', 'Models', 'answer', 'Cell', 'run_one', 'own_name',
-           'held_out', 'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run', 'open_run', 'run_tasks',
-           'run_cell', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks', 'plot_tokens',
-           'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_run']
+__all__ = ['run_bbh', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header', 'check_results_out', 'read_results',
+           'is_results_file', 'lock_results', 'unlock_results', 'ResultsLog', 'Pool', 'as_pool', 'Models', 'as_models',
+           'answer', 'Cell', 'run_one', 'own_name', 'held_out', 'choose_modules', 'task_sha', 'prepare_cell',
+           'answer_length', 'Run', 'open_run', 'run_tasks', 'run_cell', 'summarize', 'summary_table', 'format_table',
+           'compare_table', 'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own',
+           'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
 @dataclass(frozen=True)
@@ -224,14 +226,21 @@ class ResultsLog:
         except Exception: pass
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
-def as_pool(pool) -> dict:
-    "Module name -> source, from a dict, or from a list of sources (each named by itself)."
-    if pool is None: return {}
-    if isinstance(pool, dict): return dict(pool)
-    pool = list(pool)
+class Pool(dict):
+    "Module name -> source: the modules a run draws from; `own` says which of them is each task's own."
+    def __init__(self, modules=(), # a dict name -> source
+                 own:dict=None): # task -> its own module's name, or a list: the own module first, then its kin
+        super().__init__(modules)
+        self.own = dict(own) if own else None
+
+def as_pool(pool, own:dict=None) -> Pool:
+    "A `Pool` from a dict, a list of sources (each named by itself) or a `Pool` (`own` replaces its own modules)."
+    own = own if own is not None else getattr(pool, "own", None)
+    if pool is None: return Pool({}, own)
+    if isinstance(pool, dict): return Pool(pool, own)
     names = [module_name(s) for s in pool]
     if len(set(names)) != len(names): raise ValueError("the pool names a module twice")
-    return dict(zip(names, pool))
+    return Pool(zip(names, pool), own)
 
 # %% ../nbs/10_harness.ipynb #519f115f
 class Models:
@@ -241,7 +250,7 @@ class Models:
                  compile:bool=False): # compile the search's forward (`LoraHub.compile`; on CPU no gain)
         self.base, self.model, self.tokenizer, self.device, self.dtype = base, model, tokenizer, device, dtype
         self.max_input_tokens, self.progress, self.hub, self.cache = max_input_tokens, progress, None, {}
-        self.compile = compile
+        self.compile, self.memo = compile, None
 
     def attach(self, names:list, pool:dict) -> LoraHub:
         "The hub holding these modules of `pool` (reading only the ones not already in memory)."
@@ -267,28 +276,23 @@ class Models:
             self.model, self.tokenizer = load_base(self.base, self.device, self.dtype)
         return self.model, self.tokenizer
 
+    @contextmanager
+    def memoized(self):
+        "Within this block, a cell already computed (same data, draw, method and protocol) is reused, not rerun."
+        old, self.memo = self.memo, {} if self.memo is None else self.memo
+        try: yield self
+        finally: self.memo = old
+
+def as_models(models) -> Models:
+    "`models` as `Models`: itself, or a base model (hub id, folder, GGUF file) to load when first needed."
+    return models if isinstance(models, Models) else Models(base=None if models is None else str(models))
+
 # %% ../nbs/10_harness.ipynb #eea7c6b4
 def answer(models:Models, plan:Plan, prompts:list, max_new_tokens:int, own=None) -> list:
     "The answers to `prompts` under `plan` (`own`: the task's own LoraModule, for the oracle)."
-    prompts = [plan.prompt(p) for p in prompts] if plan.prompt else list(prompts)
-    gen = lambda model, tok: generate(model, tok, prompts, max_new_tokens=max_new_tokens,
-                                      max_input_tokens=models.max_input_tokens)
-    if plan.w is None and not plan.own: return gen(*models.bare())
-    hub = models.hub
-    if plan.own:
-        drawn = list(hub.modules)
-        try: return _answer_alone(hub, own, gen)
-        finally: hub.use(drawn)
-    if plan.linear:
-        with linear_adapter(hub, plan.w) as model: return gen(model, hub.tokenizer)
-    hub.set_weights(plan.w)
-    return gen(hub.model, hub.tokenizer)
-
-# %% ../nbs/10_harness.ipynb #e83a7753
-def _answer_alone(hub:LoraHub, module, gen) -> list:
-    hub.use([module])
-    hub.set_weights(np.ones(1))
-    return gen(hub.model, hub.tokenizer)
+    with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
+        return generate(model, tokenizer, plan.prompts(prompts), max_new_tokens=max_new_tokens,
+                        max_input_tokens=models.max_input_tokens)
 
 # %% ../nbs/10_harness.ipynb #10769cb6
 @dataclass
@@ -315,11 +319,11 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
     plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed), **(options or {}))
     if plan.own and cell.own is None: return None                       # the oracle, where there is no own module
     prompts, targets = [t["input"] for t in cell.test], [t["output"] for t in cell.test]
-    preds, answer_s = _timed(answer, models, plan, prompts, cell.max_new_tokens, cell.own)
+    preds, answer_s = _timed(answer, models, plan, prompts, max_new_tokens=cell.max_new_tokens, own=cell.own)
     (acc, strict), score_s = _timed(lambda: (accuracy(preds, targets), accuracy(preds, targets, normalize=False)))
     used = [cell.own.name] if plan.own else (cell.names if plan.w is not None else None)
     w = [1.0] if plan.own else plan.w
-    ntok = count_tokens(models.tokenizer, [plan.prompt(p) for p in prompts] if plan.prompt else prompts)
+    ntok = count_tokens(models.tokenizer, plan.prompts(prompts))
     return dict(task=cell.task, method=name, seed=cell.seed, n_test=len(targets), n_adapt=len(cell.shots),
                 acc=acc, acc_strict=strict, tokens_per_example=sum(ntok) / len(ntok),
                 max_new_tokens=cell.max_new_tokens, modules=cell.names if get_method(name).needs_modules else None,
@@ -338,16 +342,16 @@ def held_out(own:dict, task:str) -> set:
     v = (own or {}).get(task)
     return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
 
-def choose_modules(pool:dict, task:str, seed:int, shots:list, protocol:Protocol, models:Models,
-                   own:dict=None, options:dict=None) -> list:
-    "The names of the modules drawn for (task, seed): `protocol.prefilter` over the pool (less its held-out modules)."
-    names = [n for n in pool if not (protocol.leave_one_out and n in held_out(own, task))]
+def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
+    "The modules drawn for `cell` (its task, seed, shots): `protocol.prefilter` over the pool less what it holds out."
+    task, seed = cell.task, cell.seed
+    names = [n for n in pool if not (protocol.leave_one_out and n in held_out(pool.own, task))]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
     if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
     else:
         if models.hub is None: models.attach(names[:1], pool)
-        picked = select_modules([pool[k] for k in names], shots, protocol.prefilter, n, hub=models.hub, seed=seed,
-                                **(options or {}))
+        picked = select_modules([pool[k] for k in names], cell.shots, protocol.prefilter, n, hub=models.hub,
+                                seed=seed, **(options or {}))
         chosen = {k for k in names if any(pool[k] is s for s in picked)}
     return [k for k in names if k in chosen]   # in pool order: the same set is always the same search
 
@@ -366,7 +370,8 @@ def _as_data(data, tasks) -> BBH:
 # %% ../nbs/10_harness.ipynb #aefeaee3
 def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol, tokenizer=None) -> Cell:
     "The few-shot examples, test prompts (and, given the tokenizer, the generation length) of (task, seed)."
-    adapt, test = adapt_and_test(data, task, protocol.shots, seed, protocol.limit, protocol.split)
+    adapt, test = adapt_and_test(data, task, k=protocol.shots, seed=seed, limit=protocol.limit,
+                                 split=protocol.split)
     io = lambda exs: [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in exs]
     cell = Cell(task, int(seed), io(adapt), io(test), None)
     if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
@@ -378,12 +383,12 @@ def answer_length(data:BBH, task:str, tokenizer, margin:int=2) -> int:
     return max(count_tokens(tokenizer, [e["target"] for e in data[task]])) + margin
 
 # %% ../nbs/10_harness.ipynb #6f5ad15f
-def _config(data:BBH, pool:dict, protocol:Protocol, models:Models, own:dict) -> dict:
+def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
     "What must match for a results file to be resumed."
     base = models.base or getattr(models.model, "name_or_path", None)
     return dict(protocol=2, pool=list(pool) or None, **protocol.record(), base=str(base) if base else None,
                 dtype=str(models.dtype) if models.dtype else None, raw_prompts=data.raw,
-                own=dict(own) if own else None)
+                own=dict(pool.own) if pool.own else None)
 
 def _check_data(log:ResultsLog, shas:dict, out):
     changed = sorted({r["task"] for r in log.rows if r["task"] in shas and r.get("data_sha") != shas[r["task"]]})
@@ -391,9 +396,9 @@ def _check_data(log:ResultsLog, shas:dict, out):
                                  "use another output file")
 
 # %% ../nbs/10_harness.ipynb #2c32aec7
-def _pool_for(methods:list, pool, protocol:Protocol) -> dict:
+def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     "The pool (the published catalogue by default) when a method needs modules; checked against N."
-    if not any(get_method(m).needs_modules for m in methods): return {}
+    if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own", None))
     pool = as_pool(catalogue() if pool is None else pool)
     if not pool: raise ValueError("the module pool is empty")
     usable = len(pool) - (1 if protocol.leave_one_out else 0)
@@ -410,11 +415,10 @@ class Run:
     data: BBH
     tasks: list
     methods: list
-    pool: dict
+    pool: Pool
     protocol: Protocol
     models: Models
     log: ResultsLog
-    own: dict = None
     options: dict = None
 
     def todo(self, seeds) -> list:
@@ -428,76 +432,78 @@ class Run:
         return [r for r in self.log.rows if row_key(r) in keep]
 
 # %% ../nbs/10_harness.ipynb #31576639
-def open_run(data, pool=None, out=None, tasks=None, methods=PAPER_METHODS, protocol:Protocol=None, own:dict=None,
-             models:Models=None, base=None, model=None, tokenizer=None, device=None, dtype=None, options:dict=None,
-             progress:bool=True, compile:bool=False, **changes) -> Run:
+def open_run(data, protocol:Protocol=None, models=None, *, pool=None, out=None, tasks=None,
+             methods=PAPER_METHODS, options:dict=None) -> Run:
     "Check everything and open the results log, before any model is loaded (see `run_tasks` for the arguments)."
-    protocol = (protocol or Protocol()).but(**changes)
+    protocol, models = protocol or Protocol(), as_models(models)
     methods, data = check_methods(methods), _as_data(data, tasks)
     tasks = check_tasks(tasks, sorted(data), data.source)
     pool = _pool_for(methods, pool, protocol)
-    models = models or Models(base, model, tokenizer, device, dtype, progress=progress, compile=compile)
-    log = ResultsLog(out, _config(data, pool, protocol, models, own))   # locked until `log.close()`
+    log = ResultsLog(out, _config(data, pool, protocol, models))   # locked until `log.close()`
     try: _check_data(log, {t: task_sha(data, t) for t in tasks}, out)
     except BaseException:
         log.close()
         raise
-    return Run(data, tasks, methods, pool, protocol, models, log, own, options or {})
+    return Run(data=data, tasks=tasks, methods=methods, pool=pool, protocol=protocol, models=models, log=log,
+               options=options or {})
 
 # %% ../nbs/10_harness.ipynb #4cb051a8
 def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or a folder / hub id to load
-              pool=None, # module sources: a list, or a dict name -> source (default: the published catalogue)
+              protocol:Protocol=None, # what is measured (default: the paper's); see `Protocol`
+              models=None, # `Models` to reuse, or a base model to load (default: the modules' own base)
+              *,
+              pool=None, # module sources: a list, a dict name -> source or a `Pool` (default: the catalogue)
               out=None, # results JSONL (resumable); None: keep rows in memory only
               tasks=None, # task names (None: all in `data`)
               seeds=(1, 2, 3, 4, 5), # one module draw and one adapt/test split per seed
               methods=PAPER_METHODS, # names in `methods.METHODS` (or 'lorahub:<optimizer>')
-              protocol:Protocol=None, # what is measured (default: the paper's); see `Protocol`
-              own:dict=None, # task -> the name of its own module in the pool (the embedded world has one)
-              models:Models=None, # loaded models to reuse (else built from base/model/tokenizer/device/dtype)
-              base=None, model=None, tokenizer=None, device=None, dtype=None,
               options:dict=None, # method name -> options for it (e.g. {"centroid": {"samples": ...}})
-              memo:dict=None, # rows by (task, seed, method, modules, protocol): a grid reuses identical runs
-              progress:bool=True,
-              compile:bool=False, # compile the search's forward (`LoraHub.compile`; on CPU no gain)
-              **changes) -> list: # protocol settings to change, e.g. n_modules=5, budget=20
+              progress:bool=True) -> list:
     "Run `methods` on every task × seed, appending one row per result to `out`; returns this grid's rows."
-    run = open_run(data, pool, out, tasks, methods, protocol, own, models, base, model, tokenizer, device, dtype,
-                   options, progress, compile, **changes)
+    run = open_run(data, protocol, models, pool=pool, out=out, tasks=tasks, methods=methods, options=options)
     todo = run.todo(seeds)
     with run.log, tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress, mininterval=2) as bar:
         for seed, task in dict.fromkeys((s, t) for s, t, _ in todo):
             names = [m for s, t, m in todo if (s, t) == (seed, task)]
-            run_cell(run, task, seed, names, bar, memo)
+            run_cell(run, task, seed, names, bar)
     return run.rows(seeds)
 
 run_bbh = run_tasks  # the name this loop had when it only ran BBH
 
 # %% ../nbs/10_harness.ipynb #9e666b00
 def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (task, seed)
-             bar=None, memo:dict=None) -> list:
+             bar=None) -> list:
     "Prepare (task, seed) once, then run each method and log its row; returns the new rows."
-    data, pool, protocol, models, own, options = run.data, run.pool, run.protocol, run.models, run.own, run.options
+    data, pool, protocol, models, options = run.data, run.pool, run.protocol, run.models, run.options
     cell, sha, rows = prepare_cell(data, task, seed, protocol), task_sha(data, task), []
     if pool and any(get_method(m).needs_modules for m in names):
         t0 = time.perf_counter()
-        cell.names = choose_modules(pool, task, seed, cell.shots, protocol, models, own, options.get("prefilter"))
+        cell.names = choose_modules(cell, pool, protocol, models, options.get("prefilter"))
         models.attach(cell.names, pool)
         cell.select_s = time.perf_counter() - t0
-        mine = own_name(own, task)
+        mine = own_name(pool.own, task)
         if mine in pool and not protocol.leave_one_out: cell.own = _own_module(models, mine, pool)
     tok = models.hub.tokenizer if models.hub else models.bare()[1]
     cell.max_new_tokens = answer_length(data, task, tok, protocol.margin)
     for name in names:
         if bar is not None: bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)
-        key = (task, seed, name, tuple(cell.names or ()), protocol.but(n_modules=None, prefilter="random"))
-        cached = memo is not None and key in memo
-        row = memo[key] if cached else run_one(name, cell, models, protocol, options.get(name))
-        if memo is not None: memo[key] = row
+        row = _memoized(models.memo, (sha, task, seed, name, tuple(cell.names or ()), _memo_protocol(protocol)),
+                        lambda: run_one(name, cell, models, protocol, options.get(name)))
         if bar is not None: bar.update()
         if row is None: continue
         rows.append(jsonable({"kind": "row", **row, "data_sha": sha}))
         run.log.add(rows[-1])
     return rows
+
+def _memo_protocol(protocol:Protocol) -> Protocol:
+    "The protocol as a memo key: N and the pre-filter only matter through the modules they chose."
+    return protocol.but(n_modules=None, prefilter="random")
+
+def _memoized(memo:dict, key, compute):
+    "compute(), or the value `memo` holds for `key` (no memo: always compute)."
+    if memo is None: return compute()
+    if key not in memo: memo[key] = compute()
+    return memo[key]
 
 # %% ../nbs/10_harness.ipynb #f7acf648
 def _own_module(models:Models, name:str, pool:dict):
@@ -649,12 +655,20 @@ def world_own(world, pool:dict) -> dict:
         return {t: v for t, v in world.own_modules().items() if own_name({t: v}, t) in pool}
     return {t: t for t in world.unseen_tasks() if t in pool}
 
+def world_pool(world) -> Pool:
+    "The world's modules as a `Pool`, each unseen task's own module (and its kin) known."
+    modules = {t: str(p) for t, p in world.module_paths.items()}
+    return Pool(modules, world_own(world, modules))
+
+PROTOCOL_KEYS = frozenset(Protocol.__dataclass_fields__) | frozenset(Search.__dataclass_fields__)
+
 def world_run(world, methods, # a built world, and method names
               n_test:int=50, # test examples per task (and seed)
-              progress:bool=False, **kw) -> list: # anything else `run_tasks` takes
+              progress:bool=False,
+              **settings) -> list: # protocol settings (shots=, budget=, leave_one_out=, ...) and `run_tasks` keywords
     "`run_tasks` on a world: its unseen tasks, its modules as the pool, each task's own module known."
-    pool = {t: str(p) for t, p in world.module_paths.items()}
-    kw.setdefault("models", Models(base=str(world.base_path), dtype=getattr(world, "dtype", None)))
-    kw.setdefault("n_modules", None)
-    return run_tasks(world_data(world, n_test + kw.get("shots", 5)), pool=pool, methods=methods, progress=progress,
-                     own=world_own(world, pool), limit=n_test, **kw)
+    changes = {k: settings.pop(k) for k in list(settings) if k in PROTOCOL_KEYS}
+    protocol = (settings.pop("protocol", None) or Protocol()).but(**{"n_modules": None, **changes, "limit": n_test})
+    settings.setdefault("models", Models(base=str(world.base_path), dtype=getattr(world, "dtype", None)))
+    data = world_data(world, n_test + changes.get("shots", 5))
+    return run_tasks(data, protocol, pool=world_pool(world), methods=methods, progress=progress, **settings)

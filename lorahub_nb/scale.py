@@ -6,39 +6,47 @@
 from __future__ import annotations
 from tqdm.auto import tqdm
 from .methods import PAPER_METHODS
-from .harness import Models, open_run, run_cell, run_tasks
+from .harness import Models, as_models, open_run, run_cell, run_tasks
 
 # %% auto #0
-__all__ = ['worker_models', 'cell_row', 'plan_grid', 'ray_resources', 'run_grid_ray', 'run_grid']
+__all__ = ['models_spec', 'worker_models', 'cell_row', 'plan_grid', 'ray_resources', 'run_grid_ray', 'run_grid']
 
 # %% ../nbs/17_scale.ipynb #9bb9cdcc
 _WORKER = {}
 
-def worker_models(base=None, model=None, tokenizer=None, device=None, dtype=None) -> Models:
-    "This process's loaded models for (base, device, dtype): created on first use, then reused by every later cell."
-    if model is not None: return Models(base, model, tokenizer, device, dtype)
-    key = (str(base), str(device), str(dtype), id(tokenizer) if tokenizer is not None else None)
+def models_spec(models) -> dict:
+    "What a worker needs to build the driver's `models` itself: base, device, dtype (and a model object, if given)."
+    m = as_models(models)
+    return dict(base=m.base, model=m.model, tokenizer=m.tokenizer, device=m.device, dtype=m.dtype)
+
+def worker_models(spec:dict) -> Models:
+    "This process's `Models` for a spec: created on first use, then reused by every later cell."
+    if spec.get("model") is not None: return Models(**spec)
+    tok = spec.get("tokenizer")
+    key = (str(spec.get("base")), str(spec.get("device")), str(spec.get("dtype")), None if tok is None else id(tok))
     if key not in _WORKER:
         _WORKER.clear()  # one model per process: a new configuration replaces the old one
-        _WORKER[key] = Models(base, None, tokenizer, device, dtype)
+        _WORKER[key] = Models(**spec)
     return _WORKER[key]
 
 # %% ../nbs/17_scale.ipynb #cfb30193
 def cell_row(data, # a `BBH`
              task:str, seed:int, method:str,
-             **kw) -> dict: # everything else `run_tasks` takes (pool, n_modules, budget, base, model, tokenizer, …)
+             protocol=None, spec:dict=None, # the run's `Protocol`, and its models as `models_spec` gives them
+             *, pool=None, options:dict=None) -> dict:
     "The results row of one (task, seed, method), computed in this process (reusing its loaded models)."
-    models = worker_models(**{k: kw.pop(k, None) for k in ("base", "model", "tokenizer", "device", "dtype")})
-    run = open_run(data, tasks=[task], methods=[method], models=models, progress=False, **kw)
+    run = open_run(data, protocol, worker_models(spec or {}), pool=pool, tasks=[task], methods=[method],
+                   options=options)
     rows = run_cell(run, task, int(seed), [method])
     if len(rows) != 1: raise RuntimeError(f"cell ({task}, {method}, {seed}) gave {len(rows)} rows, expected 1")
     return rows[0]
 
 # %% ../nbs/17_scale.ipynb #32a66d27
 def plan_grid(data, out, # results JSONL (resumed if it exists)
-              tasks=None, seeds=(1, 2, 3, 4, 5), methods=PAPER_METHODS, **kw) -> tuple:
+              protocol=None, models=None, *, seeds=(1, 2, 3, 4, 5),
+              **grid) -> tuple: # pool=, tasks=, methods=, options= as `run_tasks` takes them
     "(run, cells to run): the opened run of `out` and the (task, seed, method) cells it does not hold yet."
-    run = open_run(data, out=out, tasks=tasks, methods=methods, progress=False, **kw)
+    run = open_run(data, protocol, models, out=out, **grid)
     return run, [(t, s, m) for s, t, m in run.todo(seeds)]
 
 # %% ../nbs/17_scale.ipynb #473f4c5d
@@ -50,33 +58,42 @@ def ray_resources(gpus_per_cell:float=1, cpus_per_cell:float=1) -> dict:
 # %% ../nbs/17_scale.ipynb #9f9506ba
 def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); None: current or new local session
                  data, out, # a `BBH` (or folder / hub id), and the results JSONL
-                 tasks=None, seeds=(1, 2, 3, 4, 5), methods=PAPER_METHODS,
-                 gpus_per_cell:float=1, cpus_per_cell:float=1,
-                 progress:bool=True, **kw) -> list: # other arguments of `run_tasks` (pool, n_modules, budget, …)
+                 protocol=None, models=None, *, seeds=(1, 2, 3, 4, 5),
+                 per_cell:dict=None, # `ray_resources` settings: gpus_per_cell=, cpus_per_cell=
+                 progress:bool=True, **grid) -> list: # pool=, tasks=, methods=, options= as `run_tasks` takes them
     "Run the missing cells of the grid as Ray tasks; append each row to `out`; return the rows of this grid."
     import ray
     if not ray.is_initialized(): ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    run, cells = plan_grid(data, out, tasks, seeds, methods, **kw)
-    remote = ray.remote(cell_row).options(**ray_resources(gpus_per_cell, cpus_per_cell), max_retries=0)
-    data_ref = ray.put(run.data)
-    pending = {remote.remote(data_ref, t, s, m, **kw): (t, s, m) for t, s, m in cells}
-    errors = []
-    with tqdm(total=len(cells), desc="BBH on Ray", disable=not progress) as bar:
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            cell = pending.pop(done[0])
-            try: run.log.add(ray.get(done[0]))
-            except Exception as e: errors.append((cell, e))
-            bar.update()
+    run, cells = plan_grid(data, out, protocol, models, seeds=seeds, **grid)
+    with run.log:
+        remote = ray.remote(cell_row).options(**ray_resources(**(per_cell or {})), max_retries=0)
+        common = dict(protocol=run.protocol, spec=models_spec(run.models), pool=run.pool, options=run.options)
+        data_ref = ray.put(run.data)
+        pending = {remote.remote(data_ref, t, s, m, **common): (t, s, m) for t, s, m in cells}
+        errors = _collect(pending, run.log, progress)
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(cells)} cells failed (the others are in {out}; run again to retry): "
                            + "; ".join(f"{c}: {type(e).__name__}: {e}" for c, e in errors[:3]))
     return run.rows(seeds)
 
+def _collect(pending:dict, log, progress:bool) -> list:
+    "Append each finished cell's row to `log` as it arrives; returns the (cell, error) of those that failed."
+    import ray
+    errors = []
+    with tqdm(total=len(pending), desc="BBH on Ray", disable=not progress) as bar:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            cell = pending.pop(done[0])
+            try: log.add(ray.get(done[0]))
+            except Exception as e: errors.append((cell, e))
+            bar.update()
+    return errors
+
 # %% ../nbs/17_scale.ipynb #698f97c7
-def run_grid(data, out, address=None, # Ray address; None and ray=False: run in this process
+def run_grid(data, out, protocol=None, models=None, *,
+             address=None, # Ray address; None and ray=False: run in this process
              ray:bool=False, # use Ray even without an address (the current or a new local session)
-             **kw) -> list:
+             **kw) -> list: # seeds=, pool=, tasks=, methods=, options=, progress=
     "The BBH grid, on Ray when an address is given (or `ray=True`), else in-process; rows appended to `out`."
-    if address is not None or ray: return run_grid_ray(address, data, out, **kw)
-    return run_tasks(data, out=out, **kw)
+    if address is not None or ray: return run_grid_ray(address, data, out, protocol, models, **kw)
+    return run_tasks(data, protocol, models, out=out, **kw)

@@ -11,14 +11,16 @@ import numpy as np
 from .utils import MARKER, write_json, write_jsonl
 from .adapt import Search
 from .baselines import STRATEGIES, minilm_available
+from .methods import get_method
 from .harness import Models, world_run, summarize, compare_table, plot_methods, read_results
 
 # %% auto #0
-__all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'REAL_STAGES', 'SHARED', 'CLAIMS', 'grid_sizes', 'StudyConfig', 'study_record',
-           'run_study', 'study_table', 'plot_settings', 'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs',
-           'claim_folder', 'run_real_study', 'merge_real_rows', 'bootstrap_mean', 'task_means', 'paired_difference',
-           'verdict', 'real_summary', 'write_real_results', 'real_table', 'plot_task_grid', 'plot_paired',
-           'plot_em_tokens']
+__all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'grid_sizes',
+           'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
+           'task_means', 'study_intervals', 'study_table', 'plot_settings', 'headline_table', 'plot_curves',
+           'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
+           'prefilter_claims', 'merge_real_rows', 'paired_difference', 'verdict', 'real_summary', 'write_real_results',
+           'real_table', 'real_readme', 'setting_name', 'plot_task_grid', 'plot_paired', 'plot_em_tokens']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -49,14 +51,28 @@ class StudyConfig:
     described: bool = False  # the described variant of the world (tasks announced in English)
 
 # %% ../nbs/14_study.ipynb #128c55ab
-def _settings_rows(world, cfg:StudyConfig, models:Models, options:dict, progress:bool) -> list:
-    "Every method on every task × seed, full pool and leave-one-out; each row tagged with its setting."
-    n = min(cfg.n_modules, len(world.module_paths))
-    kw = dict(seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots, n_modules=n, search=cfg.search,
-              models=models, options=options, progress=progress)
-    full = world_run(world, list(cfg.methods), **kw)
-    loo = world_run(world, [m for m in cfg.methods if m != "oracle"], leave_one_out=True, **kw)
+def run_settings(world, methods, # a built world, and method names
+                 models:Models=None, # reused across both settings (default: the world's base model)
+                 **settings) -> list: # `world_run` settings: seeds=, n_test=, shots=, budget=, tasks=, ...
+    "Every method on every unseen task × seed, full pool and leave-one-out; each row tagged with its setting."
+    models = models or Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
+    full = world_run(world, list(methods), models=models, **settings)
+    loo = world_run(world, [m for m in methods if not get_method(m).needs_own], leave_one_out=True, models=models, **settings)
     return [{**r, "setting": "full"} for r in full] + [{**r, "setting": "loo"} for r in loo]
+
+def settings_record(rows:list) -> dict:
+    "Each method's mean per setting (`summary`: full pool; `leave_one_out`), and its spread over seeds."
+    spread = {k: summarize([r for r in rows if r["setting"] == s])["average"] for k, s in
+              (("full", "full"), ("leave_one_out", "loo"))}
+    spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in a.items()} for k, a in spread.items()}
+    return dict(summary={m: v["mean"] for m, v in spread["full"].items()},
+                leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()}, spread=spread)
+
+def _settings_rows(world, cfg:StudyConfig, models:Models, options:dict, progress:bool) -> list:
+    "The study's method table: `run_settings` with the study's settings."
+    n = min(cfg.n_modules, len(world.module_paths))
+    return run_settings(world, cfg.methods, models, seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots,
+                        n_modules=n, search=cfg.search, options=options, progress=progress)
 
 # %% ../nbs/14_study.ipynb #aa91bcf3
 def _curve_rows(world, cfg:StudyConfig, models:Models, rows:list, progress:bool) -> list:
@@ -65,34 +81,35 @@ def _curve_rows(world, cfg:StudyConfig, models:Models, rows:list, progress:bool)
     extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], leave_one_out=True, seeds=cfg.seeds,
                       n_test=cfg.n_test, shots=cfg.shots, n_modules=n, search=cfg.search, models=models,
                       progress=progress) if cfg.curve_optimizers else []
-    own = [r for r in rows if r["setting"] == "loo" and r["method"] in ("lorahub_cma", "lorahub_ngopt", "gradient")]
-    searched = own + extra   # lorahub_plus's history starts after its screening: not on the same axis
+    full_k = lambda r: len(r["info"].get("history") or ()) == cfg.search.budget   # K evaluations from w = 0
+    own = [r for r in rows if r["setting"] == "loo" and full_k(r)]
+    searched = own + extra   # lorahub_plus's history starts after its screening (fewer than K): not on this axis
     return [dict(task=r["task"], seed=r["seed"], method=r["method"].replace("lorahub:", ""),
                  optimizer=r["info"]["optimizer"], values=r["info"]["history"]) for r in searched]
 
 # %% ../nbs/14_study.ipynb #128c55ac
 def _grid_rows(world, cfg:StudyConfig, models:Models, sizes:list, progress:bool) -> list:
     "Each pre-filter at each pool size N, then the grid optimizer's search (leave-one-out pool)."
-    seeds, memo, out = cfg.grid_seeds or cfg.seeds[:2], {}, []
-    for n in sizes:
-        for strategy in cfg.grid_strategies:
-            rows = world_run(world, [f"lorahub:{cfg.grid_optimizer}"], leave_one_out=True, seeds=seeds,
-                             n_test=cfg.n_test, shots=cfg.shots, n_modules=n, prefilter=strategy, search=cfg.search,
-                             models=models,
-                             options={"prefilter": {"embedder": cfg.embedder}}, memo=memo, progress=progress)
-            out += [dict(task=r["task"], seed=r["seed"], n_modules=n, strategy=strategy, acc=r["acc"],
-                         objective=r["info"]["objective"], modules=r["modules"]) for r in rows]
+    seeds, out = cfg.grid_seeds or cfg.seeds[:2], []
+    with models.memoized():    # strategies that pick the same modules share their search
+        for n in sizes:
+            for strategy in cfg.grid_strategies:
+                rows = world_run(world, [f"lorahub:{cfg.grid_optimizer}"], leave_one_out=True, seeds=seeds,
+                                 n_test=cfg.n_test, shots=cfg.shots, n_modules=n, prefilter=strategy,
+                                 search=cfg.search, models=models, progress=progress,
+                                 options={"prefilter": {"embedder": cfg.embedder}})
+                out += [dict(task=r["task"], seed=r["seed"], n_modules=n, strategy=strategy, acc=r["acc"],
+                             objective=r["info"]["objective"], modules=r["modules"]) for r in rows]
     return out
 
 # %% ../nbs/14_study.ipynb #128c55ae
 def _mean_curve(curves:list) -> list: return np.mean([np.minimum.accumulate(c) for c in curves], 0).tolist()
 
 # %% ../nbs/14_study.ipynb #ceee0c1c
-def study_record(cfg:StudyConfig, world, rows:list, curve_rows:list, grid:list, embedder:str, seconds:float) -> dict:
+def study_record(cfg:StudyConfig, world, parts:dict, # rows, curve_rows, grid: what the three parts returned
+                 embedder:str, seconds:float) -> dict:
     "The contents of study.json."
-    spread = {k: summarize([r for r in rows if r["setting"] == s])["average"] for k, s in
-              (("full", "full"), ("leave_one_out", "loo"))}
-    spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in a.items()} for k, a in spread.items()}
+    rows, curve_rows, grid = parts["rows"], parts["curve_rows"], parts["grid"]
     curves = {m: dict(optimizer=next(r["optimizer"] for r in curve_rows if r["method"] == m),
                       mean_best=_mean_curve([r["values"] for r in curve_rows if r["method"] == m]))
               for m in dict.fromkeys(r["method"] for r in curve_rows)}
@@ -101,9 +118,8 @@ def study_record(cfg:StudyConfig, world, rows:list, curve_rows:list, grid:list, 
                         for n in sizes} for s in strategies}
     config = dict(cfg.__dict__, search=cfg.search.__dict__, seeds=list(cfg.seeds), methods=list(cfg.methods),
                   embedder=embedder, pool=list(world.module_paths), unseen=list(world.unseen_tasks()))
-    return dict(config=config, summary={m: v["mean"] for m, v in spread["full"].items()},
-                leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()}, spread=spread,
-                curves=curves, grid_summary=grid_summary, rows=rows, curve_rows=curve_rows, grid=grid, seconds=seconds)
+    return dict(config=config, **settings_record(rows), curves=curves, grid_summary=grid_summary, rows=rows,
+                curve_rows=curve_rows, grid=grid, seconds=seconds)
 
 # %% ../nbs/14_study.ipynb #128c55b0
 def run_study(out, # folder for study.json (created); None: write nothing
@@ -125,20 +141,72 @@ def run_study(out, # folder for study.json (created); None: write nothing
     curve_rows = _curve_rows(world, cfg, models, rows, progress)
     sizes = grid_sizes(len(world.module_paths) - 1) if cfg.grid_sizes is None else list(cfg.grid_sizes)
     grid = _grid_rows(world, cfg.__class__(**{**cfg.__dict__, "embedder": embedder}), models, sizes, progress)
-    study = study_record(cfg, world, rows, curve_rows, grid, embedder, time.perf_counter() - t0)
+    parts = dict(rows=rows, curve_rows=curve_rows, grid=grid)
+    study = study_record(cfg, world, parts, embedder, time.perf_counter() - t0)
     if out is not None: write_json(Path(out) / "study.json", study)
     return study
 
+# %% ../nbs/14_study.ipynb #f5472824
+def bootstrap_mean(values:list, # one value per task
+                   n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
+    "Mean of per-task values and its bootstrap interval over tasks: {mean, lo, hi, n_tasks}."
+    v = np.asarray(values, dtype=float)
+    if not len(v): return dict(mean=float("nan"), lo=float("nan"), hi=float("nan"), n_tasks=0)
+    means = v[np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))].mean(1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return dict(mean=float(v.mean()), lo=float(lo), hi=float(hi), n_tasks=len(v))
+
+def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
+    "Task -> mean of `metric` over the seeds of one method and setting."
+    by = {}
+    for r in rows:
+        if (r["method"], r["setting"]) == (method, setting): by.setdefault(r["task"], []).append(r[metric])
+    return {t: float(np.mean(v)) for t, v in sorted(by.items())}
+
 # %% ../nbs/14_study.ipynb #22ba0ffc
+def study_intervals(study:dict) -> dict:
+    "Setting -> method -> mean exact match over tasks with its 95% bootstrap interval ({mean, lo, hi, n_tasks})."
+    rows, out = study["rows"], {}
+    for key, setting in (("full", "full"), ("leave_one_out", "loo")):
+        methods = dict.fromkeys(r["method"] for r in rows if r["setting"] == setting)
+        out[key] = {m: bootstrap_mean(list(task_means(rows, m, setting).values())) for m in methods}
+    return out
+
+def _cell(spread:dict, ci:dict) -> str:
+    "'mean ± sd [lo, hi]' in %, or '—' where the method did not run."
+    if spread is None: return "—"
+    return f"{100 * spread['mean']:.1f} ± {100 * spread['sd']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
+
 def study_table(study:dict) -> str:
-    "Markdown table: exact match (mean ± sd over seeds) per method, full pool and leave-one-out."
-    sp = study["spread"]
-    return compare_table({"full pool": sp["full"], "leave-one-out": sp["leave_one_out"]}, markdown=True)
+    "Markdown table per method, full pool and leave-one-out: mean ± sd over seeds [95% interval over tasks] (%)."
+    sp, ci = study["spread"], study_intervals(study)
+    methods = list(dict.fromkeys([*sp["full"], *sp["leave_one_out"]]))
+    lines = ["| method | full pool | leave-one-out |", "|---|---|---|"]
+    for m in methods:
+        cells = [_cell(sp[k].get(m), ci[k].get(m)) for k in ("full", "leave_one_out")]
+        lines.append(f"| {m} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 def plot_settings(study:dict, ax=None):
     "Exact match per method (bars, ± sd over seeds), full pool and leave-one-out."
     sp = study["spread"]
     return plot_methods({"full pool": sp["full"], "leave-one-out": sp["leave_one_out"]}, ax)
+
+# %% ../nbs/14_study.ipynb #83fc0f7a
+HEADLINE = (("zero_shot", "zero-shot"), ("best_single", "best single module"),
+            ("lorahub_ngopt", "LoraHub, NGOpt (Cobyla, the official code's)"),
+            ("lorahub_cma", "LoraHub, CMA-ES (the paper's text)"), ("gradient", "Adam through the composition"),
+            ("lorahub_plus", "`lorahub_plus`: screen, then search from the best"), ("centroid", "centroid weights"))
+
+def headline_table(study:dict) -> str:
+    "The README's table: exact match (%) [95% interval over tasks] of the headline methods, both settings."
+    ci, emb = study_intervals(study), study["config"]["embedder"]
+    cell = lambda v: "—" if v is None else f"{100 * v['mean']:.1f} [{100 * v['lo']:.0f}, {100 * v['hi']:.0f}]"
+    lines = ["| | full pool | leave-one-out |", "|---|---|---|"]
+    for m, label in HEADLINE:
+        label = f"{label} ({emb})" if m == "centroid" else label
+        lines.append(f"| {label} | {cell(ci['full'].get(m))} | {cell(ci['leave_one_out'].get(m))} |")
+    return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #22ba0ffd
 def plot_curves(study:dict, ax=None):
@@ -172,6 +240,7 @@ REAL_STAGES = (  # (setting: 'loo', 'full' or 'both'; methods; how many tasks, N
     ("both", ("lorahub_cma", "gradient"), 9),
 )
 SHARED = ("zero_shot", "icl")  # no module: one row serves both settings
+REAL_PREFILTER = (("random", "loss", "embedding"), (5, 20), "lorahub_ngopt", 9)  # strategies, N, method, tasks
 
 def spread_tasks(tasks:list, n:int=None) -> list:
     "`n` of `tasks` spread evenly over the sorted list (None: all), so a subset is not one corner of BBH."
@@ -185,7 +254,7 @@ def stage_runs(stages=REAL_STAGES, tasks:list=None) -> list:
     out = []
     for setting, methods, n in stages:
         for s in (("loo", "full") if setting == "both" else (setting,)):
-            ms = [m for m in methods if not (s == "loo" and m == "oracle") and not (s == "full" and m in SHARED)]
+            ms = [m for m in methods if not (s == "loo" and get_method(m).needs_own) and not (s == "full" and m in SHARED)]
             if ms: out.append((s, ms, spread_tasks(tasks, n)))
     return out
 
@@ -206,47 +275,56 @@ def run_real_study(world, # a `realworld.RealWorld` (or any world with the same 
                    seeds=(0, 1, 2), stages=REAL_STAGES,
                    tasks:list=None, # default: every task of the world
                    n_modules:int=20, n_test:int=50, search:Search=Search(),
+                   prefilter=REAL_PREFILTER, # (strategies, sizes N, method, tasks) after the stages; None: none
                    progress:bool=True) -> dict:
-    "Run the stages (resuming what is there), then write rows.jsonl and summary.json; returns the summary."
-    out = claim_folder(out)
+    "Run the stages, then the pre-filter grid (resuming what is there); write rows.jsonl and summary.json."
+    out, tasks = claim_folder(out), tasks or world.unseen_tasks()
     models = Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
     n = min(n_modules, len(world.module_paths))   # a small world has fewer modules than N
-    for setting, methods, ts in stage_runs(stages, tasks or world.unseen_tasks()):
-        world_run(world, methods, n_test=n_test, seeds=seeds, n_modules=n, search=search, models=models,
-                  tasks=ts, leave_one_out=setting == "loo", out=out / "runs" / f"{setting}.jsonl", progress=progress)
+    kw = dict(n_test=n_test, seeds=seeds, search=search, models=models, progress=progress)
+    for setting, methods, ts in stage_runs(stages, tasks):
+        world_run(world, methods, n_modules=n, tasks=ts, leave_one_out=setting == "loo",
+                  out=out / "runs" / f"{setting}.jsonl", **kw)
+    embedder = "minilm" if minilm_available() else "base"
+    for strategy, size, method, ts in prefilter_runs(prefilter, tasks):
+        size = min(size, n)    # a small world's pool is smaller than N
+        world_run(world, [method], n_modules=size, prefilter=strategy, tasks=ts, leave_one_out=True,
+                  out=out / "runs" / f"prefilter-{strategy}-{size}.jsonl",
+                  options={"prefilter": {"embedder": embedder}}, **kw)
     return write_real_results(out)
+
+def prefilter_runs(prefilter, tasks:list) -> list:
+    "(strategy, N, method, tasks) of each run of the pre-filter grid (leave-one-out)."
+    if not prefilter: return []
+    strategies, sizes, method, n_tasks = prefilter
+    return [(s, n, method, spread_tasks(tasks, n_tasks)) for n in sizes for s in strategies]
+
+def prefilter_claims(prefilter=REAL_PREFILTER) -> tuple:
+    "Each pre-filter against a random draw of the same N, as (method@strategy:N, method@random:N) pairs."
+    strategies, sizes, method, _ = prefilter
+    return tuple((f"{method}@{s}:{n}", f"{method}@random:{n}") for n in sizes for s in strategies if s != "random")
 
 # %% ../nbs/14_study.ipynb #3846d2cb
 _KEEP = ("task", "seed", "method", "acc", "acc_strict", "n_test", "tokens_per_example", "modules", "weights",
          "fit_s", "answer_s", "data_sha")
 
+def _run_rows(path:Path, setting:str, tag:str="") -> list:
+    "The kept fields of a results file's rows, with their setting (and `tag` after the method's name)."
+    if not path.exists(): return []
+    return [{"setting": setting, **{k: r.get(k) for k in _KEEP}, "method": r["method"] + tag}
+            for r in read_results(path)[1]]
+
 def merge_real_rows(out) -> list:
-    "The rows of `out/runs/{loo,full}.jsonl`, tagged with their setting; shared methods serve both settings."
-    rows = []
-    for setting in ("loo", "full"):
-        path = Path(out) / "runs" / f"{setting}.jsonl"
-        if path.exists(): rows += [{"setting": setting, **{k: r.get(k) for k in _KEEP}} for r in read_results(path)[1]]
+    "The rows of `out/runs/` with their setting; shared methods serve both; pre-filter rows as `method@strategy:N`."
+    runs = Path(out) / "runs"
+    rows = _run_rows(runs / "loo.jsonl", "loo") + _run_rows(runs / "full.jsonl", "full")
+    for path in sorted(runs.glob("prefilter-*.jsonl")):
+        _, strategy, size = path.stem.split("-")
+        rows += _run_rows(path, "loo", f"@{strategy}:{size}")
     have = {(r["setting"], r["task"], r["seed"], r["method"]) for r in rows}
     rows += [{**r, "setting": "full", "shared": True} for r in rows if r["setting"] == "loo" and r["method"] in SHARED
              and ("full", r["task"], r["seed"], r["method"]) not in have]
     return sorted(rows, key=lambda r: (r["setting"], r["task"], r["seed"], r["method"]))
-
-# %% ../nbs/14_study.ipynb #f5472824
-def bootstrap_mean(values:list, # one value per task
-                   n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
-    "Mean of per-task values and its bootstrap interval over tasks: {mean, lo, hi, n_tasks}."
-    v = np.asarray(values, dtype=float)
-    if not len(v): return dict(mean=float("nan"), lo=float("nan"), hi=float("nan"), n_tasks=0)
-    means = v[np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))].mean(1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return dict(mean=float(v.mean()), lo=float(lo), hi=float(hi), n_tasks=len(v))
-
-def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
-    "Task -> mean of `metric` over the seeds of one method and setting."
-    by = {}
-    for r in rows:
-        if (r["method"], r["setting"]) == (method, setting): by.setdefault(r["task"], []).append(r[metric])
-    return {t: float(np.mean(v)) for t, v in sorted(by.items())}
 
 # %% ../nbs/14_study.ipynb #a58a3566
 def paired_difference(rows:list, a:str, b:str, setting:str, metric:str="acc", **kw) -> dict:
@@ -273,7 +351,7 @@ CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ng
           ("gradient", "lorahub_ngopt"), ("centroid", "lorahub_ngopt"), ("centroid:0", "centroid"),
           ("centroid_linear", "centroid"), ("uniform", "zero_shot"), ("best_single", "zero_shot"))
 
-def real_summary(rows:list, claims=CLAIMS) -> dict:
+def real_summary(rows:list, claims=CLAIMS + prefilter_claims()) -> dict:
     "Per setting and method: mean, interval, tasks, rows, tokens per example; the paired differences of `claims`."
     methods, order = {}, list(dict.fromkeys(m for _, ms, _ in REAL_STAGES for m in ms))
     rank = lambda m: (order.index(m) if m in order else len(order), m)
@@ -311,6 +389,16 @@ def real_table(summary:dict, settings=("loo", "full")) -> str:
         row = [m] + [cell(v) for v in vs] + [size(first), f"{first['tokens_per_example']:.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+# %% ../nbs/14_study.ipynb #0b199acd
+def real_readme(summary:dict, setting:str="loo") -> str:
+    "Markdown for the README: the real study's table, then each claim of `setting` as `verdict` words it."
+    claims = [f"- {verdict(d)}" for d in summary["paired"] if d["setting"] == setting]
+    n = summary["n_rows"]
+    return "\n".join([real_table(summary), "", f"Paired differences, {setting_name(setting)} ({n} rows in all):",
+                      *claims])
+
+def setting_name(setting:str) -> str: return {"loo": "leave-one-out", "full": "full pool"}[setting]
 
 # %% ../nbs/14_study.ipynb #411ed37e
 def plot_task_grid(rows:list, setting:str="loo", methods:list=None, ax=None):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 NBS = Path(__file__).resolve().parents[1] / "nbs"
 EVERYWHERE = {"utils", "testing"}
-KNOWN = {("10_harness", "toyworld")}   # a demo cell of the harness runs on the embedded world (12); to move, then drop
+KNOWN = set()   # (notebook, module) pairs allowed to break the order: none
 
 
 def _cells(nb_path: Path) -> list:

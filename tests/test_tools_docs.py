@@ -71,6 +71,17 @@ def test_readme_from_index(tmp_path):
     assert "hide" not in readme and "import" not in readme
 
 
+def test_readme_keeps_markdown_outputs_as_markdown(tmp_path):
+    table = "| a | b |\n|---|---|\n| 1 | 2 |"
+    md_out = {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": table, "text/plain": "<md>"}}
+    nb = _nb(_md("# demo\n\n> Summary."), _code("#| echo: false\ndisplay(Markdown(t))", md_out),
+             _code("#| echo: false\nprint(t)", _stream(table + "\n")))
+    (tmp_path / "index.ipynb").write_text(json.dumps(nb))
+    readme = readme_from_index(tmp_path / "index.ipynb")
+    assert f"\n\n{table}\n\n" in readme                         # a table the reader sees as a table
+    assert "\n    | a | b |" in readme                               # printed text stays an indented block
+
+
 def test_write_readme_and_project_root(tmp_path):
     nbs = _project(tmp_path)
     assert write_readme(tmp_path).read_text() == README

@@ -118,8 +118,15 @@ def _readme_code_parts(cell: dict) -> list:
     if show_src and src.strip():
         parts.append(f"```python\n{src}\n```")
     outputs = cell.get("outputs", []) if show_out else []
-    texts = (_text_output(out).rstrip("\n") for out in outputs)
-    return parts + [_indented(t) for t in texts if t]
+    for out in outputs:
+        text = _text_output(out).rstrip("\n")
+        if text: parts.append(text if _is_markdown(out) else _indented(text))
+    return parts
+
+
+def _is_markdown(out: dict) -> bool:
+    """A rich output with markdown: Quarto renders it as markdown, not as an indented block."""
+    return out.get("output_type") != "stream" and "text/markdown" in out.get("data", {})
 
 
 def readme_from_index(nb_path) -> str:
