@@ -14,7 +14,7 @@ from tqdm.auto import tqdm, trange
 from .compose import LoraBank, compose, compose_linear, linear_config, live_key
 from .utils import quiet_loading
 from .modules import LoraModule, fetch_from_hub
-from .objective import few_shot_loss, check_finite, check_examples, pad_batch
+from .objective import few_shot_loss, check_finite, check_examples, pad_batch, l1_penalty
 from .adapt import LoraHub, LoraHubResult, Search, as_search, lora_config, search_result
 
 # %% auto #0
@@ -241,7 +241,7 @@ def _adam_step(hub, batch, bank, w, opt, alpha:float, bound:float) -> dict:
     "One Adam step on loss + alpha·mean|w| (w clamped to the box afterwards); the point it evaluated."
     opt.zero_grad()
     loss = composed_loss(hub, batch, w, bank)
-    reg = alpha * w.abs().mean()
+    reg = l1_penalty(w, alpha)
     (loss + reg).backward()
     wl = w.detach().cpu().double().tolist()
     point = dict(w=wl, loss=check_finite(float(loss.detach()), wl), reg=float(reg.detach()))

@@ -396,8 +396,9 @@ def cmd_bbh(a):
     device, methods = pick_device(a.device), a.methods or list(PAPER_METHODS)
     data, pool, base = _bbh_data(a)
     dtype = "bf16" if a.world == "smollm2" and a.dtype == "auto" else a.dtype   # the real world's default
-    models = Models(base, device=device, dtype=dtype, compile=a.compile)
-    grid = dict(pool=pool, tasks=a.tasks, seeds=a.seeds, methods=methods, progress=not (a.json or a.quiet),
+    loud = not (a.json or a.quiet)
+    models = Models(base, device=device, dtype=dtype, progress=loud, compile=a.compile)   # progress: module reads
+    grid = dict(pool=pool, tasks=a.tasks, seeds=a.seeds, methods=methods, progress=loud,
                 options={"centroid": {"samples": a.samples}} if a.samples else None)
     if a.ray:
         from lorahub_nb.scale import run_grid_ray

@@ -173,8 +173,9 @@ def few_shot_loss(model, batch:dict,
     return per if per_example else per.mean()
 
 # %% ../nbs/04_objective.ipynb #27ffaae3
-def l1_penalty(w, alpha:float=0.05) -> float:
-    "alpha · mean(|w|)."
+def l1_penalty(w, alpha:float=0.05):
+    "alpha · mean(|w|): a float for numbers, a tensor (with its gradient) for a tensor."
+    if torch.is_tensor(w): return alpha * w.abs().mean()
     return float(alpha * np.abs(np.asarray(w, dtype=np.float64)).mean())
 
 def check_finite(value:float, w=None) -> float:

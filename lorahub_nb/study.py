@@ -20,7 +20,8 @@ __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHAR
            'task_means', 'study_intervals', 'study_table', 'plot_settings', 'headline_table', 'plot_curves',
            'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
            'prefilter_claims', 'merge_real_rows', 'paired_difference', 'verdict', 'real_summary', 'write_real_results',
-           'real_table', 'real_readme', 'setting_name', 'plot_task_grid', 'plot_paired', 'plot_em_tokens']
+           'real_table', 'real_readme', 'setting_name', 'direction', 'agreement_table', 'plot_task_grid', 'plot_paired',
+           'plot_em_tokens']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -399,6 +400,29 @@ def real_readme(summary:dict, setting:str="loo") -> str:
                       *claims])
 
 def setting_name(setting:str) -> str: return {"loo": "leave-one-out", "full": "full pool"}[setting]
+
+# %% ../nbs/14_study.ipynb #954e600f
+def direction(d:dict, min_tasks:int=8) -> str:
+    "What a paired difference says: 'higher', 'lower', 'no difference', or 'too few tasks'."
+    if d["n_tasks"] < min_tasks: return "too few tasks"
+    if d["lo"] <= 0 <= d["hi"]: return "no difference"
+    return "higher" if d["mean"] > 0 else "lower"
+
+def _said(d:dict) -> str:
+    return f"{direction(d)}: {100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]"
+
+def agreement_table(summary:dict, study:dict, setting:str="loo") -> str:
+    "Markdown: each claim both worlds measured, its paired difference in each (points), and whether they agree."
+    real = {(d["a"], d["b"]): d for d in summary["paired"] if d["setting"] == setting}
+    have = {r["method"] for r in study["rows"] if r["setting"] == setting}
+    lines = [f"| {setting_name(setting)}: a vs b | embedded world | SmolLM2 + BBH | |", "|---|---|---|---|"]
+    for (a, b), r in real.items():
+        if not {a, b} <= have: continue
+        s = paired_difference(study["rows"], a, b, setting)
+        ok = "too few tasks" not in (direction(s), direction(r))
+        same = ("agree" if direction(s) == direction(r) else "differ") if ok else "—"
+        lines.append(f"| {a} vs {b} | {_said(s)} | {_said(r)} | {same} |")
+    return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #411ed37e
 def plot_task_grid(rows:list, setting:str="loo", methods:list=None, ax=None):
