@@ -377,12 +377,12 @@ def write_real_results(out) -> dict:
 
 # %% ../nbs/14_study.ipynb #e7d58f3f
 def real_table(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown table: mean exact match [95% CI] per method and setting, tasks × seeds, tokens per example."
+    "Markdown table: mean exact match [95% CI] per method and setting, tasks and rows, tokens per example."
     names = {"loo": "leave-one-out", "full": "full pool"}
     ms = list(dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {})))
     cell = lambda v: "—" if v is None else f"{100 * v['mean']:.1f} [{100 * v['lo']:.1f}, {100 * v['hi']:.1f}]"
-    size = lambda v: "—" if v is None else f"{v['n_tasks']} × {len(v['seeds'])}"
-    head = ["method"] + [f"{names[s]}" for s in settings] + ["tasks × seeds", "tokens / example"]
+    size = lambda v: "—" if v is None else f"{v['n_tasks']} / {v['n_rows']}"   # a grid under way: rows tell
+    head = ["method"] + [f"{names[s]}" for s in settings] + ["tasks / rows", "tokens / example"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in ms:
         vs = [summary["methods"].get(s, {}).get(m) for s in settings]
