@@ -16,6 +16,7 @@ from .evaluate import accuracy, count_tokens, generate
 from .baselines import draw_modules, select_modules, module_name, linear_adapter, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
 from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS
+from .utils import host
 
 # %% auto #0
 __all__ = ['run_bbh', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header', 'check_results_out', 'read_results',
@@ -491,7 +492,7 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
                         lambda: run_one(name, cell, models, protocol, options.get(name)))
         if bar is not None: bar.update()
         if row is None: continue
-        rows.append(jsonable({"kind": "row", **row, "data_sha": sha}))
+        rows.append(jsonable({"kind": "row", **row, "data_sha": sha, "host": host()}))
         run.log.add(rows[-1])
     return rows
 

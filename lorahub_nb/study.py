@@ -17,10 +17,10 @@ from .harness import Models, world_run, summarize, compare_table, plot_methods, 
 # %% auto #0
 __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'grid_sizes',
            'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
-           'task_means', 'study_intervals', 'study_table', 'plot_settings', 'headline_table', 'plot_curves',
-           'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
+           'task_means', 'method_interval', 'study_intervals', 'study_table', 'plot_settings', 'headline_table',
+           'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
            'prefilter_claims', 'merge_real_rows', 'paired_difference', 'verdict', 'real_summary', 'write_real_results',
-           'real_table', 'real_readme', 'setting_name', 'direction', 'agreement_table', 'plot_task_grid', 'plot_paired',
+           'setting_name', 'real_table', 'real_readme', 'direction', 'agreement_table', 'plot_task_grid', 'plot_paired',
            'plot_em_tokens']
 
 # %% ../nbs/14_study.ipynb #1e201230
@@ -164,13 +164,17 @@ def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
         if (r["method"], r["setting"]) == (method, setting): by.setdefault(r["task"], []).append(r[metric])
     return {t: float(np.mean(v)) for t, v in sorted(by.items())}
 
+def method_interval(rows:list, method:str, setting:str) -> dict:
+    "One method's mean exact match over tasks (its seeds averaged first), with the bootstrap interval over tasks."
+    return bootstrap_mean(list(task_means(rows, method, setting).values()))
+
 # %% ../nbs/14_study.ipynb #22ba0ffc
 def study_intervals(study:dict) -> dict:
     "Setting -> method -> mean exact match over tasks with its 95% bootstrap interval ({mean, lo, hi, n_tasks})."
     rows, out = study["rows"], {}
     for key, setting in (("full", "full"), ("leave_one_out", "loo")):
         methods = dict.fromkeys(r["method"] for r in rows if r["setting"] == setting)
-        out[key] = {m: bootstrap_mean(list(task_means(rows, m, setting).values())) for m in methods}
+        out[key] = {m: method_interval(rows, m, setting) for m in methods}
     return out
 
 def _cell(spread:dict, ci:dict) -> str:
@@ -360,7 +364,7 @@ def real_summary(rows:list, claims=CLAIMS + prefilter_claims()) -> dict:
         for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank):
             mine = [r for r in rows if (r["method"], r["setting"]) == (m, s)]
             tokens = float(np.mean([r["tokens_per_example"] for r in mine]))
-            methods.setdefault(s, {})[m] = dict(**bootstrap_mean(list(task_means(rows, m, s).values())),
+            methods.setdefault(s, {})[m] = dict(**method_interval(rows, m, s),
                                                 n_rows=len(mine), seeds=sorted({r["seed"] for r in mine}),
                                                 tokens_per_example=tokens)
     paired = [paired_difference(rows, a, b, s) for s in ("loo", "full") for a, b in claims
@@ -376,18 +380,19 @@ def write_real_results(out) -> dict:
     return summary
 
 # %% ../nbs/14_study.ipynb #e7d58f3f
+def setting_name(setting:str) -> str: return {"loo": "leave-one-out", "full": "full pool"}[setting]
+
 def real_table(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown table: mean exact match [95% CI] per method and setting, tasks and rows, tokens per example."
-    names = {"loo": "leave-one-out", "full": "full pool"}
+    "Markdown table: mean exact match [95% CI], tasks and rows per method and setting; tokens per example."
     ms = list(dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {})))
     cell = lambda v: "—" if v is None else f"{100 * v['mean']:.1f} [{100 * v['lo']:.1f}, {100 * v['hi']:.1f}]"
     size = lambda v: "—" if v is None else f"{v['n_tasks']} / {v['n_rows']}"   # a grid under way: rows tell
-    head = ["method"] + [f"{names[s]}" for s in settings] + ["tasks / rows", "tokens / example"]
+    head = ["method", *(h for s in settings for h in (setting_name(s), "tasks / rows")), "tokens / example"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in ms:
         vs = [summary["methods"].get(s, {}).get(m) for s in settings]
         first = next(v for v in vs if v is not None)
-        row = [m] + [cell(v) for v in vs] + [size(first), f"{first['tokens_per_example']:.0f}"]
+        row = [m, *(f for v in vs for f in (cell(v), size(v))), f"{first['tokens_per_example']:.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -398,8 +403,6 @@ def real_readme(summary:dict, setting:str="loo") -> str:
     n = summary["n_rows"]
     return "\n".join([real_table(summary), "", f"Paired differences, {setting_name(setting)} ({n} rows in all):",
                       *claims])
-
-def setting_name(setting:str) -> str: return {"loo": "leave-one-out", "full": "full pool"}[setting]
 
 # %% ../nbs/14_study.ipynb #954e600f
 def direction(d:dict, min_tasks:int=8) -> str:

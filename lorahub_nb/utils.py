@@ -6,14 +6,15 @@
 from __future__ import annotations
 import json, os, shutil, socket, tempfile
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
 # %% auto #0
 __all__ = ['MARKER', 'is_ours', 'check_replaceable', 'atomic_dir', 'atomic_write', 'write_json', 'write_jsonl',
-           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'cache_root', 'quiet_loading',
-           'write_adapter', 'save_adapter']
+           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'cache_root', 'cpu_name', 'host',
+           'quiet_loading', 'write_adapter', 'save_adapter']
 
 # %% ../nbs/00_utils.ipynb #0f9e08f1
 MARKER = ".lorahub_nb"  # the file that marks a folder as written by this library
@@ -145,6 +146,20 @@ def cache_root(cache_dir=None) -> Path:
     if cache_dir is not None: return Path(cache_dir).expanduser()
     if os.environ.get("LORAHUB_NB_CACHE"): return Path(os.environ["LORAHUB_NB_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "lorahub_nb"
+
+# %% ../nbs/00_utils.ipynb #92bd6ab0
+@cache
+def cpu_name() -> str:
+    "The processor's model name, as /proc/cpuinfo gives it ('unknown' elsewhere)."
+    try: lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError: return "unknown"
+    return next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "unknown")
+
+def host() -> dict:
+    "Where this process computes: CPU, torch's threads, torch's version (and the GPU, if torch uses one)."
+    info = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    if torch.cuda.is_available(): info["gpu"] = torch.cuda.get_device_name()
+    return info
 
 # %% ../nbs/00_utils.ipynb #360d8f4e
 @contextmanager
