@@ -311,7 +311,7 @@ def prefilter_claims(prefilter=REAL_PREFILTER) -> tuple:
 
 # %% ../nbs/14_study.ipynb #3846d2cb
 _KEEP = ("task", "seed", "method", "acc", "acc_strict", "n_test", "tokens_per_example", "modules", "weights",
-         "fit_s", "answer_s", "data_sha")
+         "fit_s", "answer_s", "data_sha", "host")
 
 def _run_rows(path:Path, setting:str, tag:str="") -> list:
     "The kept fields of a results file's rows, with their setting (and `tag` after the method's name)."
