@@ -19,9 +19,9 @@ __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHAR
            'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
            'task_means', 'method_interval', 'study_intervals', 'study_table', 'plot_settings', 'headline_table',
            'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
-           'prefilter_claims', 'merge_real_rows', 'paired_difference', 'verdict', 'real_summary', 'write_real_results',
-           'setting_name', 'real_table', 'real_readme', 'direction', 'agreement_table', 'plot_task_grid', 'plot_paired',
-           'plot_em_tokens']
+           'prefilter_claims', 'merge_real_rows', 'paired_difference', 'direction', 'verdict', 'real_summary',
+           'write_real_results', 'setting_name', 'real_table', 'real_readme', 'agreement_table', 'plot_task_grid',
+           'plot_paired', 'plot_em_tokens']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -341,14 +341,21 @@ def paired_difference(rows:list, a:str, b:str, setting:str, metric:str="acc", **
     ci = bootstrap_mean([np.mean(d) for d in by.values()], **kw)
     return dict(a=a, b=b, setting=setting, **ci, n_pairs=sum(map(len, by.values())))
 
+def direction(d:dict, min_tasks:int=8) -> str:
+    "What a paired difference says: 'higher', 'lower', 'no difference', or 'too few tasks'."
+    if d["n_tasks"] < min_tasks: return "too few tasks"
+    if d["lo"] <= 0 <= d["hi"]: return "no difference"
+    return "higher" if d["mean"] > 0 else "lower"
+
 def verdict(d:dict, unit:float=100,
             min_tasks:int=8) -> str: # below this many tasks a bootstrap over tasks says nothing
-    "The sentence a paired difference supports: which is higher, no difference we can detect, or too few tasks."
+    "The sentence a paired difference supports (`direction`'s reading): higher, lower, no difference, too few tasks."
     span = f"{unit * d['mean']:+.1f} points, 95% CI {unit * d['lo']:+.1f} to {unit * d['hi']:+.1f}"
+    said = direction(d, min_tasks)
     if d["n_tasks"] == 0: return f"{d['a']} vs {d['b']}: no pairs yet"
-    if d["n_tasks"] < min_tasks: return f"{d['a']} vs {d['b']}: {d['n_tasks']} task(s) so far, too few to say ({span})"
-    if d["lo"] <= 0 <= d["hi"]: return f"{d['a']} vs {d['b']}: no difference we can detect ({span})"
-    return f"{d['a']} is {'higher' if d['mean'] > 0 else 'lower'} than {d['b']} ({span}, {d['n_tasks']} tasks)"
+    if said == "too few tasks": return f"{d['a']} vs {d['b']}: {d['n_tasks']} task(s) so far, too few to say ({span})"
+    if said == "no difference": return f"{d['a']} vs {d['b']}: no difference we can detect ({span})"
+    return f"{d['a']} is {said} than {d['b']} ({span}, {d['n_tasks']} tasks)"
 
 # %% ../nbs/14_study.ipynb #2ee6c5e1
 CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ngopt", "best_single"),
@@ -405,12 +412,6 @@ def real_readme(summary:dict, setting:str="loo") -> str:
                       *claims])
 
 # %% ../nbs/14_study.ipynb #954e600f
-def direction(d:dict, min_tasks:int=8) -> str:
-    "What a paired difference says: 'higher', 'lower', 'no difference', or 'too few tasks'."
-    if d["n_tasks"] < min_tasks: return "too few tasks"
-    if d["lo"] <= 0 <= d["hi"]: return "no difference"
-    return "higher" if d["mean"] > 0 else "lower"
-
 def _said(d:dict) -> str:
     return f"{direction(d)}: {100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]"
 
