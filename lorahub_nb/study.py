@@ -362,8 +362,8 @@ def verdict(d:dict, unit:float=100,
 CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ngopt", "best_single"),
           ("lorahub_cma", "lorahub_ngopt"), ("lorahub_plus", "lorahub_ngopt"), ("lorahub_plus", "best_single"),
           ("gradient", "lorahub_ngopt"), ("centroid", "lorahub_ngopt"), ("centroid:0", "centroid"),
-          ("centroid:0", "best_single"), ("centroid_linear", "centroid"), ("uniform", "zero_shot"), ("best_single", "zero_shot"),
-          ("oracle", "lorahub_ngopt"))
+          ("centroid:0", "best_single"), ("centroid_linear", "centroid"), ("uniform", "zero_shot"),
+          ("best_single", "zero_shot"), ("oracle", "lorahub_ngopt"))
 
 def real_summary(rows:list, claims=CLAIMS + prefilter_claims()) -> dict:
     "Per setting and method: mean, interval, tasks, rows, tokens per example; the paired differences of `claims`."
