@@ -5,6 +5,7 @@
 # %% ../nbs/14_study.ipynb #ad9cdacf
 from __future__ import annotations
 import json, time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -19,9 +20,9 @@ __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHAR
            'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
            'task_means', 'method_interval', 'study_intervals', 'study_table', 'plot_settings', 'headline_table',
            'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
-           'prefilter_claims', 'merge_real_rows', 'paired_difference', 'direction', 'verdict', 'real_summary',
-           'write_real_results', 'setting_name', 'real_table', 'real_readme', 'agreement_table', 'plot_task_grid',
-           'plot_paired', 'plot_em_tokens']
+           'prefilter_claims', 'merge_real_rows', 'paired_difference', 'direction', 'verdict', 'real_progress',
+           'real_summary', 'write_real_results', 'setting_name', 'real_table', 'real_readme', 'agreement_table',
+           'plot_task_grid', 'plot_paired', 'plot_em_tokens']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -358,6 +359,15 @@ def verdict(d:dict, unit:float=100,
     if said == "no difference": return f"{d['a']} vs {d['b']}: no difference we can detect ({span})"
     return f"{d['a']} is {said} than {d['b']} ({span}, {d['n_tasks']} tasks)"
 
+# %% ../nbs/14_study.ipynb #5b254ca8
+def real_progress(rows:list, n_tasks:int=27, n_seeds:int=3, stages=REAL_STAGES, prefilter=REAL_PREFILTER) -> list:
+    "(setting, method, cells done, cells planned) of each method the real study plans; a shared row counts once."
+    names = [f"t{i:02d}" for i in range(n_tasks)]   # only how many tasks each run takes matters
+    planned = [(s, m, len(ts)) for s, ms, ts in stage_runs(stages, names) for m in ms]
+    planned += [("loo", f"{m}@{st}:{n}", len(ts)) for st, n, m, ts in prefilter_runs(prefilter, names)]
+    done = Counter((r["setting"], r["method"]) for r in rows if not r.get("shared"))
+    return [(s, m, done[(s, m)], k * n_seeds) for s, m, k in planned]
+
 # %% ../nbs/14_study.ipynb #2ee6c5e1
 CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ngopt", "best_single"),
           ("lorahub_cma", "lorahub_ngopt"), ("lorahub_plus", "lorahub_ngopt"), ("lorahub_plus", "best_single"),
@@ -367,7 +377,9 @@ CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ng
 
 def real_summary(rows:list, claims=CLAIMS + prefilter_claims()) -> dict:
     "Per setting and method: mean, interval, tasks, rows, tokens per example; the paired differences of `claims`."
-    methods, order = {}, list(dict.fromkeys(m for _, ms, _ in REAL_STAGES for m in ms))
+    order = list(dict.fromkeys(m for _, ms, _ in REAL_STAGES for m in ms))
+    order += [f"{m}@{s}:{n}" for s, n, m, _ in prefilter_runs(REAL_PREFILTER, [])]   # N = 5 before N = 20
+    methods = {}
     rank = lambda m: (order.index(m) if m in order else len(order), m)
     for s in ("loo", "full"):
         for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank):
