@@ -22,7 +22,7 @@ __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHAR
            'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
            'prefilter_claims', 'merge_real_rows', 'paired_difference', 'direction', 'verdict', 'real_progress',
            'real_summary', 'write_real_results', 'setting_name', 'real_table', 'real_readme', 'agreement_table',
-           'plot_task_grid', 'plot_paired', 'plot_em_tokens']
+           'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens', 'plot_prefilter']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -474,14 +474,44 @@ def plot_paired(summary:dict, setting:str="loo", ax=None):
     ax.set(xlabel="paired difference in exact match (points)")
     return ax
 
-def plot_em_tokens(summary:dict, setting:str="loo", ax=None):
-    "Mean exact match (with its interval) against input tokens per example, one point per method."
+def label_heights(ys:list, gap:float) -> list:
+    "Heights for the labels of points at `ys`: in the points' order, at least `gap` apart, none below its point."
+    out, last = [0.0] * len(ys), -np.inf
+    for i in np.argsort(ys, kind="stable"): last = out[i] = max(ys[i], last + gap)
+    return out
+
+def plot_em_tokens(summary:dict, setting:str="loo", methods:list=None, ax=None):
+    "Mean exact match (with its interval) against input tokens per example, one point per method, labels apart."
     import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(4.5, 3))[1]
-    for m, v in summary["methods"].get(setting, {}).items():
-        ax.errorbar(v["tokens_per_example"], 100 * v["mean"], yerr=[[100 * (v["mean"] - v["lo"])],
-                    [100 * (v["hi"] - v["mean"])]], fmt="o", capsize=2)
-        ax.annotate(m, (v["tokens_per_example"], 100 * v["mean"]), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
+    have = summary["methods"].get(setting, {})
+    points = [(m, have[m]["tokens_per_example"], 100 * have[m]["mean"]) for m in (methods or have) if m in have]
+    for m, x, y in points:
+        ax.errorbar(x, y, yerr=[[y - 100 * have[m]["lo"]], [100 * have[m]["hi"] - y]], fmt="o", capsize=2)
     ax.set(xlabel="input tokens per example", ylabel="exact match (%)", xscale="log")
+    gap = 0.05 * np.subtract(*ax.get_ylim()[::-1])
+    for x in sorted({round(x) for _, x, _ in points}):   # one column of labels per token count
+        column = [p for p in points if round(p[1]) == x]
+        for (m, x, y), h in zip(column, label_heights([y for *_, y in column], gap)):
+            ax.annotate(m, (x, y), xytext=(x * 1.12, h), fontsize=7, va="center",
+                        arrowprops=dict(arrowstyle="-", lw=0.4, color="0.6"))
     return ax
+
+def plot_prefilter(summary:dict, prefilter=REAL_PREFILTER, ax=None):
+    "Exact match of LoraHub after each pre-filter against N (leave-one-out), with 95% intervals over tasks."
+    import matplotlib.pyplot as plt
+    strategies, sizes, method, _ = prefilter
+    have = summary["methods"].get("loo", {})
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    for k, s in enumerate(strategies):
+        cells = [(i, have[f"{method}@{s}:{n}"]) for i, n in enumerate(sizes) if f"{method}@{s}:{n}" in have]
+        if not cells: continue
+        x, v = np.array([i for i, _ in cells]) + 0.06 * (k - (len(strategies) - 1) / 2), [v for _, v in cells]
+        y = np.array([100 * d["mean"] for d in v])
+        ax.errorbar(x, y, yerr=[y - [100 * d["lo"] for d in v], [100 * d["hi"] for d in v] - y], fmt="o-",
+                    capsize=3, label=s)
+    ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
+    ax.set(xlabel="modules searched (N)", ylabel="exact match (%)", title=f"pre-filter, then {method}")
+    ax.legend(fontsize=8)
+    return ax
+
