@@ -145,6 +145,9 @@ def lock_results(path):
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = _holder(f)
+            for _ in range(40):   # the holder writes its pid just after taking the lock: give it that moment
+                if pid: break
+                time.sleep(0.025); pid = _holder(f)
             f.close()
             who = "this process" if pid == str(os.getpid()) else f"process {pid or '?'}"
             raise FileExistsError(f"{path} is in use by another run ({who}); wait for it to finish, "
