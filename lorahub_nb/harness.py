@@ -125,8 +125,7 @@ def is_results_file(path) -> bool:
 # %% ../nbs/10_harness.ipynb #07ecfca8
 def _holder(f) -> str:
     "The process id written in an open lock file ('' if none)."
-    f.seek(0)
-    return f.read(64).decode(errors="replace").strip()
+    return os.pread(f.fileno(), 64, 0).decode(errors="replace").strip()   # unbuffered: what is on disk now
 
 # %% ../nbs/10_harness.ipynb #245800ca
 def _make_parents(path:Path) -> list:
