@@ -19,10 +19,10 @@ from .harness import Models, world_run, summarize, compare_table, plot_methods, 
 __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'grid_sizes',
            'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
            'task_means', 'method_interval', 'study_intervals', 'study_table', 'plot_settings', 'headline_table',
-           'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_runs',
-           'prefilter_claims', 'merge_real_rows', 'paired_difference', 'direction', 'verdict', 'real_progress',
-           'real_summary', 'write_real_results', 'setting_name', 'real_table', 'real_readme', 'agreement_table',
-           'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens', 'plot_prefilter']
+           'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_name',
+           'prefilter_runs', 'prefilter_claims', 'merge_real_rows', 'paired_difference', 'direction', 'verdict',
+           'real_progress', 'real_summary', 'write_real_results', 'setting_name', 'real_table', 'real_readme',
+           'agreement_table', 'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens', 'plot_prefilter']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -300,6 +300,10 @@ def run_real_study(world, # a `realworld.RealWorld` (or any world with the same 
                   options={"prefilter": {"embedder": embedder}}, **kw)
     return write_real_results(out)
 
+def prefilter_name(method:str, strategy:str, n:int) -> str:
+    "How the record names `method` run after pre-filter `strategy` to `n` modules: 'lorahub_ngopt@loss:5'."
+    return f"{method}@{strategy}:{n}"
+
 def prefilter_runs(prefilter, tasks:list) -> list:
     "(strategy, N, method, tasks) of each run of the pre-filter grid (leave-one-out)."
     if not prefilter: return []
@@ -309,17 +313,17 @@ def prefilter_runs(prefilter, tasks:list) -> list:
 def prefilter_claims(prefilter=REAL_PREFILTER) -> tuple:
     "Each pre-filter against a random draw of the same N, as (method@strategy:N, method@random:N) pairs."
     strategies, sizes, method, _ = prefilter
-    return tuple((f"{method}@{s}:{n}", f"{method}@random:{n}") for n in sizes for s in strategies if s != "random")
+    return tuple((prefilter_name(method, s, n), prefilter_name(method, "random", n))
+                 for n in sizes for s in strategies if s != "random")
 
 # %% ../nbs/14_study.ipynb #3846d2cb
 _KEEP = ("task", "seed", "method", "acc", "acc_strict", "n_test", "tokens_per_example", "modules", "weights",
          "fit_s", "answer_s", "data_sha", "host")
 
-def _run_rows(path:Path, setting:str, tag:str="") -> list:
-    "The kept fields of a results file's rows, with their setting (and `tag` after the method's name)."
+def _run_rows(path:Path, setting:str) -> list:
+    "The kept fields of a results file's rows, with their setting."
     if not path.exists(): return []
-    return [{"setting": setting, **{k: r.get(k) for k in _KEEP}, "method": r["method"] + tag}
-            for r in read_results(path)[1]]
+    return [{"setting": setting, **{k: r.get(k) for k in _KEEP}} for r in read_results(path)[1]]
 
 def merge_real_rows(out) -> list:
     "The rows of `out/runs/` with their setting; shared methods serve both; pre-filter rows as `method@strategy:N`."
@@ -327,7 +331,7 @@ def merge_real_rows(out) -> list:
     rows = _run_rows(runs / "loo.jsonl", "loo") + _run_rows(runs / "full.jsonl", "full")
     for path in sorted(runs.glob("prefilter-*.jsonl")):
         _, strategy, size = path.stem.split("-")
-        rows += _run_rows(path, "loo", f"@{strategy}:{size}")
+        rows += [{**r, "method": prefilter_name(r["method"], strategy, size)} for r in _run_rows(path, "loo")]
     have = {(r["setting"], r["task"], r["seed"], r["method"]) for r in rows}
     rows += [{**r, "setting": "full", "shared": True} for r in rows if r["setting"] == "loo" and r["method"] in SHARED
              and ("full", r["task"], r["seed"], r["method"]) not in have]
@@ -364,7 +368,7 @@ def real_progress(rows:list, n_tasks:int=27, n_seeds:int=3, stages=REAL_STAGES, 
     "(setting, method, cells done, cells planned) of each method the real study plans; a shared row counts once."
     names = [f"t{i:02d}" for i in range(n_tasks)]   # only how many tasks each run takes matters
     planned = [(s, m, len(ts)) for s, ms, ts in stage_runs(stages, names) for m in ms]
-    planned += [("loo", f"{m}@{st}:{n}", len(ts)) for st, n, m, ts in prefilter_runs(prefilter, names)]
+    planned += [("loo", prefilter_name(m, st, n), len(ts)) for st, n, m, ts in prefilter_runs(prefilter, names)]
     done = Counter((r["setting"], r["method"]) for r in rows if not r.get("shared"))
     return [(s, m, done[(s, m)], k * n_seeds) for s, m, k in planned]
 
@@ -378,7 +382,7 @@ CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ng
 def real_summary(rows:list, claims=CLAIMS + prefilter_claims()) -> dict:
     "Per setting and method: mean, interval, tasks, rows, tokens per example; the paired differences of `claims`."
     order = list(dict.fromkeys(m for _, ms, _ in REAL_STAGES for m in ms))
-    order += [f"{m}@{s}:{n}" for s, n, m, _ in prefilter_runs(REAL_PREFILTER, [])]   # N = 5 before N = 20
+    order += [prefilter_name(m, s, n) for s, n, m, _ in prefilter_runs(REAL_PREFILTER, [])]   # N = 5 before 20
     methods = {}
     rank = lambda m: (order.index(m) if m in order else len(order), m)
     for s in ("loo", "full"):
@@ -504,7 +508,8 @@ def plot_prefilter(summary:dict, prefilter=REAL_PREFILTER, ax=None):
     have = summary["methods"].get("loo", {})
     ax = ax or plt.subplots(figsize=(4.5, 3))[1]
     for k, s in enumerate(strategies):
-        cells = [(i, have[f"{method}@{s}:{n}"]) for i, n in enumerate(sizes) if f"{method}@{s}:{n}" in have]
+        cells = [(i, have[prefilter_name(method, s, n)]) for i, n in enumerate(sizes)
+                 if prefilter_name(method, s, n) in have]
         if not cells: continue
         x, v = np.array([i for i, _ in cells]) + 0.06 * (k - (len(strategies) - 1) / 2), [v for _, v in cells]
         y = np.array([100 * d["mean"] for d in v])
