@@ -17,8 +17,8 @@ from .utils import looks_like_hub_id, hub_reachable, offline_error, quiet_loadin
 from .utils import write_json
 
 # %% auto #0
-__all__ = ['LoraModule', 'fetch_from_hub', 'load_module', 'check_compatible', 'safetensors_layout', 'read_rows', 'load_modules',
-           'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'read_gguf',
+__all__ = ['LoraModule', 'fetch_from_hub', 'check_finite', 'load_module', 'check_compatible', 'safetensors_layout', 'read_rows',
+           'load_modules', 'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'read_gguf',
            'gguf_architecture', 'check_gguf_architecture', 'check_gguf_settings', 'gguf_config', 'check_gguf_size',
            'check_gguf', 'gguf_folder', 'quiet_gguf', 'gguf_cache_missing', 'from_gguf', 'load_base', 'is_causal',
            'catalogue']
@@ -58,6 +58,13 @@ def _read_config(path:Path, source:str) -> dict:
         raise ValueError(f"module {source!r} is a {config['peft_type']} adapter, not LoRA")
     return config
 
+def check_finite(state_dict:dict, source:str):
+    "Refuse a module whose weights hold NaN or infinity, naming the module and its first such tensor."
+    for k, t in state_dict.items():
+        bad = int((~torch.isfinite(t)).sum()) if t.is_floating_point() else 0
+        if bad: raise ValueError(f"module {source!r} has {bad} NaN or infinite weight(s) in {k}; it cannot be "
+                                 "composed: retrain or re-download it, or leave it out")
+
 def _read_folder(path:Path, source:str) -> tuple:
     "(config, state_dict) of a PEFT adapter folder."
     config = _read_config(path, source)
@@ -68,6 +75,7 @@ def _read_folder(path:Path, source:str) -> tuple:
     except Exception as e:
         raise ValueError(f"module {source!r}: cannot read {st if st.exists() else pt} ({type(e).__name__}: {e}); "
                          "is the file truncated or corrupted?") from e
+    check_finite(sd, source)
     return config, sd
 
 # %% ../nbs/03_modules.ipynb #cdbf5d19
@@ -176,7 +184,10 @@ def load_modules(sources, # folders, hub ids or LoraModules; or a dict name -> s
         if fast:
             configs = [_read_config(folders[i], str(items[i][1])) for i in todo]
             files, layouts = fast
-            sds = _as_rows(read_rows(files, progress, layouts), layouts[0][1])
+            block = read_rows(files, progress, layouts)
+            sds = _as_rows(block, layouts[0][1])
+            for i, row, sd in zip(todo, block, sds):   # one pass per row; the slow look only for a bad one
+                if not torch.isfinite(row).all(): check_finite(sd, str(items[i][1]))
             read = {i: (c, sd) for i, c, sd in zip(todo, configs, sds)}
         else:
             futs = {i: ex.submit(_read_folder, folders[i], str(items[i][1])) for i in todo}
