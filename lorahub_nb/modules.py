@@ -303,7 +303,7 @@ def gguf_config(path) -> tuple:
     "(config, model class) that transformers reads from a GGUF file's header."
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
     from transformers.utils import logging as hf_logging
-    level = hf_logging.get_verbosity()
+    path, level = Path(path), hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()   # a setting it fills with a default is reported by `check_gguf_size`
     try: config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
     finally: hf_logging.set_verbosity(level)
