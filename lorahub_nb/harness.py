@@ -21,10 +21,10 @@ from .utils import host
 
 # %% auto #0
 __all__ = ['PROMPTS', 'run_bbh', 'REFERENCES', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header',
-           'check_results_out', 'read_results', 'is_results_file', 'lock_results', 'unlock_results', 'ResultsLog',
-           'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name', 'held_out',
-           'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run', 'open_run', 'run_tasks', 'run_cell',
-           'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks',
+           'check_results_out', 'read_results', 'is_results_file', 'lock_file', 'lock_results', 'unlock_results',
+           'ResultsLog', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name',
+           'held_out', 'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run', 'open_run', 'run_tasks',
+           'run_cell', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks',
            'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
@@ -141,9 +141,14 @@ def _make_parents(path:Path) -> list:
     return missing
 
 # %% ../nbs/10_harness.ipynb #2677f350
+def lock_file(path) -> Path:
+    "The lock of results file `path`: `<file>.lock` beside the file its links finally name, so one file has one lock."
+    return Path(f"{Path(path).resolve()}.lock")
+
 def lock_results(path):
     "Take the exclusive lock of a run on results file `path` (`<path>.lock`, holding our pid); returns the open lock."
-    lock = Path(f"{path}.lock")
+    lock, real = lock_file(path), Path(path).resolve()
+    name = path if real == Path(path).absolute() else f"{path} (a link to {real.name})"
     while True:
         try: f = open(lock, "a+b")
         except PermissionError: raise PermissionError(f"cannot write {path}: the folder {lock.parent} is not writable")
@@ -155,7 +160,7 @@ def lock_results(path):
                 time.sleep(0.025); pid = _holder(f)
             f.close()
             who = "this process" if pid == str(os.getpid()) else f"process {pid or '?'}"
-            raise FileExistsError(f"{path} is in use by another run ({who}); wait for it to finish, "
+            raise FileExistsError(f"{name} is in use by another run ({who}); wait for it to finish, "
                                   "or choose another output file") from None
         if lock.exists() and os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino: break
         f.close()   # the holder removed the lock file just as we opened it: lock the new one
@@ -170,7 +175,7 @@ def lock_results(path):
 # %% ../nbs/10_harness.ipynb #f51e43f5
 def unlock_results(path, lock):
     "Remove the lock file of `path` and release the lock `lock_results` returned."
-    try: Path(f"{path}.lock").unlink(missing_ok=True)   # removed while still held: no one can lock the old one
+    try: lock_file(path).unlink(missing_ok=True)   # removed while still held: no one can lock the old one
     finally: lock.close()
 
 # %% ../nbs/10_harness.ipynb #c4371429
