@@ -141,16 +141,18 @@ def _gather(logits:torch.Tensor, ids:list) -> float:
     logp = logits.float().log_softmax(-1)
     return float(logp[torch.arange(len(ids)), torch.tensor(ids, device=logits.device)].sum())
 
-def _cached(model, ids:list, cache=None):
+def _cached(model, ids:list, cache=None, last:bool=False): # last: only the last position's logits (the prompt's)
     "(logits, cache) of a forward pass over `ids` after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
-    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    out = model(input_ids=torch.tensor([ids], device=next(model.parameters()).device), use_cache=True,
-                **({name: cache} if cache is not None else {}))
+    params = inspect.signature(model.forward).parameters
+    name = "cache" if "cache" in params else "past_key_values"
+    kw = {name: cache} if cache is not None else {}
+    if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1   # skip the vocabulary projection elsewhere
+    out = model(input_ids=torch.tensor([ids], device=next(model.parameters()).device), use_cache=True, **kw)
     return out.logits[0], out[name]
 
 def _score_causal(model, prompt:list, candidates:list) -> list:
     "Log-likelihood of each candidate after `prompt` (a decoder-only model): one prompt pass, its cache reused."
-    logits, cache = _cached(model, prompt)
+    logits, cache = _cached(model, prompt, last=True)
     last, scores = logits[-1:], []
     for c in candidates:
         logits = last
