@@ -141,25 +141,36 @@ def _gather(logits:torch.Tensor, ids:list) -> float:
     logp = logits.float().log_softmax(-1)
     return float(logp[torch.arange(len(ids)), torch.tensor(ids, device=logits.device)].sum())
 
-def _cached(model, ids:list, cache=None, last:bool=False): # last: only the last position's logits (the prompt's)
-    "(logits, cache) of a forward pass over `ids` after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
+def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor, cache=None, last:bool=False):
+    "(logits, cache) of a padded batch after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
     params = inspect.signature(model.forward).parameters
     name = "cache" if "cache" in params else "past_key_values"
     kw = {name: cache} if cache is not None else {}
-    if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1   # skip the vocabulary projection elsewhere
-    out = model(input_ids=torch.tensor([ids], device=next(model.parameters()).device), use_cache=True, **kw)
-    return out.logits[0], out[name]
+    if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1   # the prompt: only its last position counts
+    device = next(model.parameters()).device
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                use_cache=True, **kw)
+    return out.logits, out[name]
 
-def _score_causal(model, prompt:list, candidates:list) -> list:
-    "Log-likelihood of each candidate after `prompt` (a decoder-only model): one prompt pass, its cache reused."
-    logits, cache = _cached(model, prompt, last=True)
-    last, scores = logits[-1:], []
-    for c in candidates:
-        logits = last
-        if len(c) > 1:
-            logits = torch.cat([last, _cached(model, c[:-1], cache)[0]])
-            cache.crop(-(len(c) - 1))   # back to the prompt alone for the next candidate
-        scores.append(_gather(logits, c))
+# %% ../nbs/05_evaluate.ipynb #ca3cfc16
+def _score_causal(model, prompts:list, candidates:list, pad:int) -> list:
+    "Per prompt, each candidate's log-likelihood (decoder-only): one left-padded prompt pass, its cache reused."
+    ids, mask = pad_batch(prompts, pad, left=True)
+    logits, cache = _forward(model, ids, mask, (mask.cumsum(-1) - 1).clamp(min=0), last=True)
+    last, lens = logits[:, -1:], mask.sum(-1, keepdim=True)
+    scores = [[] for _ in prompts]
+    for j in range(max(map(len, candidates))):
+        col = [c[j][:-1] if j < len(c) else [] for c in candidates]   # the j-th candidate's inputs, per prompt
+        width = max(map(len, col))
+        if width:
+            cids, cmask = pad_batch([x or [pad] for x in col], pad)     # right-padded after the prompt
+            more, cache = _forward(model, cids, torch.cat([mask, cmask], 1),
+                                   lens + torch.arange(cids.shape[1]), cache)
+            cache.crop(-cids.shape[1])                                  # back to the prompts alone
+        for i, c in enumerate(candidates):
+            if j >= len(c): continue
+            rows = torch.cat([last[i], more[i, :len(c[j]) - 1]]) if width else last[i]   # the rows predicting c[j]
+            scores[i].append(_gather(rows, c[j]))
     return scores
 
 # %% ../nbs/05_evaluate.ipynb #a62e4fd1
@@ -180,23 +191,32 @@ def _per_prompt(options:list, n:int) -> list:
     if len(options) != n: raise ValueError(f"got {len(options)} candidate lists for {n} prompts")
     return [list(o) for o in options]
 
+def _batched_causal(model, enc:list, cand_ids:list, pad:int, max_tokens:int, progress:bool) -> list:
+    "`_score_causal` over token batches of the prompts (longest first, as `generate` batches them)."
+    order, batches = _length_batches(model, enc, max_tokens, None)
+    out = [None] * len(enc)
+    for b in tqdm(batches, desc="rank", disable=not progress, leave=False, mininterval=2):
+        idx = [order[j] for j in b]
+        for i, s in zip(idx, _score_causal(model, [enc[i] for i in idx], [cand_ids[i] for i in idx], pad)): out[i] = s
+    return out
+
 @torch.inference_mode()
 def option_logprobs(model, tokenizer, prompts:list, # prompts (str), encoded as for generation
                     options:list, # candidate answers: one list for all prompts, or one list per prompt
                     causal:bool=None, # None: decided from the model
-                    max_input_tokens:int=None, progress:bool=False) -> list:
+                    max_input_tokens:int=None, progress:bool=False,
+                    max_tokens:int=None) -> list: # padded prompt tokens per batch (default: `default_max_tokens`)
     "Per prompt, the log-likelihood of each candidate answer (summed over its tokens, no length normalisation)."
     prompts = list(prompts)
     causal = is_causal(model) if causal is None else causal
-    cands = _per_prompt(options, len(prompts))
+    cand_ids = [_candidate_ids(tokenizer, c) for c in _per_prompt(options, len(prompts))]
     enc = encode_prompt(tokenizer, prompts, causal, max_input_tokens or input_limit(model))
-    score = _score_causal if causal else _score_seq2seq
     was_training = model.training
     model.eval()
-    out = [np.array(score(model, ids, _candidate_ids(tokenizer, c)))
-           for ids, c in tqdm(list(zip(enc, cands)), desc="rank", disable=not progress, leave=False, mininterval=2)]
+    if causal: out = _batched_causal(model, enc, cand_ids, pad_id(tokenizer), max_tokens, progress)
+    else: out = [_score_seq2seq(model, ids, c) for ids, c in zip(enc, cand_ids)]
     model.train(was_training)
-    return out
+    return [np.array(s) for s in out]
 
 # %% ../nbs/05_evaluate.ipynb #0d5ab5c2
 def rank_classify(model, tokenizer, prompts:list, options:list, **kw) -> list:

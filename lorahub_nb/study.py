@@ -13,16 +13,19 @@ from .utils import MARKER, write_json, write_jsonl
 from .adapt import Search
 from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
-from .harness import Models, world_run, summarize, compare_table, plot_methods, read_results
+from .harness import (Models, world_run, summarize, compare_table, plot_methods, read_results,
+                                REFERENCES)
+from .bbh import task_chance, task_majority, answer_kind
 
 # %% auto #0
 __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'grid_sizes',
            'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
            'task_means', 'method_interval', 'study_intervals', 'study_table', 'plot_settings', 'headline_table',
            'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_name',
-           'prefilter_runs', 'prefilter_claims', 'merge_real_rows', 'paired_difference', 'direction', 'verdict',
-           'real_progress', 'real_summary', 'write_real_results', 'setting_name', 'real_table', 'real_readme',
-           'agreement_table', 'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens', 'plot_prefilter']
+           'prefilter_runs', 'prefilter_claims', 'chat_name', 'merge_real_rows', 'paired_difference', 'direction',
+           'verdict', 'real_progress', 'real_references', 'reference_rows', 'real_summary', 'write_real_results',
+           'setting_name', 'real_table', 'standing', 'references_table', 'real_readme', 'agreement_table',
+           'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens', 'plot_prefilter']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -159,15 +162,16 @@ def bootstrap_mean(values:list, # one value per task
     return dict(mean=float(v.mean()), lo=float(lo), hi=float(hi), n_tasks=len(v))
 
 def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
-    "Task -> mean of `metric` over the seeds of one method and setting."
+    "Task -> mean of `metric` over the seeds of one method and setting (rows without the metric left out)."
     by = {}
     for r in rows:
-        if (r["method"], r["setting"]) == (method, setting): by.setdefault(r["task"], []).append(r[metric])
+        if (r["method"], r["setting"]) == (method, setting) and r.get(metric) is not None:
+            by.setdefault(r["task"], []).append(r[metric])
     return {t: float(np.mean(v)) for t, v in sorted(by.items())}
 
-def method_interval(rows:list, method:str, setting:str) -> dict:
-    "One method's mean exact match over tasks (its seeds averaged first), with the bootstrap interval over tasks."
-    return bootstrap_mean(list(task_means(rows, method, setting).values()))
+def method_interval(rows:list, method:str, setting:str, metric:str="acc") -> dict:
+    "One method's mean score over tasks (its seeds averaged first), with the bootstrap interval over tasks."
+    return bootstrap_mean(list(task_means(rows, method, setting, metric).values()))
 
 # %% ../nbs/14_study.ipynb #22ba0ffc
 def study_intervals(study:dict) -> dict:
@@ -298,6 +302,7 @@ def run_real_study(world, # a `realworld.RealWorld` (or any world with the same 
         world_run(world, [method], n_modules=size, prefilter=strategy, tasks=ts, leave_one_out=True,
                   out=out / "runs" / f"prefilter-{strategy}-{size}.jsonl",
                   options={"prefilter": {"embedder": embedder}}, **kw)
+    write_json(out / "references.json", real_references(world))
     return write_real_results(out)
 
 def prefilter_name(method:str, strategy:str, n:int) -> str:
@@ -317,23 +322,36 @@ def prefilter_claims(prefilter=REAL_PREFILTER) -> tuple:
                  for n in sizes for s in strategies if s != "random")
 
 # %% ../nbs/14_study.ipynb #3846d2cb
-_KEEP = ("task", "seed", "method", "acc", "acc_strict", "n_test", "tokens_per_example", "modules", "weights",
-         "fit_s", "answer_s", "data_sha", "host")
+_KEEP = ("task", "seed", "method", "acc", "acc_strict", "acc_rank", "n_test", "tokens_per_example", "modules",
+         "weights", "fit_s", "answer_s", "data_sha", "host")
 
 def _run_rows(path:Path, setting:str) -> list:
     "The kept fields of a results file's rows, with their setting."
     if not path.exists(): return []
     return [{"setting": setting, **{k: r.get(k) for k in _KEEP}} for r in read_results(path)[1]]
 
+def chat_name(method:str) -> str:
+    "How the record names `method` run under the chat protocol: 'zero_shot@chat'."
+    return f"{method}@chat"
+
+def _with_rank(rows:list, rank_rows:list) -> list:
+    "`rows` with `acc_rank` filled in from rescored rows of the same (setting, task, seed, method)."
+    key = lambda r: (r["setting"], r["task"], r["seed"], r["method"])
+    ranked = {key(r): r["acc_rank"] for r in rank_rows}
+    return [{**r, "acc_rank": ranked.get(key(r), r.get("acc_rank"))} for r in rows]
+
 def merge_real_rows(out) -> list:
-    "The rows of `out/runs/` with their setting; shared methods serve both; pre-filter rows as `method@strategy:N`."
+    "The rows of `out/runs/` with their setting; shared methods serve both; pre-filter and chat rows renamed."
     runs = Path(out) / "runs"
     rows = _run_rows(runs / "loo.jsonl", "loo") + _run_rows(runs / "full.jsonl", "full")
     for path in sorted(runs.glob("prefilter-*.jsonl")):
         _, strategy, size = path.stem.split("-")
         rows += [{**r, "method": prefilter_name(r["method"], strategy, size)} for r in _run_rows(path, "loo")]
+    rows += [{**r, "method": chat_name(r["method"])} for r in _run_rows(runs / "chat.jsonl", "loo")]
+    rows = _with_rank(rows, [r for s in ("loo", "full") for r in _run_rows(runs / f"rank-{s}.jsonl", s)])
     have = {(r["setting"], r["task"], r["seed"], r["method"]) for r in rows}
-    rows += [{**r, "setting": "full", "shared": True} for r in rows if r["setting"] == "loo" and r["method"] in SHARED
+    shared = lambda m: m in SHARED or m in map(chat_name, SHARED)
+    rows += [{**r, "setting": "full", "shared": True} for r in rows if r["setting"] == "loo" and shared(r["method"])
              and ("full", r["task"], r["seed"], r["method"]) not in have]
     return sorted(rows, key=lambda r: (r["setting"], r["task"], r["seed"], r["method"]))
 
@@ -379,28 +397,55 @@ CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ng
           ("centroid:0", "best_single"), ("centroid_linear", "centroid"), ("uniform", "zero_shot"),
           ("best_single", "zero_shot"), ("oracle", "lorahub_ngopt"))
 
-def real_summary(rows:list, claims=CLAIMS + prefilter_claims()) -> dict:
-    "Per setting and method: mean, interval, tasks, rows, tokens per example; the paired differences of `claims`."
-    order = list(dict.fromkeys(m for _, ms, _ in REAL_STAGES for m in ms))
+def real_references(world) -> dict:
+    "Task -> its chance, majority and answer kind, on the world's test rows and shot pools (`bbh` data)."
+    data = world.bbh()
+    return {t: dict(chance=task_chance(data, t), majority=task_majority(data, t)["acc"], kind=answer_kind(data, t))
+            for t in world.unseen_tasks()}
+
+def reference_rows(rows:list, references:dict) -> list:
+    "Rows of the pseudo-methods 'chance' and 'majority' for each (setting, task, seed) cell that `rows` hold."
+    cells = sorted({(r["setting"], r["task"], r["seed"]) for r in rows if r["task"] in references})
+    score = lambda t, k: dict(acc=references[t][k], acc_rank=None if references[t]["kind"] == "free" else references[t][k])
+    return [dict(setting=s, task=t, seed=seed, method=k, **score(t, k), tokens_per_example=0.0, reference=True)
+            for s, t, seed in cells for k in REFERENCES]
+
+# %% ../nbs/14_study.ipynb #38b10096
+def _entry(rows:list, m:str, s:str, refs:bool) -> dict:
+    "One method's summary in one setting: mean and interval, size, cost; against the references; by rank."
+    mine = [r for r in rows if (r["method"], r["setting"]) == (m, s)]
+    out = dict(**method_interval(rows, m, s), n_rows=len(mine), seeds=sorted({r["seed"] for r in mine}),
+               tokens_per_example=float(np.mean([r["tokens_per_example"] for r in mine])))
+    if refs and m not in REFERENCES:
+        out.update(vs_chance=paired_difference(rows, m, "chance", s), vs_majority=paired_difference(rows, m, "majority", s))
+    if any(r.get("acc_rank") is not None for r in mine):
+        out["rank"] = method_interval(rows, m, s, "acc_rank")
+        if refs and m not in REFERENCES: out["rank_vs_chance"] = paired_difference(rows, m, "chance", s, "acc_rank")
+    return out
+
+def real_summary(rows:list, claims=CLAIMS + prefilter_claims(), references:dict=None) -> dict:
+    "Per setting and method: mean, interval, size, tokens, against chance and majority; the claims' differences."
+    rows = rows + (reference_rows(rows, references) if references else [])
+    order = list(REFERENCES) + list(dict.fromkeys(m for _, ms, _ in REAL_STAGES for m in ms))
     order += [prefilter_name(m, s, n) for s, n, m, _ in prefilter_runs(REAL_PREFILTER, [])]   # N = 5 before 20
-    methods = {}
     rank = lambda m: (order.index(m) if m in order else len(order), m)
-    for s in ("loo", "full"):
-        for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank):
-            mine = [r for r in rows if (r["method"], r["setting"]) == (m, s)]
-            tokens = float(np.mean([r["tokens_per_example"] for r in mine]))
-            methods.setdefault(s, {})[m] = dict(**method_interval(rows, m, s),
-                                                n_rows=len(mine), seeds=sorted({r["seed"] for r in mine}),
-                                                tokens_per_example=tokens)
-    paired = [paired_difference(rows, a, b, s) for s in ("loo", "full") for a, b in claims
-              if a in methods.get(s, {}) and b in methods.get(s, {})]
-    return dict(methods=methods, paired=paired, n_rows=len(rows))
+    methods = {s: {m: _entry(rows, m, s, bool(references))
+                   for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank)} for s in ("loo", "full")}
+    methods = {s: v for s, v in methods.items() if v}
+    both = lambda s, a, b: a in methods.get(s, {}) and b in methods.get(s, {})
+    ranked = lambda s, a, b: both(s, a, b) and "rank" in methods[s][a] and "rank" in methods[s][b]
+    paired = [paired_difference(rows, a, b, s) for s in ("loo", "full") for a, b in claims if both(s, a, b)]
+    paired_rank = [paired_difference(rows, a, b, s, "acc_rank") for s in ("loo", "full") for a, b in claims
+                   if ranked(s, a, b)]
+    n_rows = sum(not r.get("reference") for r in rows)
+    return dict(methods=methods, paired=paired, paired_rank=paired_rank, n_rows=n_rows,
+                references=references or {})
 
 def write_real_results(out) -> dict:
-    "Write `rows.jsonl` and `summary.json` into `out` from its runs; returns the summary."
-    rows = merge_real_rows(out)
+    "Write `rows.jsonl` and `summary.json` into `out` from its runs (and `references.json`); returns the summary."
+    rows, refs = merge_real_rows(out), Path(out) / "references.json"
     write_jsonl(Path(out) / "rows.jsonl", rows)
-    summary = real_summary(rows)
+    summary = real_summary(rows, references=json.loads(refs.read_text()) if refs.exists() else None)
     write_json(Path(out) / "summary.json", summary)
     return summary
 
@@ -422,11 +467,33 @@ def real_table(summary:dict, settings=("loo", "full")) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #0b199acd
+def standing(v:dict, key:str="vs_chance") -> str:
+    "Where a method stands against chance (or `key`: 'vs_majority', 'rank_vs_chance'): above, at or below it."
+    if key not in v: return "no reference"
+    return {"higher": "above", "lower": "below", "no difference": "at"}.get(direction(v[key]), "too few tasks for")
+
+def references_table(summary:dict, settings=("loo", "full"), key:str="vs_chance") -> str:
+    "Markdown: each method's difference from chance and from the majority answer (points, 95% CI), per setting."
+    head = ["method", *(f"{setting_name(s)}: vs chance | vs majority" for s in settings)]
+    fmt = lambda d: f"{100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]"
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {}) if m not in REFERENCES):
+        vs = [summary["methods"].get(s, {}).get(m) for s in settings]
+        cells = ["—" if v is None or key not in v else f"{fmt(v[key])} | {fmt(v['vs_majority'])}" for v in vs]
+        lines.append("| " + " | ".join([m, *cells]) + " |")
+    return "\n".join(lines)
+
+def _claim(d:dict, summary:dict) -> str:
+    "A claim as `verdict` words it, then where each side stands against chance."
+    ms = summary["methods"][d["setting"]]
+    sides = [f"{m} {standing(ms[m])} chance" for m in (d["a"], d["b"]) if "vs_chance" in ms.get(m, {})]
+    return verdict(d) + (f"; {', '.join(sides)}" if sides else "")
+
 def real_readme(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown for the README: the real study's table, then each setting's claims as `verdict` words them."
+    "Markdown for the README: the real study's table, then each setting's claims, each side set against chance."
     lines = [real_table(summary), "", f"{summary['n_rows']} rows in all."]
     for s in settings:
-        claims = [f"- {verdict(d)}" for d in summary["paired"] if d["setting"] == s]
+        claims = [f"- {_claim(d, summary)}" for d in summary["paired"] if d["setting"] == s]
         if claims: lines += ["", f"Paired differences, {setting_name(s)}:", *claims]
     return "\n".join(lines)
 
