@@ -5,6 +5,7 @@
 # %% ../nbs/15_explorer.ipynb #9f88245e
 from __future__ import annotations
 import base64, html, io
+from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .adapt import LoraHub, Search, as_search
@@ -16,7 +17,7 @@ from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, w
 # %% auto #0
 __all__ = ['EXPLORER_METHODS', 'SETTINGS', 'MARK_COLOURS', 'ExplorerState', 'setting_own', 'setting_pool', 'settings_for',
            'module_marks', 'name_html', 'by_weight', 'top_k', 'weights_html', 'plot_history', 'figure_png',
-           'show_options', 'status_html', 'Explorer', 'explorer']
+           'show_options', 'status_html', 'Explorer', 'explorer', 'save_page']
 
 # %% ../nbs/15_explorer.ipynb #6a6f81bb
 class ExplorerState:
@@ -231,7 +232,8 @@ def _module_widgets(state:ExplorerState) -> dict:
     checks = {n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px", flex="none")) for n in state.names}
     sliders = {n: slider() for n in state.names}
     labels = {n: W.HTML(name_html(n), layout=W.Layout(width="250px", flex="none")) for n in state.names}
-    rows = {n: W.HBox([checks[n], sliders[n], labels[n]], layout=W.Layout(align_items="center")) for n in state.names}
+    row = lambda n: W.HBox([checks[n], sliders[n], labels[n]], layout=W.Layout(align_items="center")).add_class("lh-row")
+    rows = {n: row(n) for n in state.names}
     return dict(checks=checks, sliders=sliders, labels=labels, rows=rows, rows_box=W.VBox(list(rows.values())))
 
 # %% ../nbs/15_explorer.ipynb #36387462
@@ -397,3 +399,13 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
     ex.mark()
     ex.on_setting()
     return ex.connect().layout()
+
+# %% ../nbs/15_explorer.ipynb #9a11b002
+def save_page(ui, path, # the explorer (what `explorer` returned), and the .html file to write
+              embed_url:str=None, # the html-manager's embed.js (default: ipywidgets' copy on a CDN)
+              title:str="LoraHub explorer") -> Path:
+    "The explorer as a static HTML page: its widgets as they are now, drawn without a kernel (moving them does nothing)."
+    from ipywidgets.embed import embed_minimal_html, dependency_state
+    kw = {} if embed_url is None else dict(embed_url=embed_url, cors=False)   # a local file: no CORS request
+    embed_minimal_html(path, views=[ui], state=dependency_state(ui), title=title, requirejs=False, **kw)
+    return Path(path)
