@@ -208,11 +208,13 @@ def _tail(s:str, n:int=90) -> str: return s if len(s) <= n else "…" + s[-n:]
 
 def _answers_html(answers:list) -> str:
     "The queries (their last characters: real prompts are long), the answers, the targets."
-    cell = lambda x, full=None: f"<td title='{html.escape(full or '')}'><code>{html.escape(str(x))}</code></td>"
+    cell = lambda x, full=None: (f"<td title='{html.escape(full or '')}' style='overflow-wrap:anywhere;"
+                                 f"line-height:1.3'><code>{html.escape(str(x))}</code></td>")
     rows = "".join(f"<tr>{cell(_tail(a['input']), a['input'])}{cell(a['answer'])}{cell(a['target'])}"
                    f"<td>{'✓' if a['correct'] else '✗'}</td></tr>" for a in answers)
-    return ("<table style='font-size:90%;white-space:normal'><tr><th align=left>query (its end)</th>"
-            f"<th align=left>answer</th><th align=left>target</th><th></th></tr>{rows}</table>")
+    head = "".join(f"<th align=left style='width:{w}'>{t}</th>" for t, w in
+                   [("query (its end)", "64%"), ("answer", "16%"), ("target", "14%"), ("", "6%")])
+    return f"<table style='font-size:90%;white-space:normal;table-layout:fixed;width:100%'><tr>{head}</tr>{rows}</table>"
 
 def _world_task(world, task, shots, n_queries, seed):
     return (world.task_examples(task, n=shots, seed=seed, split="fewshot"),
@@ -234,7 +236,8 @@ def _module_widgets(state:ExplorerState) -> dict:
     labels = {n: W.HTML(name_html(n), layout=W.Layout(width="250px", flex="none")) for n in state.names}
     row = lambda n: W.HBox([checks[n], sliders[n], labels[n]], layout=W.Layout(align_items="center")).add_class("lh-row")
     rows = {n: row(n) for n in state.names}
-    return dict(checks=checks, sliders=sliders, labels=labels, rows=rows, rows_box=W.VBox(list(rows.values())))
+    box = W.VBox(list(rows.values()), layout=W.Layout(flex="none", width="max-content"))   # never squeezed
+    return dict(checks=checks, sliders=sliders, labels=labels, rows=rows, rows_box=box)
 
 # %% ../nbs/15_explorer.ipynb #36387462
 def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, setting:str) -> dict:
@@ -252,7 +255,7 @@ def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, s
                                    continuous_update=False),
                 run_button=W.Button(description="run", button_style="primary"),
                 reset_button=W.Button(description="w = 0"),
-                status=W.HTML(), chart=W.HTML(), plot=W.HTML(), answers=W.HTML())
+                status=W.HTML(), chart=W.HTML(), plot=W.HTML(), answers=W.HTML(layout=W.Layout(width="100%")))
 
 # %% ../nbs/15_explorer.ipynb #36387463b
 def status_html(out:dict, # what `on_weights` returned
@@ -367,7 +370,7 @@ def layout(self:Explorer):
     "The widgets in a box, with its parts as attributes (`.state`, `.sliders`, `.run_button`, ...)."
     import ipywidgets as W
     w = self.w
-    right = W.VBox([w["chart"], w["plot"], w["answers"]], layout=W.Layout(margin="0 0 0 16px"))
+    right = W.VBox([w["chart"], w["plot"], w["answers"]], layout=W.Layout(margin="0 0 0 16px", flex="1 1 0", min_width="0"))
     ui = W.VBox([W.HBox([w["task"], w["setting"]]), W.HBox([w["method"], w["budget"], w["run_button"], w["reset_button"]]),
                  w["show"], w["status"], W.HBox([w["rows_box"], right])])
     for k, v in w.items(): setattr(ui, k, v)

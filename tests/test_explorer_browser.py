@@ -22,6 +22,21 @@ TASK = "logical_deduction_five_objects"
 MIN_TRACK = 120   # px: a slider a person can drag
 
 
+# Real BBH prompts are long (the task's instruction, the question, the options): the answers table is wide, and a
+# layout that lets it squeeze the rows cuts the names. The stand-in's prompts are as long.
+QUESTION = ("The following paragraphs each describe a set of five objects arranged in a fixed order. The statements "
+            "are logically consistent within each paragraph. Options: (A) The raven is the rightmost (B) The falcon "
+            "is the rightmost (C) The robin is the rightmost (D) The owl is the rightmost (E) The crow is the rightmost ")
+
+
+def _long_prompts(world_class):
+    class LongPrompts(world_class):
+        "The stand-in with prompts as long as the real world's."
+        def task_examples(self, task, n, seed=0, split="test"):
+            return [{**e, "input": QUESTION + e["input"]} for e in super().task_examples(task, n, seed, split)]
+    return LongPrompts
+
+
 def _needs(what, why):
     if IN_CI: pytest.fail(f"CI=true but {what}: {why}")
     pytest.skip(f"{what}: {why}")
@@ -37,7 +52,7 @@ def _page(tmp):
     from lorahub_nb.testing import FamilyWorld
     from lorahub_nb.explorer import explorer, save_page, top_k
     families = [f for t, f in FAMILIES.items() if t == f[0]]
-    world = FamilyWorld(tmp / "world", list(BBH_TASKS), families=families)
+    world = _long_prompts(FamilyWorld)(tmp / "world", list(BBH_TASKS), families=families)
     ui = explorer(world, task=TASK, setting="leave-one-out", max_new_tokens=2)
     ui.budget.value = 10
     ui.run_button.click()

@@ -597,17 +597,23 @@ _re_probe = re.compile(r'<pre id="lh-probe">(.*?)</pre>', re.S)
 # label's text and box. It writes them as JSON into <pre id="lh-probe">.
 EXPLORER_PROBE = """<script>
 function lhBox(e) { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }
-function lhClipped(e) { return e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1; }
-function lhInside(e, outer) { const a = lhBox(e), b = lhBox(outer);
-  return a[0] >= b[0] - 1 && a[1] >= b[1] - 1 && a[2] <= b[2] + 1 && a[3] <= b[3] + 1; }
+function lhInside(a, b) { return a[0] >= b[0] - 1 && a[1] >= b[1] - 1 && a[2] <= b[2] + 1 && a[3] <= b[3] + 1; }
+function lhClipped(e) {  // does e overflow its own box, or lie partly outside an ancestor that clips, or the page?
+  if (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1) return true;
+  const box = lhBox(e);
+  if (box[0] < 0 || box[2] > document.documentElement.clientWidth + 1) return true;
+  for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+    const s = getComputedStyle(a);
+    if ((s.overflowX !== 'visible' || s.overflowY !== 'visible') && !lhInside(box, lhBox(a))) return true; }
+  return false; }
 function lhProbe() {
   const rows = [...document.querySelectorAll('.lh-row')];
   const bars = [...document.querySelectorAll('.lh-bar-label')];
   if (!rows.length || !bars.length) return false;
   const out = {width: document.documentElement.clientWidth,
     rows: rows.filter(r => r.offsetParent !== null).map(r => { const n = r.querySelector('.lh-name');
-      const holder = n.closest('.widget-html'), track = r.querySelector('.noUi-target');
-      return {name: n.title, text: n.textContent, box: lhBox(n), clipped: lhClipped(holder) || !lhInside(n, holder),
+      const track = r.querySelector('.noUi-target');
+      return {name: n.title, text: n.textContent, box: lhBox(n), clipped: lhClipped(n),
               track: track ? track.getBoundingClientRect().width : 0, track_box: track ? lhBox(track) : null}; }),
     bars: bars.map(b => ({text: b.textContent, box: lhBox(b), clipped: lhClipped(b)}))};
   const pre = document.createElement('pre'); pre.id = 'lh-probe'; pre.textContent = JSON.stringify(out);
