@@ -10,14 +10,15 @@ import numpy as np
 from fastcore.basics import patch
 from .adapt import LoraHub, Search, as_search
 from .objective import l1_penalty
-from .evaluate import exact_match
+from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, METHODS, get_method
-from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, world_own
+from .bbh import candidates, task_chance, task_majority
+from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, world_data, world_own
 
 # %% auto #0
 __all__ = ['EXPLORER_METHODS', 'SETTINGS', 'MARK_COLOURS', 'ExplorerState', 'setting_own', 'setting_pool', 'settings_for',
            'module_marks', 'name_html', 'by_weight', 'top_k', 'weights_html', 'plot_history', 'figure_png',
-           'show_options', 'status_html', 'Explorer', 'explorer', 'save_page']
+           'show_options', 'query_options', 'task_reference', 'status_html', 'Explorer', 'explorer', 'save_page']
 
 # %% ../nbs/15_explorer.ipynb #6a6f81bb
 class ExplorerState:
@@ -28,7 +29,8 @@ class ExplorerState:
                  search:Search=None, # the search settings (alpha is the objective's L1 strength)
                  max_new_tokens:int=16,
                  task:str=None, # the task's name (what `own` is looked up by)
-                 own:dict=None): # task -> its own module, or [own module, kin...] (as `harness.Pool.own`)
+                 own:dict=None, # task -> its own module, or [own module, kin...] (as `harness.Pool.own`)
+                 options:list=None): # per query, the candidate answers of rank classification (None: free-form)
         self.hub, self.search, self.max_new_tokens = hub, as_search(search), max_new_tokens
         self.modules = list(hub.modules)
         self.names = [m.name for m in self.modules]
@@ -36,11 +38,12 @@ class ExplorerState:
         self.w = np.zeros(len(self.names))
         self.runs = {}  # method -> Plan of its last run
         self.own, self.setting = dict(own or {}), "full"
-        self.set_task(examples, queries, task)
+        self.set_task(examples, queries, task, options)
 
-    def set_task(self, examples:list, queries:list=None, task:str=None):
-        "Switch to another task's examples (and name); earlier runs are forgotten."
+    def set_task(self, examples:list, queries:list=None, task:str=None, options:list=None):
+        "Switch to another task's examples (name, rank candidates); earlier runs are forgotten."
         self.examples, self.queries, self.runs, self.task = list(examples), list(queries or examples), {}, task
+        self.options = options
 
     def select(self, names:list):
         "Use only these modules (weights of the others become 0)."
@@ -66,20 +69,25 @@ def _as_full(state:ExplorerState, w) -> np.ndarray:
 
 # %% ../nbs/15_explorer.ipynb #1e83d108
 def _answers(state:ExplorerState) -> list:
-    outs = state.hub.generate([q["input"] for q in state.queries], max_new_tokens=state.max_new_tokens)
-    return [dict(input=q["input"], answer=a, target=q["output"], correct=exact_match(a, q["output"]))
-            for q, a in zip(state.queries, outs)]
+    "Each query's generated answer and, with candidates, the one rank classification picks."
+    prompts = [q["input"] for q in state.queries]
+    outs = state.hub.generate(prompts, max_new_tokens=state.max_new_tokens)
+    ranked = (rank_classify(state.hub.model, state.hub.tokenizer, prompts, state.options,
+                            max_input_tokens=state.hub.max_input_tokens) if state.options else [None] * len(outs))
+    return [dict(input=q["input"], answer=a, rank=r, target=q["output"], correct=exact_match(a, q["output"]))
+            for q, a, r in zip(state.queries, outs, ranked)]
 
 # %% ../nbs/15_explorer.ipynb #781128e4
 @patch
 def on_weights(self:ExplorerState, w) -> dict:
-    "Set the weights; return objective, loss, L1 term, and the answers to the queries."
+    "Set the weights; return objective, loss, L1 term, the answers to the queries and their accuracy (exact, rank)."
     self.w = _as_full(self, w)
     active = self.w[np.isin(self.names, self.selected)]
     loss, reg = self.hub.loss(self.examples, w=active), l1_penalty(active, self.search.alpha)
     answers = _answers(self)
-    return dict(objective=loss + reg, loss=loss, reg=reg, answers=answers,
-                accuracy=float(np.mean([a["correct"] for a in answers])) if answers else float("nan"))
+    score = lambda key: accuracy([a[key] for a in answers], [a["target"] for a in answers]) if answers else float("nan")
+    return dict(objective=loss + reg, loss=loss, reg=reg, answers=answers, accuracy=score("answer"),
+                rank_accuracy=score("rank") if self.options else None)
 
 # %% ../nbs/15_explorer.ipynb #8e235943
 EXPLORER_METHODS = ("lorahub_cma", "lorahub_ngopt", "lorahub_plus", "gradient", "best_single", "uniform", "centroid")
@@ -210,10 +218,12 @@ def _answers_html(answers:list) -> str:
     "The queries (their last characters: real prompts are long), the answers, the targets."
     cell = lambda x, full=None: (f"<td title='{html.escape(full or '')}' style='overflow-wrap:anywhere;"
                                  f"line-height:1.3'><code>{html.escape(str(x))}</code></td>")
-    rows = "".join(f"<tr>{cell(_tail(a['input']), a['input'])}{cell(a['answer'])}{cell(a['target'])}"
+    ranked = any(a.get("rank") is not None for a in answers)
+    rank = lambda a: cell(a["rank"]) if ranked else ""
+    rows = "".join(f"<tr>{cell(_tail(a['input']), a['input'])}{cell(a['answer'])}{rank(a)}{cell(a['target'])}"
                    f"<td>{'✓' if a['correct'] else '✗'}</td></tr>" for a in answers)
-    head = "".join(f"<th align=left style='width:{w}'>{t}</th>" for t, w in
-                   [("query (its end)", "64%"), ("answer", "16%"), ("target", "14%"), ("", "6%")])
+    cols = [("query (its end)", "56%"), ("answer", "14%")] + [("rank", "10%")] * ranked + [("target", "14%"), ("", "6%")]
+    head = "".join(f"<th align=left style='width:{w}'>{t}</th>" for t, w in cols)
     return f"<table style='font-size:90%;white-space:normal;table-layout:fixed;width:100%'><tr>{head}</tr>{rows}</table>"
 
 def _world_task(world, task, shots, n_queries, seed):
@@ -257,20 +267,36 @@ def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, s
                 reset_button=W.Button(description="w = 0"),
                 status=W.HTML(), chart=W.HTML(), plot=W.HTML(), answers=W.HTML(layout=W.Layout(width="100%")))
 
+# %% ../nbs/15_explorer.ipynb #36387463d
+def query_options(data, task:str, queries:list) -> list:
+    "Per query, the candidates rank classification chooses among (`bbh.candidates`); None if any query has none."
+    options = [candidates(data, task, q["input"]) for q in queries]
+    return None if None in options else options
+
+def task_reference(data, task:str) -> dict:
+    "Chance and majority of `task` on its test rows, as the status line shows them (label -> text)."
+    chance, major = task_chance(data, task), task_majority(data, task)
+    return {"chance": f"{chance:.0%}" if chance else "0% (free-form)",
+            f"majority (always {major['answer']!r})": f"{major['acc']:.0%}"}
+
 # %% ../nbs/15_explorer.ipynb #36387463b
 def status_html(out:dict, # what `on_weights` returned
-                reference:dict=None) -> str: # extra figures to show beside the accuracy: label -> text
-    "The objective, the accuracy on the queries and its reference points, as one HTML line."
-    extra = "".join(f" &nbsp;·&nbsp; {html.escape(k)} {html.escape(v)}" for k, v in (reference or {}).items())
+                reference:dict=None) -> str: # the accuracy's reference points: label -> text (`task_reference`)
+    "The objective, the accuracy on the queries (exact match, and rank when there is one), its reference points."
+    rank = "" if out.get("rank_accuracy") is None else f", rank {out['rank_accuracy']:.0%}"
+    ref = " &nbsp;·&nbsp; ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in (reference or {}).items())
+    ref = f" &nbsp;|&nbsp; on the task's test rows: {ref}" if ref else ""
     return (f"<b>objective</b> {out['objective']:.4f} = loss {out['loss']:.4f} + L1 {out['reg']:.4f} &nbsp; "
-            f"<b>accuracy on the {len(out['answers'])} queries</b> {out['accuracy']:.0%}{extra}")
+            f"<b>accuracy on the {len(out['answers'])} queries</b> exact match {out['accuracy']:.0%}{rank}{ref}")
 
 # %% ../nbs/15_explorer.ipynb #36387463
 class Explorer:
     "The explorer's handlers: widgets in, `ExplorerState` calls out."
-    def __init__(self, state:ExplorerState, widgets:dict, world=None, shots:int=5, n_queries:int=6, seed:int=0):
+    def __init__(self, state:ExplorerState, widgets:dict, world=None, shots:int=5, n_queries:int=6, seed:int=0,
+                 data=None, # the world's tasks as BBH data (`harness.world_data`): rank candidates, chance, majority
+                 reference:dict=None):
         self.state, self.w, self.world, self.busy = state, widgets, world, False
-        self.shots, self.n_queries, self.seed, self.reference = shots, n_queries, seed, {}
+        self.shots, self.n_queries, self.seed, self.data, self.reference = shots, n_queries, seed, data, reference
 
     def refresh(self, _=None):
         "Recompute the objective, the charts and the answers at the sliders' weights."
@@ -346,7 +372,10 @@ def on_setting(self:Explorer, _=None):
 @patch
 def on_task(self:Explorer, change):
     "The task menu: the new task's examples, its own module marked, the setting applied to it, weights back to 0."
-    self.state.set_task(*_world_task(self.world, change["new"], self.shots, self.n_queries, self.seed), change["new"])
+    task = change["new"]
+    examples, queries = _world_task(self.world, task, self.shots, self.n_queries, self.seed)
+    self.state.set_task(examples, queries, task, query_options(self.data, task, queries))
+    self.reference = task_reference(self.data, task)
     self.state.w = np.zeros(len(self.state.names))
     self.mark()
     self.on_setting()
@@ -392,13 +421,15 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
     task = task or tasks[0]
     hub = source if world is None else LoraHub(dict(world.module_paths), base=str(world.base_path), device=device,
                                                progress=False)
+    data = world_data(world) if world is not None else None
     if world is not None: examples, queries = _world_task(world, task, shots, n_queries, seed)
     own = world_own(world, dict(world.module_paths)) if world is not None else own
     settings = settings_for(own)
     if setting not in settings: raise ValueError(f"setting {setting!r} is not offered here; choose from {settings}")
-    state = ExplorerState(hub, examples, queries, search, max_new_tokens, task=task, own=own)
+    options, reference = (query_options(data, task, queries), task_reference(data, task)) if data else (None, None)
+    state = ExplorerState(hub, examples, queries, search, max_new_tokens, task=task, own=own, options=options)
     ex = Explorer(state, _controls(state, tasks, task, world, settings, setting), world=world, shots=shots,
-                  n_queries=n_queries, seed=seed)
+                  n_queries=n_queries, seed=seed, data=data, reference=reference)
     ex.mark()
     ex.on_setting()
     return ex.connect().layout()
