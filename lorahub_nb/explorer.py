@@ -5,15 +5,20 @@
 # %% ../nbs/15_explorer.ipynb #9f88245e
 from __future__ import annotations
 import base64, html, io
+from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .adapt import LoraHub, Search, as_search
 from .objective import l1_penalty
-from .evaluate import exact_match
+from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, METHODS, get_method
+from .bbh import candidates, task_chance, task_majority
+from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, world_data, world_own
 
 # %% auto #0
-__all__ = ['EXPLORER_METHODS', 'ExplorerState', 'plot_state', 'figure_png', 'Explorer', 'explorer']
+__all__ = ['EXPLORER_METHODS', 'SETTINGS', 'MARK_COLOURS', 'ExplorerState', 'setting_own', 'setting_pool', 'settings_for',
+           'module_marks', 'name_html', 'by_weight', 'top_k', 'weights_html', 'plot_history', 'figure_png',
+           'show_options', 'query_options', 'task_reference', 'status_html', 'Explorer', 'explorer', 'save_page']
 
 # %% ../nbs/15_explorer.ipynb #6a6f81bb
 class ExplorerState:
@@ -22,18 +27,23 @@ class ExplorerState:
                  examples:list, # few-shot examples [{"input", "output"}]: the objective
                  queries:list=None, # held-out examples whose answers are shown (default: the few-shot ones)
                  search:Search=None, # the search settings (alpha is the objective's L1 strength)
-                 max_new_tokens:int=16):
+                 max_new_tokens:int=16,
+                 task:str=None, # the task's name (what `own` is looked up by)
+                 own:dict=None, # task -> its own module, or [own module, kin...] (as `harness.Pool.own`)
+                 options:list=None): # per query, the candidate answers of rank classification (None: free-form)
         self.hub, self.search, self.max_new_tokens = hub, as_search(search), max_new_tokens
         self.modules = list(hub.modules)
         self.names = [m.name for m in self.modules]
         self.selected = list(self.names)
         self.w = np.zeros(len(self.names))
         self.runs = {}  # method -> Plan of its last run
-        self.set_task(examples, queries)
+        self.own, self.setting = dict(own or {}), "full"
+        self.set_task(examples, queries, task, options)
 
-    def set_task(self, examples:list, queries:list=None):
-        "Switch to another task's examples; earlier runs are forgotten."
-        self.examples, self.queries, self.runs = list(examples), list(queries or examples), {}
+    def set_task(self, examples:list, queries:list=None, task:str=None, options:list=None):
+        "Switch to another task's examples (name, rank candidates); earlier runs are forgotten."
+        self.examples, self.queries, self.runs, self.task = list(examples), list(queries or examples), {}, task
+        self.options = options
 
     def select(self, names:list):
         "Use only these modules (weights of the others become 0)."
@@ -59,20 +69,25 @@ def _as_full(state:ExplorerState, w) -> np.ndarray:
 
 # %% ../nbs/15_explorer.ipynb #1e83d108
 def _answers(state:ExplorerState) -> list:
-    outs = state.hub.generate([q["input"] for q in state.queries], max_new_tokens=state.max_new_tokens)
-    return [dict(input=q["input"], answer=a, target=q["output"], correct=exact_match(a, q["output"]))
-            for q, a in zip(state.queries, outs)]
+    "Each query's generated answer and, with candidates, the one rank classification picks."
+    prompts = [q["input"] for q in state.queries]
+    outs = state.hub.generate(prompts, max_new_tokens=state.max_new_tokens)
+    ranked = (rank_classify(state.hub.model, state.hub.tokenizer, prompts, state.options,
+                            max_input_tokens=state.hub.max_input_tokens) if state.options else [None] * len(outs))
+    return [dict(input=q["input"], answer=a, rank=r, target=q["output"], correct=exact_match(a, q["output"]))
+            for q, a, r in zip(state.queries, outs, ranked)]
 
 # %% ../nbs/15_explorer.ipynb #781128e4
 @patch
 def on_weights(self:ExplorerState, w) -> dict:
-    "Set the weights; return objective, loss, L1 term, and the answers to the queries."
+    "Set the weights; return objective, loss, L1 term, the answers to the queries and their accuracy (exact, rank)."
     self.w = _as_full(self, w)
     active = self.w[np.isin(self.names, self.selected)]
     loss, reg = self.hub.loss(self.examples, w=active), l1_penalty(active, self.search.alpha)
     answers = _answers(self)
-    return dict(objective=loss + reg, loss=loss, reg=reg, answers=answers,
-                accuracy=float(np.mean([a["correct"] for a in answers])) if answers else float("nan"))
+    score = lambda key: accuracy([a[key] for a in answers], [a["target"] for a in answers]) if answers else float("nan")
+    return dict(objective=loss + reg, loss=loss, reg=reg, answers=answers, accuracy=score("answer"),
+                rank_accuracy=score("rank") if self.options else None)
 
 # %% ../nbs/15_explorer.ipynb #8e235943
 EXPLORER_METHODS = ("lorahub_cma", "lorahub_ngopt", "lorahub_plus", "gradient", "best_single", "uniform", "centroid")
@@ -87,24 +102,103 @@ def on_run(self:ExplorerState, method:str="lorahub_cma", **changes) -> Plan: # s
     self.runs[method] = plan
     return plan
 
+# %% ../nbs/15_explorer.ipynb #7c1e0a02
+SETTINGS = {"full": "full pool", "leave-one-out": "leave-one-out (own module out)",
+            "leave-family-out": "leave-family-out (own module and kin out)"}
+
+def setting_own(own:dict, # task -> its own module, or [own, kin...]
+                task:str, setting:str) -> dict:
+    "What the harness holds out under `setting`: nothing, `task`'s own module alone, or it with its kin."
+    if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
+    if setting == "full": return {}
+    return {task: own_name(own, task)} if setting == "leave-one-out" else dict(own or {})
+
+# %% ../nbs/15_explorer.ipynb #7c1e0a03
+def setting_pool(names:list, # the pool's modules
+                 own:dict, task:str, setting:str) -> list:
+    "The modules `task` may use under `setting`, as the harness chooses them (the whole pool, less what it holds out)."
+    pool = Pool(dict.fromkeys(names), setting_own(own, task, setting))
+    protocol = Protocol(n_modules=None, leave_one_out=setting != "full")
+    return choose_modules(Cell(task, 0, [], [], 0), pool, protocol, models=None)
+
+# %% ../nbs/15_explorer.ipynb #7c1e0a05
+def settings_for(own:dict) -> list:
+    "The settings a pool offers: leave-one-out where tasks have own modules, leave-family-out where some have kin."
+    own = own or {}
+    kin = any(len(held_out(own, t)) > 1 for t in own)
+    return [s for s in SETTINGS if s == "full" or (own and (s == "leave-one-out" or kin))]
+
+def module_marks(own:dict, task:str) -> dict:
+    "Module -> 'own' (the task's own module) or 'kin' (held out with it)."
+    first = own_name(own, task)
+    return {n: "own" if n == first else "kin" for n in held_out(own, task)}
+
+# %% ../nbs/15_explorer.ipynb #7c1e0a08
+@patch
+def use_setting(self:ExplorerState, setting:str) -> list:
+    "Select the modules `setting` leaves in the pool for the current task; returns them."
+    names = setting_pool(self.names, self.own, self.task, setting)
+    self.select(names)
+    self.setting = setting
+    return names
+
+# %% ../nbs/15_explorer.ipynb #7c1e0a11
+MARK_COLOURS = {"own": "#b35900", "kin": "#6f4e99"}
+
+def name_html(name:str, mark:str=None) -> str:
+    "A module's full name that wraps only at its underscores (its end stays visible), then its mark."
+    parts = "_<wbr>".join(html.escape(p) for p in name.split("_"))
+    badge = f" <b class='lh-mark' style='color:{MARK_COLOURS[mark]}'>{mark}</b>" if mark else ""
+    return (f"<span class='lh-name' title='{html.escape(name)}' style='white-space:normal;overflow-wrap:anywhere;"
+            f"line-height:1.2;display:inline-block'>{parts}{badge}</span>")
+
+# %% ../nbs/15_explorer.ipynb #7c1e0a12
+def by_weight(w) -> np.ndarray:
+    "Indices by |w|, largest first (ties keep their order)."
+    return np.argsort(-np.abs(np.asarray(w, dtype=float)), kind="stable")
+
+def top_k(w, k:int) -> list:
+    "Indices of the `k` largest |w| (k = 0: all of them), largest first."
+    order = by_weight(w)
+    return [int(i) for i in (order[:k] if k else order)]
+
+# %% ../nbs/15_explorer.ipynb #7c1e0a15
+def _bar(label:str, x:float, scale:float, grey:bool=False, half:int=100) -> str:
+    "One row of the weights chart: the label, a bar from 0 (`half` px each side), the value."
+    width = min(abs(x) / scale, 1.0) * half
+    colour = "#bbbbbb" if grey else ("#1f77b4" if x >= 0 else "#d62728")
+    left = half - width if x < 0 else half
+    track = (f"<div style='position:relative;flex:none;width:{2 * half}px;height:12px;background:#f2f2f2'>"
+             f"<div style='position:absolute;left:{left:.0f}px;width:{width:.0f}px;height:12px;background:{colour}'></div>"
+             f"<div style='position:absolute;left:{half}px;width:1px;height:12px;background:#444'></div></div>")
+    return (f"<div class='lh-bar' style='display:flex;align-items:center;gap:6px;margin:2px 0;font-size:12px'>"
+            f"<div class='lh-bar-label' style='flex:none;width:240px;text-align:right'>{label}</div>{track}"
+            f"<div style='flex:none;width:44px;text-align:right'>{x:+.2f}</div></div>")
+
+# %% ../nbs/15_explorer.ipynb #7c1e0a16
+def weights_html(names:list, w, # the modules and their weights
+                 marks:dict=None, # name -> 'own' / 'kin'
+                 grey:set=(), # modules shown grey (held out of the pool)
+                 top:int=15) -> str: # bars for the largest |w|; the others share one 'rest' bar
+    "The weights as horizontal bars, largest |w| first: the `top` largest, then one grey bar for the rest."
+    w, marks = np.asarray(w, dtype=float), marks or {}
+    order, scale = by_weight(w), max(float(np.abs(w).max(initial=0)), 1e-9)
+    bars = [_bar(name_html(names[i], marks.get(names[i])), w[i], scale, names[i] in grey) for i in order[:top]]
+    rest = order[top:]
+    if len(rest): bars.append(_bar(f"<i>rest: {len(rest)} modules, Σ|w|</i>", float(np.abs(w[rest]).sum()), scale, True))
+    return f"<div class='lh-chart'><b>composition weights</b> (largest |w| first){''.join(bars)}</div>"
+
 # %% ../nbs/15_explorer.ipynb #3eb2ee3c
-def plot_state(state:ExplorerState, figsize=(9, 3)):
-    "Weights by module (sorted bars) and objective vs evaluation (one line per optimizer)."
+def plot_history(state:ExplorerState, figsize=(5, 2.6)):
+    "The objective against the evaluations of every search so far (dots, and the best so far; one colour per method)."
     import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=figsize)
-    order = np.argsort(np.abs(state.w))
-    names = [state.names[i] for i in order]
-    colour = lambda n, i: "lightgrey" if n not in state.selected else ("C0" if state.w[i] >= 0 else "C3")
-    colours = [colour(n, i) for n, i in zip(names, order)]
-    a.barh(names, state.w[order], color=colours)
-    a.axvline(0, color="k", lw=0.5)
-    a.set(xlabel="weight w", title="composition weights")
+    fig, ax = plt.subplots(figsize=figsize)
     runs = {m: np.array(p.info["history"]) for m, p in state.runs.items() if "history" in p.info}
     for k, (m, v) in enumerate(runs.items()):
-        b.plot(v, ".", color=f"C{k}", alpha=0.35)
-        b.plot(np.minimum.accumulate(v), "-", color=f"C{k}", label=m)
-    if runs: b.legend(fontsize=8)
-    b.set(xlabel="evaluation", ylabel="objective (CE + L1)", title="search history")
+        ax.plot(v, ".", color=f"C{k}", alpha=0.35)
+        ax.plot(np.minimum.accumulate(v), "-", color=f"C{k}", label=m)
+    if runs: ax.legend(fontsize=8)
+    ax.set(xlabel="evaluation", ylabel="objective (CE + L1)", title="search history")
     fig.tight_layout()
     return fig
 
@@ -118,61 +212,127 @@ def figure_png(fig, dpi:int=80) -> bytes:
     return buf.getvalue()
 
 # %% ../nbs/15_explorer.ipynb #36387459
+def _tail(s:str, n:int=90) -> str: return s if len(s) <= n else "…" + s[-n:]
+
 def _answers_html(answers:list) -> str:
-    cell = lambda x: f"<td><code>{html.escape(str(x))}</code></td>"
-    rows = "".join(f"<tr>{cell(a['input'])}{cell(a['answer'])}{cell(a['target'])}<td>{'✓' if a['correct'] else '✗'}"
-                   "</td></tr>" for a in answers)
-    return ("<table style='font-size:90%'><tr><th align=left>input</th><th align=left>answer</th>"
-            f"<th align=left>target</th><th></th></tr>{rows}</table>")
+    "The queries (their last characters: real prompts are long), the answers, the targets."
+    cell = lambda x, full=None: (f"<td title='{html.escape(full or '')}' style='overflow-wrap:anywhere;"
+                                 f"line-height:1.3'><code>{html.escape(str(x))}</code></td>")
+    ranked = any(a.get("rank") is not None for a in answers)
+    rank = lambda a: cell(a["rank"]) if ranked else ""
+    rows = "".join(f"<tr>{cell(_tail(a['input']), a['input'])}{cell(a['answer'])}{rank(a)}{cell(a['target'])}"
+                   f"<td>{'✓' if a['correct'] else '✗'}</td></tr>" for a in answers)
+    cols = [("query (its end)", "56%"), ("answer", "14%")] + [("rank", "10%")] * ranked + [("target", "14%"), ("", "6%")]
+    head = "".join(f"<th align=left style='width:{w}'>{t}</th>" for t, w in cols)
+    return f"<table style='font-size:90%;white-space:normal;table-layout:fixed;width:100%'><tr>{head}</tr>{rows}</table>"
 
 def _world_task(world, task, shots, n_queries, seed):
     return (world.task_examples(task, n=shots, seed=seed, split="fewshot"),
             world.task_examples(task, n=n_queries, seed=seed, split="test"))
 
 # %% ../nbs/15_explorer.ipynb #36387461
-def _controls(state:ExplorerState, tasks:list, task:str, world):
+def show_options(n:int) -> list:
+    "The 'show' menu for `n` modules: all of them, or the top k by |w| for the k below n."
+    return [("all modules", 0)] + [(f"top {k} by |w|", k) for k in (2, 5, 10, 20) if k < n]
+
+def _module_widgets(state:ExplorerState) -> dict:
+    "Per module: a checkbox, a slider (fixed width, no description) and its name, in one row."
+    import ipywidgets as W
+    b = state.search.bound
+    slider = lambda: W.FloatSlider(0.0, min=-b, max=b, step=0.05, continuous_update=False, readout_format=".2f",
+                                   layout=W.Layout(width="230px", flex="none"))
+    checks = {n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px", flex="none")) for n in state.names}
+    sliders = {n: slider() for n in state.names}
+    labels = {n: W.HTML(name_html(n), layout=W.Layout(width="250px", flex="none")) for n in state.names}
+    row = lambda n: W.HBox([checks[n], sliders[n], labels[n]], layout=W.Layout(align_items="center")).add_class("lh-row")
+    rows = {n: row(n) for n in state.names}
+    box = W.VBox(list(rows.values()), layout=W.Layout(flex="none", width="max-content"))   # never squeezed
+    return dict(checks=checks, sliders=sliders, labels=labels, rows=rows, rows_box=box)
+
+# %% ../nbs/15_explorer.ipynb #36387462
+def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, setting:str) -> dict:
     "The explorer's widgets, by name."
     import ipywidgets as W
-    lay, style = W.Layout(width="420px"), {"description_width": "130px"}
-    b = state.search.bound
-    slider = lambda n: W.FloatSlider(0.0, min=-b, max=b, step=0.05, description=n[-18:], continuous_update=False,
-                                     readout_format=".2f", layout=lay, style=style)
     methods = [m for m in EXPLORER_METHODS if m in METHODS]
-    return dict(sliders={n: slider(n) for n in state.names},
-                checks={n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px")) for n in state.names},
-                task=W.Dropdown(options=tasks, value=task, description="task", disabled=world is None),
+    wide = W.Layout(width="420px")
+    return dict(**_module_widgets(state),
+                task=W.Dropdown(options=tasks, value=task, description="task", disabled=world is None, layout=wide),
+                setting=W.Dropdown(options=[(SETTINGS[s], s) for s in settings], value=setting, description="pool",
+                                   disabled=len(settings) < 2, layout=wide),
+                show=W.Dropdown(options=show_options(len(state.names)), value=0, description="show"),
                 method=W.Dropdown(options=methods, value=methods[0], description="method"),
                 budget=W.IntSlider(state.search.budget, min=5, max=200, step=5, description="budget",
                                    continuous_update=False),
                 run_button=W.Button(description="run", button_style="primary"),
                 reset_button=W.Button(description="w = 0"),
-                status=W.HTML(), plot=W.HTML(), answers=W.HTML())
+                status=W.HTML(), chart=W.HTML(), plot=W.HTML(), answers=W.HTML(layout=W.Layout(width="100%")))
+
+# %% ../nbs/15_explorer.ipynb #36387463d
+def query_options(data, task:str, queries:list) -> list:
+    "Per query, the candidates rank classification chooses among (`bbh.candidates`); None if any query has none."
+    options = [candidates(data, task, q["input"]) for q in queries]
+    return None if None in options else options
+
+def task_reference(data, task:str) -> dict:
+    "Chance and majority of `task` on its test rows, as the status line shows them (label -> text)."
+    chance, major = task_chance(data, task), task_majority(data, task)
+    return {"chance": f"{chance:.0%}" if chance else "0% (free-form)",
+            f"majority (always {major['answer']!r})": f"{major['acc']:.0%}"}
+
+# %% ../nbs/15_explorer.ipynb #36387463b
+def status_html(out:dict, # what `on_weights` returned
+                reference:dict=None) -> str: # the accuracy's reference points: label -> text (`task_reference`)
+    "The objective, the accuracy on the queries (exact match, and rank when there is one), its reference points."
+    rank = "" if out.get("rank_accuracy") is None else f", rank {out['rank_accuracy']:.0%}"
+    ref = " &nbsp;·&nbsp; ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in (reference or {}).items())
+    ref = f" &nbsp;|&nbsp; on the task's test rows: {ref}" if ref else ""
+    return (f"<b>objective</b> {out['objective']:.4f} = loss {out['loss']:.4f} + L1 {out['reg']:.4f} &nbsp; "
+            f"<b>accuracy on the {len(out['answers'])} queries</b> exact match {out['accuracy']:.0%}{rank}{ref}")
 
 # %% ../nbs/15_explorer.ipynb #36387463
 class Explorer:
     "The explorer's handlers: widgets in, `ExplorerState` calls out."
-    def __init__(self, state:ExplorerState, widgets:dict, world=None, shots:int=5, n_queries:int=6, seed:int=0):
+    def __init__(self, state:ExplorerState, widgets:dict, world=None, shots:int=5, n_queries:int=6, seed:int=0,
+                 data=None, # the world's tasks as BBH data (`harness.world_data`): rank candidates, chance, majority
+                 reference:dict=None):
         self.state, self.w, self.world, self.busy = state, widgets, world, False
-        self.shots, self.n_queries, self.seed = shots, n_queries, seed
+        self.shots, self.n_queries, self.seed, self.data, self.reference = shots, n_queries, seed, data, reference
 
     def refresh(self, _=None):
-        "Recompute the objective, the plot and the answers at the sliders' weights."
+        "Recompute the objective, the charts and the answers at the sliders' weights."
         if self.busy: return
-        out = self.state.on_weights({n: s.value for n, s in self.w["sliders"].items()})
-        self.w["status"].value = (f"<b>objective</b> {out['objective']:.4f} = loss {out['loss']:.4f} + L1 "
-                                  f"{out['reg']:.4f} &nbsp; <b>accuracy on the {len(out['answers'])} queries</b> "
-                                  f"{out['accuracy']:.0%}")
-        png = base64.b64encode(figure_png(plot_state(self.state))).decode()
-        self.w["plot"].value = f"<img src='data:image/png;base64,{png}'/>"
+        s = self.state
+        out = s.on_weights({n: x.value for n, x in self.w["sliders"].items()})
+        self.w["status"].value = status_html(out, self.reference)
+        held = set(s.names) - set(s.selected)
+        self.w["chart"].value = weights_html(s.names, s.w, module_marks(s.own, s.task), held)
+        png = base64.b64encode(figure_png(plot_history(s))).decode() if s.runs else ""
+        self.w["plot"].value = f"<img src='data:image/png;base64,{png}'/>" if png else ""
         self.w["answers"].value = _answers_html(out["answers"])
 
     def set_sliders(self, w):
-        "Move the sliders to `w` (one recomputation, not one per slider)."
+        "Move the sliders to `w` (one recomputation, not one per slider), then put the rows in order."
         self.busy = True
         try:
             for n, x in zip(self.state.names, w): self.w["sliders"][n].value = float(x)
         finally: self.busy = False
+        self.arrange()
         self.refresh()
+
+# %% ../nbs/15_explorer.ipynb #36387463c
+@patch
+def arrange(self:Explorer, _=None):
+    "Rows in order of |w|, largest first; with a top-k filter, only the top k shown."
+    s, rows = self.state, self.w["rows"]
+    shown = set(top_k(s.w, self.w["show"].value))
+    for i, n in enumerate(s.names): rows[n].layout.display = None if i in shown else "none"
+    self.w["rows_box"].children = [rows[s.names[i]] for i in top_k(s.w, 0)]
+
+@patch
+def mark(self:Explorer):
+    "Mark the task's own module and its kin in the rows."
+    marks = module_marks(self.state.own, self.state.task)
+    for n, label in self.w["labels"].items(): label.value = name_html(n, marks.get(n))
 
 # %% ../nbs/15_explorer.ipynb #36387464
 @patch
@@ -186,6 +346,7 @@ def on_run(self:Explorer, _=None):
 @patch
 def on_check(self:Explorer, _=None):
     "A checkbox: select the ticked modules (at least one stays ticked)."
+    if self.busy: return
     names = [n for n in self.state.names if self.w["checks"][n].value]
     if not names:
         self.w["checks"][self.state.names[0]].value = True
@@ -194,12 +355,30 @@ def on_check(self:Explorer, _=None):
     for n in self.state.names: self.w["sliders"][n].disabled = n not in self.state.selected
     self.set_sliders(self.state.w)
 
+# %% ../nbs/15_explorer.ipynb #862bdde3
+@patch
+def on_setting(self:Explorer, _=None):
+    "The pool menu: the modules the setting leaves are ticked; the held-out ones are unticked and cannot be moved."
+    pool = self.state.use_setting(self.w["setting"].value)
+    self.busy = True
+    try:
+        for n in self.state.names:
+            self.w["checks"][n].value = n in pool
+            self.w["checks"][n].disabled = self.w["sliders"][n].disabled = n not in pool
+    finally: self.busy = False
+    self.set_sliders(self.state.w)
+
 # %% ../nbs/15_explorer.ipynb #16b0a8da
 @patch
 def on_task(self:Explorer, change):
-    "The task menu: the new task's examples, weights back to 0."
-    self.state.set_task(*_world_task(self.world, change["new"], self.shots, self.n_queries, self.seed))
-    self.set_sliders(np.zeros(len(self.state.names)))
+    "The task menu: the new task's examples, its own module marked, the setting applied to it, weights back to 0."
+    task = change["new"]
+    examples, queries = _world_task(self.world, task, self.shots, self.n_queries, self.seed)
+    self.state.set_task(examples, queries, task, query_options(self.data, task, queries))
+    self.reference = task_reference(self.data, task)
+    self.state.w = np.zeros(len(self.state.names))
+    self.mark()
+    self.on_setting()
 
 # %% ../nbs/15_explorer.ipynb #36387465
 @patch
@@ -208,6 +387,8 @@ def connect(self:Explorer):
     for s in self.w["sliders"].values(): s.observe(self.refresh, names="value")
     for c in self.w["checks"].values(): c.observe(self.on_check, names="value")
     if self.world is not None: self.w["task"].observe(self.on_task, names="value")
+    self.w["setting"].observe(self.on_setting, names="value")
+    self.w["show"].observe(self.arrange, names="value")
     self.w["run_button"].on_click(self.on_run)
     self.w["reset_button"].on_click(lambda _: self.set_sliders(np.zeros(len(self.state.names))))
     return self
@@ -218,30 +399,47 @@ def layout(self:Explorer):
     "The widgets in a box, with its parts as attributes (`.state`, `.sliders`, `.run_button`, ...)."
     import ipywidgets as W
     w = self.w
-    rows = [W.HBox([w["checks"][n], w["sliders"][n]]) for n in self.state.names]
-    ui = W.VBox([W.HBox([w["task"], w["method"]]), W.HBox([w["budget"], w["run_button"], w["reset_button"]]),
-                 w["status"], W.HBox([W.VBox(rows), w["answers"]]), w["plot"]])
+    right = W.VBox([w["chart"], w["plot"], w["answers"]], layout=W.Layout(margin="0 0 0 16px", flex="1 1 0", min_width="0"))
+    ui = W.VBox([W.HBox([w["task"], w["setting"]]), W.HBox([w["method"], w["budget"], w["run_button"], w["reset_button"]]),
+                 w["show"], w["status"], W.HBox([w["rows_box"], right])])
     for k, v in w.items(): setattr(ui, k, v)
     ui.state, ui.explorer = self.state, self
     return ui
 
 # %% ../nbs/15_explorer.ipynb #3abbcdb5
-def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`) to build one from
+def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realworld.build_real_world()`)
              examples:list=None, # few-shot examples (with a hub); with a world: drawn from the chosen task
              queries:list=None, # examples whose answers are shown
              task:str=None, # with a world: the first task shown (default: its first unseen task)
-             shots:int=5, n_queries:int=6, seed:int=0, search:Search=None, max_new_tokens:int=16, device=None):
-    "An ipywidgets explorer of LoraHub: weight sliders, a run button, objective, plots and answers."
+             shots:int=5, n_queries:int=6, seed:int=0, search:Search=None, max_new_tokens:int=16, device=None,
+             own:dict=None, # with a hub: task -> its own module (or [own, kin...]); a world knows its own
+             setting:str="full"): # the pool: 'full', 'leave-one-out' or 'leave-family-out' (see `SETTINGS`)
+    "An ipywidgets explorer of LoraHub: weight sliders, a run button, the pool's setting, objective, charts, answers."
     world = None if isinstance(source, LoraHub) else source
     if world is None and examples is None: raise ValueError("pass the few-shot examples together with a LoraHub")
     tasks = list(world.unseen_tasks()) if world is not None else [task or "task"]
     task = task or tasks[0]
     hub = source if world is None else LoraHub(dict(world.module_paths), base=str(world.base_path), device=device,
                                                progress=False)
+    data = world_data(world) if world is not None else None
     if world is not None: examples, queries = _world_task(world, task, shots, n_queries, seed)
-    state = ExplorerState(hub, examples, queries, search, max_new_tokens)
-    widgets = _controls(state, tasks, task, world)
-    ex = Explorer(state, widgets, world=world, shots=shots, n_queries=n_queries, seed=seed)
-    ex.connect()
-    ex.refresh()
-    return ex.layout()
+    own = world_own(world, dict(world.module_paths)) if world is not None else own
+    settings = settings_for(own)
+    if setting not in settings: raise ValueError(f"setting {setting!r} is not offered here; choose from {settings}")
+    options, reference = (query_options(data, task, queries), task_reference(data, task)) if data else (None, None)
+    state = ExplorerState(hub, examples, queries, search, max_new_tokens, task=task, own=own, options=options)
+    ex = Explorer(state, _controls(state, tasks, task, world, settings, setting), world=world, shots=shots,
+                  n_queries=n_queries, seed=seed, data=data, reference=reference)
+    ex.mark()
+    ex.on_setting()
+    return ex.connect().layout()
+
+# %% ../nbs/15_explorer.ipynb #9a11b002
+def save_page(ui, path, # the explorer (what `explorer` returned), and the .html file to write
+              embed_url:str=None, # the html-manager's embed.js (default: ipywidgets' copy on a CDN)
+              title:str="LoraHub explorer") -> Path:
+    "The explorer as a static HTML page: its widgets as they are now, drawn without a kernel (moving them does nothing)."
+    from ipywidgets.embed import embed_minimal_html, dependency_state
+    kw = {} if embed_url is None else dict(embed_url=embed_url, cors=False)   # a local file: no CORS request
+    embed_minimal_html(path, views=[ui], state=dependency_state(ui), title=title, requirejs=False, **kw)
+    return Path(path)

@@ -14,7 +14,7 @@ from .utils import save_adapter, quiet_loading
 # %% auto #0
 __all__ = ['GGUF_SPECIAL', 'GGUF_MERGES', 'tiny_t5', 'tiny_llama', 'tiny_model', 'fixture_config', 'lora_shapes', 'random_state',
            'write_base', 'random_modules', 'Counter', 'count_forwards', 'gguf_vocab', 'gguf_name', 'permute_qk',
-           'write_tiny_gguf', 'MiniWorld']
+           'write_tiny_gguf', 'MiniWorld', 'FamilyWorld']
 
 # %% ../nbs/01_testing.ipynb #4a208f59
 def tiny_t5(seed:int=0, d_model:int=32, layers:int=1):
@@ -184,9 +184,10 @@ class MiniWorld:
     def __init__(self, root, # where to write base and modules
                  n:int=4, # tasks, each with a module of its own
                  n_unseen:int=2, # the first this many tasks are the unseen ones
-                 causal:bool=False):
+                 causal:bool=False,
+                 names:list=None): # the tasks' names (default t0, t1, ...; given, they set `n`)
         self.root, self.causal, self.size = Path(root), causal, "mini"
-        self.tasks = [f"t{i}" for i in range(n)]
+        self.tasks = list(names) if names else [f"t{i}" for i in range(n)]
         cards = {t: [e["input"] for e in self.task_examples(t, 5, 0, "fewshot")] for t in self.tasks}
         paths = random_modules(self.root, causal=causal, names=self.tasks, cards=cards)
         self.base_path, self.module_paths = self.root / "base", dict(zip(self.tasks, paths))
@@ -201,3 +202,19 @@ class MiniWorld:
         return [{"input": f"{task}: {w} =", "output": w[0]} for w in words]
 
     def __repr__(self): return f"MiniWorld({len(self.tasks)} tasks, unseen {self.unseen})"
+
+# %% ../nbs/01_testing.ipynb #5e0d7a11
+class FamilyWorld(MiniWorld):
+    "A `MiniWorld` with named tasks in families: `own_modules()` gives each unseen task's own module, then its kin."
+    def __init__(self, root, names:list, # where to write, and the tasks' names
+                 families:list=(), # lists of names held out together
+                 n_unseen:int=None, # the first this many tasks are unseen (default: all)
+                 causal:bool=False):
+        super().__init__(root, n_unseen=len(names) if n_unseen is None else n_unseen, causal=causal, names=names)
+        self.families = [list(f) for f in families]
+
+    def own_modules(self) -> dict:
+        "Task -> [its own module, then its kin]."
+        kin = lambda t: next((f for f in self.families if t in f), [t])
+        return {t: [t] + [k for k in kin(t) if k != t] for t in self.unseen}
+

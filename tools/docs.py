@@ -8,6 +8,7 @@ It imports nothing from `lorahub_nb`, so it works before the package is installe
     python tools/docs.py sidebar                # write nbs/sidebar.yml in reading order
     python tools/docs.py render OUT             # render every notebook into OUT and check the pages
     python tools/docs.py execute NB... [--flags slow]   # run notebooks in place, keeping their outputs
+    python tools/docs.py widgets-js             # cache the embed.js that draws widget pages (npm pack, once)
 """
 from __future__ import annotations
 
@@ -505,28 +506,141 @@ def find_chromium() -> str | None:
     return next((shutil.which(n) for n in names if n and shutil.which(n)), None)
 
 
-def _chromium_cmd(exe: str, url: str, png: Path, profile: str, width: int, height: int) -> list:
-    """The headless Chromium command line for one screenshot (fresh profile, no network services)."""
+def _chromium_cmd(exe: str, url: str, png: Path, profile: str, width: int, height: int,
+                  wait_ms: int = None) -> list:
+    """The headless Chromium command line for one screenshot (fresh profile, no network services); `png` None:
+    print the DOM instead. `wait_ms`: let the page's scripts run this long (virtual time) first."""
+    out = [f"--screenshot={png}"] if png is not None else ["--dump-dom"]
+    wait = [f"--virtual-time-budget={wait_ms}"] if wait_ms else []
     return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
-            f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size={width},{height}", url]
+            f"--user-data-dir={profile}", *out, *wait, f"--window-size={width},{height}", url]
 
 
-def screenshot(html, png, width: int = 1200, height: int = 900, timeout: int = 90, chromium: str = None) -> Path:
-    """Screenshot of a page (`html`: a path or any URL) saved to `png`, by headless Chromium."""
+def _chromium_exe(chromium: str = None) -> str:
     exe = chromium or find_chromium()
     if exe is None:
         raise FileNotFoundError("no Chromium found: install it (Debian: apt-get install chromium) or set CHROMIUM")
-    url = html if re.match(r"^\w+://", str(html)) else Path(html).resolve().as_uri()
+    return exe
+
+
+def _url(html) -> str:
+    return html if re.match(r"^\w+://", str(html)) else Path(html).resolve().as_uri()
+
+
+def screenshot(html, png, width: int = 1200, height: int = 900, timeout: int = 90, chromium: str = None,
+               wait_ms: int = None) -> Path:  # let scripts (a widget page's) run this long first
+    """Screenshot of a page (`html`: a path or any URL) saved to `png`, by headless Chromium."""
+    exe = _chromium_exe(chromium)
+    url = _url(html)
     png = Path(png).resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
     png.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as profile:
-        cmd = _chromium_cmd(exe, url, png, profile, width, height)
+        cmd = _chromium_cmd(exe, url, png, profile, width, height, wait_ms)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if not png.exists():
         raise RuntimeError(f"Chromium wrote no screenshot (exit {r.returncode}): {r.stderr[-1000:]}")
     return png
+
+
+def dump_dom(html, width: int = 1200, height: int = 900, wait_ms: int = 10_000, timeout: int = 90,
+             chromium: str = None) -> str:
+    """The page's DOM after its scripts ran for `wait_ms` (virtual time), as headless Chromium serialises it."""
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = _chromium_cmd(_chromium_exe(chromium), _url(html), None, profile, width, height, wait_ms)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0 or "<html" not in r.stdout:
+        raise RuntimeError(f"Chromium printed no DOM (exit {r.returncode}): {r.stderr[-1000:]}")
+    return r.stdout
+
+
+# --- widget pages: ipywidgets' static export, rendered by @jupyter-widgets/html-manager -----------------------------
+
+HTML_MANAGER = ("@jupyter-widgets/html-manager", "1.0.15")   # the npm package whose dist/embed.js renders widget state
+
+
+def _cache_dir() -> Path:
+    """This library's cache folder (as `lorahub_nb.utils.cache_root`: $LORAHUB_NB_CACHE, else ~/.cache/lorahub_nb)."""
+    if os.environ.get("LORAHUB_NB_CACHE"):
+        return Path(os.environ["LORAHUB_NB_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "lorahub_nb"
+
+
+def widgets_js(cache_dir=None, download: bool = True, timeout: int = 300) -> Path | None:
+    """The html-manager's `embed.js` (ipywidgets' static pages without a CDN): cached, else fetched once with
+    `npm pack` when `download`; None when it is neither cached nor fetchable."""
+    name, version = HTML_MANAGER
+    dest = Path(cache_dir or _cache_dir()) / "npm" / f"html-manager-{version}" / "embed.js"
+    if dest.is_file() or not download or shutil.which("npm") is None:
+        return dest if dest.is_file() else None
+    import tarfile
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run(["npm", "pack", "--silent", f"{name}@{version}"], cwd=tmp, capture_output=True, text=True,
+                           timeout=timeout)
+        tgz = next(Path(tmp).glob("*.tgz"), None)
+        if r.returncode != 0 or tgz is None:
+            return None
+        with tarfile.open(tgz) as t:
+            data = t.extractfile("package/dist/embed.js").read()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(f".embed.js.{os.getpid()}")
+        part.write_bytes(data)
+        os.replace(part, dest)
+    return dest
+
+
+_re_probe = re.compile(r'<pre id="lh-probe">(.*?)</pre>', re.S)
+
+# Measures an explorer page (lorahub_nb.explorer) once its widgets are on screen: per module row its name (tooltip),
+# the name's text, its box, whether the text overflows its box, and the slider track's width; per chart bar its
+# label's text and box. It writes them as JSON into <pre id="lh-probe">.
+EXPLORER_PROBE = """<script>
+function lhBox(e) { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }
+function lhInside(a, b) { return a[0] >= b[0] - 1 && a[1] >= b[1] - 1 && a[2] <= b[2] + 1 && a[3] <= b[3] + 1; }
+function lhClipped(e) {  // does e overflow its own box, or lie partly outside an ancestor that clips, or the page?
+  if (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1) return true;
+  const box = lhBox(e);
+  if (box[0] < 0 || box[2] > document.documentElement.clientWidth + 1) return true;
+  for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+    const s = getComputedStyle(a);
+    if ((s.overflowX !== 'visible' || s.overflowY !== 'visible') && !lhInside(box, lhBox(a))) return true; }
+  return false; }
+function lhProbe() {
+  const rows = [...document.querySelectorAll('.lh-row')];
+  const bars = [...document.querySelectorAll('.lh-bar-label')];
+  if (!rows.length || !bars.length) return false;
+  const out = {width: document.documentElement.clientWidth,
+    rows: rows.filter(r => r.offsetParent !== null).map(r => { const n = r.querySelector('.lh-name');
+      const track = r.querySelector('.noUi-target');
+      return {name: n.title, text: n.textContent, box: lhBox(n), clipped: lhClipped(n),
+              track: track ? track.getBoundingClientRect().width : 0, track_box: track ? lhBox(track) : null}; }),
+    bars: bars.map(b => ({text: b.textContent, box: lhBox(b), clipped: lhClipped(b)}))};
+  const pre = document.createElement('pre'); pre.id = 'lh-probe'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre); return true;
+}
+const lhTimer = setInterval(() => { if (lhProbe()) clearInterval(lhTimer); }, 50);
+</script>"""
+
+
+def probe_page(html, probe: str = EXPLORER_PROBE, **kw) -> dict:
+    """What `probe` (a script writing JSON into <pre id="lh-probe">) measured on a copy of the page `html`."""
+    html = Path(html)
+    probed = html.with_name(f".probe-{html.name}")
+    probed.write_text(html.read_text(encoding="utf-8").replace("</body>", probe + "\n</body>"), encoding="utf-8")
+    try:
+        m = _re_probe.search(dump_dom(probed, **kw))
+    finally:
+        probed.unlink(missing_ok=True)
+    if m is None:
+        raise AssertionError(f"{html.name}: the probe found no explorer on the page (did the widgets render?)")
+    return json.loads(html_lib.unescape(m.group(1)))
+
+
+def overlaps(boxes: list) -> list:
+    """Pairs (i, j) of boxes [left, top, right, bottom] that overlap by more than a pixel."""
+    hit = lambda a, b: min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if hit(boxes[i], boxes[j])]
 
 
 def page_ink(png) -> dict:
@@ -569,7 +683,7 @@ def write_sidebar(root=None) -> Path:
 # --- command line --------------------------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    """The command line: readme | sidebar | render OUT | execute NB... [--flags slow]."""
+    """The command line: readme | sidebar | render OUT | execute NB... [--flags slow] | widgets-js."""
     p = argparse.ArgumentParser(prog="python tools/docs.py", description="README and HTML docs without Quarto")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("readme", help="write README.md from nbs/index.ipynb")
@@ -580,6 +694,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("execute", help="run notebooks in place, keeping their outputs")
     e.add_argument("notebooks", nargs="+")
     e.add_argument("--flags", nargs="*", default=[], help="also run cells with these flags (slow, gpu, hub)")
+    sub.add_parser("widgets-js", help="fetch and cache the html-manager's embed.js (npm pack) for widget pages")
     return p
 
 
@@ -605,6 +720,12 @@ def main(argv=None):
     elif a.cmd == "execute":
         for nb in a.notebooks:
             print(f"executed {execute_in_place(nb, flags=a.flags)}")
+    elif a.cmd == "widgets-js":
+        js = widgets_js()
+        if js is None:
+            sys.exit(f"could not fetch {'@'.join(HTML_MANAGER)} with npm pack (is npm installed and its registry "
+                     "reachable?)")
+        print(f"{'@'.join(HTML_MANAGER)}: {js}")
     else:
         bad = _render_and_check(a.out, a.execute)
         if bad:
