@@ -386,8 +386,16 @@ def _bbh_protocol(a, pool):
     "The `Protocol` the bbh flags ask for (N: 20, or the whole pool when it is smaller)."
     from lorahub_nb.harness import Protocol
     n = a.n_modules or min(20, len(pool) if pool else 20)
-    return Protocol(n_modules=n, shots=a.shots, limit=a.limit, split=a.split, prefilter=a.prefilter).but(
-        budget=a.budget)
+    return Protocol(n_modules=n, shots=a.shots, limit=a.limit, split=a.split, prefilter=a.prefilter,
+                    prompt=a.prompt).but(budget=a.budget)
+
+def _real_dtype(a, device) -> str:
+    "The real world's dtype: bf16 where it is native (a GPU, a CPU with AVX512-BF16 or AMX), else fp32, said once."
+    from lorahub_nb.utils import native_bf16
+    if a.dtype != "auto": return a.dtype
+    if str(device).startswith("cuda") or native_bf16(): return "bf16"
+    _say(a, "this CPU has no native bf16 (emulated, about 70x slower than fp32 here): computing in fp32")
+    return "fp32"
 
 def cmd_bbh(a):
     "The paper's BBH protocol over tasks × seeds × methods, appended to a resumable JSONL."
@@ -397,7 +405,7 @@ def cmd_bbh(a):
     check_results_out(check_writable(a.out))          # a file that is not ours is refused, untouched, before any work
     device, methods = pick_device(a.device), a.methods or list(PAPER_METHODS)
     data, pool, base = _bbh_data(a)
-    dtype = "bf16" if a.world == "smollm2" and a.dtype == "auto" else a.dtype   # the real world's default
+    dtype = _real_dtype(a, device) if a.world == "smollm2" else a.dtype   # the real world's default
     loud = not (a.json or a.quiet)
     models = Models(base, device=device, dtype=dtype, progress=loud, compile=a.compile)   # progress: module reads
     grid = dict(pool=pool, tasks=a.tasks, seeds=a.seeds, methods=methods, progress=loud,
@@ -603,6 +611,9 @@ def _bbh_parser(add):
                    help="per-seed: new adapt examples per seed; paper: one draw per task, as the official script")
     b.add_argument("--prefilter", default="random", choices=["random", "loss", "embedding", "hybrid"],
                    help="how the N modules are chosen (default random, the paper's)")
+    b.add_argument("--prompt", default="auto", choices=["auto", "plain", "chat"],
+                   help="plain: the paper's Q:/A: prompt; chat: the base's chat template and a format line; "
+                        "auto (default): chat where the base's tokenizer has a chat template (an instruct model)")
     b.add_argument("--samples", default=None, help="JSON: module id -> sample inputs, for centroid weights")
     b.add_argument("--seed", type=ranged(int, 0), default=0, help="seed for random:N")
     b.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")

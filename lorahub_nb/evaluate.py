@@ -42,10 +42,10 @@ def count_tokens(tokenizer, texts:list) -> list:
     return [len(x) for x in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
 
 # %% ../nbs/05_evaluate.ipynb #728faf6f
-def icl_prompt(shots:list, # few-shot examples, each {"input", "output"}
+def icl_prompt(shots:list, # few-shot examples, each {"input", "output"} (and "query": the chat protocol's message)
                query:str) -> str:
-    "In-context prompt: each shot as 'input\\noutput', blank lines between, then the query."
-    blocks = [f"{s['input']}\n{s['output']}" for s in shots]
+    "In-context prompt: each shot as 'input\\noutput', blank lines between, then the query (a shot's `query` if it has one)."
+    blocks = [f"{s.get('query', s['input'])}\n{s['output']}" for s in shots]
     return "\n\n".join(blocks + [query])
 
 # %% ../nbs/05_evaluate.ipynb #4ebb8522

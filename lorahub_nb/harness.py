@@ -12,7 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 from .modules import load_modules, load_base, catalogue
 from .adapt import LoraHub, Search
-from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt
+from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt, has_chat_template
 from .baselines import draw_modules, select_modules, module_name, linear_adapter, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
 from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text, task_chance,
@@ -23,12 +23,13 @@ from .utils import host
 __all__ = ['PROMPTS', 'run_bbh', 'REFERENCES', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header',
            'check_results_out', 'read_results', 'is_results_file', 'lock_file', 'lock_results', 'unlock_results',
            'ResultsLog', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name',
-           'held_out', 'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run', 'open_run', 'run_tasks',
-           'run_cell', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks',
-           'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_pool', 'world_run']
+           'held_out', 'choose_modules', 'task_sha', 'chats', 'prepare_cell', 'answer_length', 'Run', 'open_run',
+           'run_tasks', 'run_cell', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table',
+           'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_pool',
+           'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
-PROMPTS = ("plain", "chat")  # the paper's `instruction / Q: / A:`; the base's chat template with a format line
+PROMPTS = ("plain", "chat", "auto")  # the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
 
 @dataclass(frozen=True)
 class Protocol:
@@ -41,7 +42,7 @@ class Protocol:
     leave_one_out: bool = False  # hold each task's own module out of its pool
     margin: int = 2  # new tokens beyond the task's longest target
     search: Search = Search()  # optimizer, budget K, bound, alpha (the seed is each run's seed)
-    prompt: str = "plain"  # 'plain' (the paper's) or 'chat' (an instruct base's template, `bbh.chat_text`)
+    prompt: str = "plain"  # 'plain' (the paper's), 'chat' (the base's template, `bbh.chat_text`), 'auto' (chat if it has one)
 
     def __post_init__(self):
         if self.split not in SPLITS: raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
@@ -405,13 +406,18 @@ def _queries(data:BBH, task:str, examples:list, wrap=None) -> list:
     texts = [chat_text(data, task, e["input"]) for e in examples]
     return [{"input": wrap(q), "query": q, "output": e["target"]} for q, e in zip(texts, examples)]
 
+def chats(protocol:Protocol, tokenizer) -> bool:
+    "Does `protocol` ask this base for its chat template ('chat'; 'auto' where the tokenizer has one)?"
+    if protocol.prompt == "plain": return False
+    if tokenizer is None: raise ValueError(f"the {protocol.prompt!r} prompt needs the tokenizer")
+    return protocol.prompt == "chat" or has_chat_template(tokenizer)
+
 def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
                  tokenizer=None) -> Cell: # needed by the chat protocol; sets the generation length
     "The few-shot examples, test prompts, rank candidates and references of (task, seed)."
     adapt, test = adapt_and_test(data, task, k=protocol.shots, seed=seed, limit=protocol.limit,
                                  split=protocol.split)
-    if protocol.prompt == "chat" and tokenizer is None: raise ValueError("the chat protocol needs the tokenizer")
-    wrap = functools.partial(chat_prompt, tokenizer) if protocol.prompt == "chat" else None
+    wrap = functools.partial(chat_prompt, tokenizer) if chats(protocol, tokenizer) else None
     options = [candidates(data, task, e["input"]) for e in test]
     cell = Cell(task, int(seed), _queries(data, task, adapt, wrap), _queries(data, task, test, wrap), None,
                 options=None if None in options else options, wrap=wrap,
@@ -517,8 +523,10 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
              bar=None) -> list:
     "Prepare (task, seed) once, then run each method and log its row; returns the new rows."
     data, pool, protocol, models, options = run.data, run.pool, run.protocol, run.models, run.options
-    chat_tok = _tokenizer(models) if protocol.prompt == "chat" else None
-    cell, sha, rows = prepare_cell(data, task, seed, protocol, chat_tok), task_sha(data, task), []
+    known = models.hub is not None or models.model is not None or bool(models.base)   # else the modules name it
+    tok = _tokenizer(models) if protocol.prompt != "plain" and known else None
+    plain = protocol if tok is not None else protocol.but(prompt="plain")
+    cell, sha, rows = prepare_cell(data, task, seed, plain, tok), task_sha(data, task), []
     if pool and any(get_method(m).needs_modules for m in names):
         t0 = time.perf_counter()
         cell.names = choose_modules(cell, pool, protocol, models, options.get("prefilter"))
@@ -526,6 +534,9 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         cell.select_s = time.perf_counter() - t0
         mine = own_name(pool.own, task)
         if mine in pool and not protocol.leave_one_out: cell.own = _own_module(models, mine, pool)
+    if plain is not protocol:   # the base came with the modules: its tokenizer decides the prompt only now
+        cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)), names=cell.names,
+                                   own=cell.own, select_s=cell.select_s)
     cell.max_new_tokens = answer_length(data, task, _tokenizer(models), protocol.margin)
     for name in names:
         if bar is not None: bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)

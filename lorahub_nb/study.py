@@ -4,17 +4,22 @@
 
 # %% ../nbs/14_study.ipynb #ad9cdacf
 from __future__ import annotations
-import json, time
+import functools, json, time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+from tqdm.auto import tqdm
 from .utils import MARKER, write_json, write_jsonl
 from .adapt import Search
 from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
 from .harness import (Models, world_run, summarize, compare_table, plot_methods, read_results,
-                                REFERENCES)
+                                REFERENCES, Protocol, ResultsLog, prepare_cell, rank, row_key, task_sha, world_data,
+                                world_pool)
+from .methods import Plan
+from .evaluate import accuracy, icl_prompt
+from .utils import host
 from .bbh import task_chance, task_majority, answer_kind
 
 # %% auto #0
@@ -22,10 +27,11 @@ __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHAR
            'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
            'task_means', 'method_interval', 'study_intervals', 'study_table', 'plot_settings', 'headline_table',
            'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_name',
-           'prefilter_runs', 'prefilter_claims', 'chat_name', 'merge_real_rows', 'paired_difference', 'direction',
-           'verdict', 'real_progress', 'real_references', 'reference_rows', 'real_summary', 'write_real_results',
-           'setting_name', 'real_table', 'standing', 'references_table', 'real_readme', 'agreement_table',
-           'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens', 'plot_prefilter']
+           'prefilter_runs', 'prefilter_claims', 'chat_name', 'merge_real_rows', 'row_plan', 'rescore_rank',
+           'paired_difference', 'direction', 'verdict', 'real_progress', 'real_references', 'reference_rows',
+           'real_summary', 'write_real_results', 'setting_name', 'real_table', 'standing', 'references_table',
+           'real_readme', 'agreement_table', 'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens',
+           'plot_prefilter']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -355,10 +361,54 @@ def merge_real_rows(out) -> list:
              and ("full", r["task"], r["seed"], r["method"]) not in have]
     return sorted(rows, key=lambda r: (r["setting"], r["task"], r["seed"], r["method"]))
 
+# %% ../nbs/14_study.ipynb #4e43973a
+def row_plan(row:dict, cell) -> Plan:
+    "The plan a recorded row answered with, rebuilt from its method and weights (no search is rerun)."
+    method = get_method(row["method"])
+    if method.shots_in_prompt: return Plan(prompt=functools.partial(icl_prompt, cell.shots))
+    if row.get("weights") is None: return Plan()
+    return Plan(np.array([row["weights"][n] for n in row["modules"]]), linear=method.linear)
+
+def _record_protocol(config:dict) -> Protocol:
+    "The protocol a results file's config records (what decides its cells: shots, split, limit, draw)."
+    keep = ("n_modules", "shots", "limit", "split", "prefilter", "leave_one_out", "margin", "prompt")
+    return Protocol(**{k: config[k] for k in keep if k in config})
+
+# %% ../nbs/14_study.ipynb #92cd72f8
+def rescore_rank(world, out, # the study's world and results folder
+                 setting:str="loo", methods=None, tasks=None, seeds=None, # which rows (None: all but the oracle)
+                 models:Models=None, progress:bool=True) -> list:
+    "Rank-classify recorded rows of `out/runs/<setting>.jsonl` from their weights into `runs/rank-<setting>.jsonl`."
+    runs = Path(out) / "runs"
+    config, rows = read_results(runs / f"{setting}.jsonl")
+    protocol, data, pool = _record_protocol(config), world_data(world), world_pool(world)
+    keep = lambda r, k, v: v is None or r[k] in v
+    todo = [r for r in rows if not get_method(r["method"]).needs_own and keep(r, "method", methods)
+            and keep(r, "task", tasks) and keep(r, "seed", seeds)]
+    models = models or Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
+    log = ResultsLog(runs / f"rank-{setting}.jsonl", dict(rescores=f"{setting}.jsonl", dtype=str(models.dtype)))
+    with log:
+        for r in tqdm(todo, desc=f"rank {setting}", disable=not progress):
+            if row_key(r) not in log.done: log.add(_rescored(r, data, protocol, models, pool))
+    return [log.done[row_key(r)] for r in todo]
+
+def _rescored(row:dict, data, protocol:Protocol, models:Models, pool) -> dict:
+    "One recorded row rank-classified again under its own plan."
+    if task_sha(data, row["task"]) != row.get("data_sha", task_sha(data, row["task"])):
+        raise ValueError(f"the data of task {row['task']!r} differs from what the record was computed on")
+    cell = prepare_cell(data, row["task"], row["seed"], protocol)
+    if row.get("modules"): models.attach(row["modules"], pool)
+    plan, t0 = row_plan(row, cell), time.perf_counter()
+    ranked = rank(models, plan, cell.prompts(plan), cell.options)
+    acc = None if ranked is None else accuracy(ranked, [t["output"] for t in cell.test])
+    return dict(task=row["task"], method=row["method"], seed=row["seed"], acc_rank=acc,
+                rank_s=time.perf_counter() - t0, host=host())
+
 # %% ../nbs/14_study.ipynb #a58a3566
 def paired_difference(rows:list, a:str, b:str, setting:str, metric:str="acc", **kw) -> dict:
     "Mean of `a` − `b` over the (task, seed) cells both have, averaged per task; bootstrap interval over tasks."
-    cells = lambda m: {(r["task"], r["seed"]): r[metric] for r in rows if (r["method"], r["setting"]) == (m, setting)}
+    cells = lambda m: {(r["task"], r["seed"]): r[metric] for r in rows
+                       if (r["method"], r["setting"]) == (m, setting) and r.get(metric) is not None}
     x, y = cells(a), cells(b)
     by = {}
     for t, s in sorted(set(x) & set(y)): by.setdefault(t, []).append(x[(t, s)] - y[(t, s)])
@@ -395,7 +445,8 @@ CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ng
           ("lorahub_cma", "lorahub_ngopt"), ("lorahub_plus", "lorahub_ngopt"), ("lorahub_plus", "best_single"),
           ("gradient", "lorahub_ngopt"), ("centroid", "lorahub_ngopt"), ("centroid:0", "centroid"),
           ("centroid:0", "best_single"), ("centroid_linear", "centroid"), ("uniform", "zero_shot"),
-          ("best_single", "zero_shot"), ("oracle", "lorahub_ngopt"))
+          ("best_single", "zero_shot"), ("oracle", "lorahub_ngopt"),
+          ("zero_shot@chat", "zero_shot"), ("icl@chat", "zero_shot@chat"), ("lorahub_ngopt", "zero_shot@chat"))
 
 def real_references(world) -> dict:
     "Task -> its chance, majority and answer kind, on the world's test rows and shot pools (`bbh` data)."
@@ -470,23 +521,36 @@ def real_table(summary:dict, settings=("loo", "full")) -> str:
 def standing(v:dict, key:str="vs_chance") -> str:
     "Where a method stands against chance (or `key`: 'vs_majority', 'rank_vs_chance'): above, at or below it."
     if key not in v: return "no reference"
-    return {"higher": "above", "lower": "below", "no difference": "at"}.get(direction(v[key]), "too few tasks for")
+    return {"higher": "above", "lower": "below", "no difference": "at"}.get(direction(v[key]), "(too few tasks)")
 
-def references_table(summary:dict, settings=("loo", "full"), key:str="vs_chance") -> str:
-    "Markdown: each method's difference from chance and from the majority answer (points, 95% CI), per setting."
-    head = ["method", *(f"{setting_name(s)}: vs chance | vs majority" for s in settings)]
-    fmt = lambda d: f"{100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]"
+def _ci(d:dict, sign:str="") -> str: return f"{100 * d['mean']:{sign}.1f} [{100 * d['lo']:{sign}.1f}, {100 * d['hi']:{sign}.1f}]"
+
+def references_table(summary:dict, settings=("loo", "full"), methods:list=None, # None: every measured method
+                     metric:str="acc") -> str: # or "acc_rank": rank accuracy against chance
+    "Markdown: per method and setting, its mean [95% CI], and its paired difference from chance and majority."
+    key, score = ("vs_chance", None) if metric == "acc" else ("rank_vs_chance", "rank")
+    head = ["method", *(h for s in settings for h in (setting_name(s), "vs chance", "vs majority")[:3 if score is None else 2])]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {}) if m not in REFERENCES):
-        vs = [summary["methods"].get(s, {}).get(m) for s in settings]
-        cells = ["—" if v is None or key not in v else f"{fmt(v[key])} | {fmt(v['vs_majority'])}" for v in vs]
+    measured = lambda m: any((score is None or score in v.get(m, {})) and m in v
+                             for v in (summary["methods"].get(s, {}) for s in settings))
+    names = methods or [m for m in dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {}))
+                        if m not in REFERENCES and measured(m)]
+    for m in names:
+        cells = []
+        for s in settings:
+            v = summary["methods"].get(s, {}).get(m) or {}
+            v = {**v, **(v.get(score) or {})} if score else v
+            if key not in v: cells += ["—"] * (3 if score is None else 2); continue
+            cells += [_ci(v), f"{_ci(v[key], '+')} {standing(v, key)}"] + ([] if score else [_ci(v["vs_majority"], "+")])
         lines.append("| " + " | ".join([m, *cells]) + " |")
     return "\n".join(lines)
 
+# %% ../nbs/14_study.ipynb #729de072
 def _claim(d:dict, summary:dict) -> str:
     "A claim as `verdict` words it, then where each side stands against chance."
     ms = summary["methods"][d["setting"]]
-    sides = [f"{m} {standing(ms[m])} chance" for m in (d["a"], d["b"]) if "vs_chance" in ms.get(m, {})]
+    placed = lambda m: "vs_chance" in ms.get(m, {}) and standing(ms[m]) in ("above", "at", "below")
+    sides = [f"{m} {standing(ms[m])} chance" for m in (d["a"], d["b"]) if placed(m)]
     return verdict(d) + (f"; {', '.join(sides)}" if sides else "")
 
 def real_readme(summary:dict, settings=("loo", "full")) -> str:
