@@ -24,7 +24,7 @@ __all__ = ['MINILM', 'CENTROID_CACHE', 'STRATEGIES', 'MERGES', 'DENSITY', 'ARROW
            'module_samples', 'centroid_of', 'module_centroids', 'similarities', 'softmax_weights', 'centroid_weights',
            'composed_loss', 'gradient_weights', 'linear_adapter', 'linear_loss', 'draw_modules', 'module_losses',
            'select_modules', 'peft_sources', 'hub_layout', 'peft_merge', 'merged_state', 'TiesMerger', 'MergedResult',
-           'merger', 'merge_search', 'write_modules', 'bare_copy', 'arrow_model']
+           'merger', 'merge_search', 'write_modules', 'bare_copy', 'arrow_api', 'arrow_model']
 
 # %% ../nbs/07_baselines.ipynb #d0f9e6b3
 class Embedder:
@@ -506,13 +506,21 @@ def bare_copy(hub:LoraHub):
     return copy.deepcopy(hub.model).unload()
 
 # %% ../nbs/07_baselines.ipynb #5e252fc4
+def arrow_api() -> tuple:
+    "PEFT's (ArrowConfig, create_arrow_model); a clear error where the installed PEFT predates Arrow."
+    import peft
+    try: from peft import ArrowConfig, create_arrow_model
+    except ImportError: raise ImportError(f"PEFT {peft.__version__} has no Arrow (peft.create_arrow_model): "
+                                          "upgrade PEFT (`pip install -U peft`) to run arrow and arrow_gks") from None
+    return ArrowConfig, create_arrow_model
+
 @contextlib.contextmanager
 def arrow_model(hub:LoraHub, top_k:int=ARROW_TOP_K, temperature:float=ARROW_TEMPERATURE,
                 gks:bool=False, # GenKnowSub: subtract the general modules' mean first
                 general:list=None, # the general modules (folders, hub ids, LoraModules); default: the hub's own
                 seed:int=0): # the prototypes' power iteration
     "Inside the block, PEFT's Arrow model over the hub's modules (`create_arrow_model`), on a copy of the base model."
-    from peft import ArrowConfig, create_arrow_model
+    ArrowConfig, create_arrow_model = arrow_api()
     config = ArrowConfig(top_k=min(top_k, hub.n), router_temperature=temperature, use_gks=gks, rng_seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_modules(hub, tmp)
