@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_methods.ipynb #31bfa741
 from __future__ import annotations
-import functools, math
+import functools, math, time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 import numpy as np
@@ -12,12 +12,14 @@ from fastcore.basics import patch
 from .adapt import LoraHub, LoraHubResult, Search, as_search
 from .evaluate import icl_prompt
 from .baselines import (centroid_weights, gradient_weights, get_embedder, linear_adapter,
-                                  module_name, select_modules)
+                                  module_name, select_modules, MERGES, DENSITY, merged_state, merge_search,
+                                  arrow_model, ARROW_TOP_K, ARROW_TEMPERATURE)
 
 # %% auto #0
-__all__ = ['COSTS', 'METHODS', 'SCREENING', 'PAPER_METHODS', 'Plan', 'Method', 'method', 'zero_shot', 'icl', 'uniform',
+__all__ = ['COSTS', 'MEMORY', 'METHODS', 'SCREENING', 'PAPER_METHODS', 'Plan', 'Method', 'method', 'zero_shot', 'icl', 'uniform',
            'uniform_linear', 'best_single', 'oracle', 'searched', 'lorahub_search', 'gradient', 'centroid',
-           'centroid_linear', 'screened_modules', 'screen', 'lorahub_plus', 'get_method', 'check_methods']
+           'centroid_linear', 'screened_modules', 'screen', 'lorahub_plus', 'merge_weight', 'uniform_merge',
+           'lorahub_ties', 'arrow', 'arrow_gks', 'get_method', 'check_methods']
 
 # %% ../nbs/08_methods.ipynb #8667755e
 @dataclass
@@ -27,6 +29,8 @@ class Plan:
     prompt: object = None  # callable query -> prompt (None: the query as is)
     linear: bool = False  # answer with Σ wᵢ Bᵢ Aᵢ (`compose.compose_linear`) instead of (Σ wA)(Σ wB)
     own: bool = False  # answer with the task's own module alone (the oracle); skipped where there is none
+    state: dict = None  # a composed module in the hub's adapter layout (PEFT's merges), written into the hub as is
+    router: dict = None  # options of `baselines.arrow_model`: answer through PEFT's Arrow router, not one adapter
     info: dict = field(default_factory=dict)  # what the results row keeps: objective, history, chosen module, ...
 
     def prompts(self, queries:list) -> list:
@@ -61,6 +65,11 @@ def applied(self:Plan,
     "Inside the block, the (model, tokenizer) answering as the plan says; the hub restored after."
     if self.own:
         with _alone(hub, own) as pair: yield pair
+    elif self.router is not None:
+        with arrow_model(hub, **self.router) as model: yield model, hub.tokenizer
+    elif self.state is not None:
+        hub.composer.set_state(self.state)
+        yield hub.model, hub.tokenizer
     elif self.w is None: yield bare() if bare is not None else _bare(hub)
     elif self.linear:
         with linear_adapter(hub, self.w) as model: yield model, hub.tokenizer
@@ -71,6 +80,12 @@ def applied(self:Plan,
 # %% ../nbs/08_methods.ipynb #849cd853
 COSTS = {"none": lambda n, k: 0, "modules": lambda n, k: n,   # forward passes, from N and K
          "budget": lambda n, k: k}
+MEMORY = {  # beyond the hub: (rank-r adapters' worth of tensors at the peak, from N; copies of the base model)
+    "hub": (lambda n: 0, 0),  # the plan is written into the hub's own adapter
+    "linear": (lambda n: n, 0),  # a second adapter, of rank N·r
+    "merge": (lambda n: n + 1, 0),  # while merging: the N modules as adapters (or trimmed), and the merge
+    "router": (lambda n: n, 1),  # Arrow: a copy of the base model holding the N modules (the router has no weights)
+    "router_gks": (lambda n: 2 * n, 1)}  # GenKnowSub: and the N general modules (by default the candidates again)
 
 @dataclass
 class Method:
@@ -82,12 +97,19 @@ class Method:
     needs_own: bool = False  # answers with the task's own module alone (the oracle)
     shots_in_prompt: bool = False  # writes the few-shot examples into every prompt (ICL)
     linear: bool = False  # composes Σ wᵢ Bᵢ Aᵢ instead of (Σ wA)(Σ wB)
+    needs_shots: bool = True  # False: never reads the few-shot examples
+    merge: str = None  # composes with PEFT's add_weighted_adapter of this combination type
+    router: bool = False  # answers through a per-token router (Arrow): no single composed adapter
+    memory: str = "hub"  # what answering holds beyond the hub (`MEMORY`); a linear method holds "linear"
     cost: str = "none"  # forward passes before answering: "none", "modules" (N), "budget" (K)
     backward: bool = False  # each of those passes is forward + backward
 
     def __post_init__(self):
         if self.cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        if self.memory not in MEMORY:
+            raise ValueError(f"memory must be one of {', '.join(MEMORY)}, got {self.memory!r}")
+        if self.linear and self.memory == "hub": self.memory = "linear"
 
     def __call__(self, hub:LoraHub, shots:list, search:Search=None, **options) -> Plan:
         return self.fn(hub, shots, as_search(search), **{**self.options, **options})
@@ -95,6 +117,11 @@ class Method:
     def passes(self, n_modules:int, budget:int) -> int:
         "Forward passes through the model (at most) before answering, with N modules and budget K."
         return COSTS[self.cost](n_modules, budget)
+
+    def held(self, n_modules:int) -> dict:
+        "What answering holds at its peak beyond the hub, with N modules: rank-r adapters and base-model copies."
+        adapters, bases = MEMORY[self.memory]
+        return dict(adapters=adapters(n_modules), base_models=bases)
 
     @property
     def doc(self) -> str: return (self.fn.__doc__ or "").strip()
@@ -104,18 +131,19 @@ METHODS = {}  # name -> Method: the one registry
 def method(name:str, # how results, the command line and the study refer to it
            needs_modules:bool=True, # False: never touches the LoRA modules
            *, needs_own:bool=False, shots_in_prompt:bool=False, linear:bool=False, # see `Method`
+           needs_shots:bool=True, merge:str=None, router:bool=False, memory:str="hub", # see `Method`
            cost:str="none", backward:bool=False, # passes before answering (`Method.passes`)
            **options): # default options passed to the function
     "Decorator: register `fn(hub, shots, search, **options) -> Plan` as the method `name`."
     def register(fn):
         METHODS[name] = Method(name, fn, needs_modules, options, needs_own=needs_own,
-                               shots_in_prompt=shots_in_prompt, linear=linear, cost=cost,
-                               backward=backward)
+                               shots_in_prompt=shots_in_prompt, linear=linear, needs_shots=needs_shots,
+                               merge=merge, router=router, memory=memory, cost=cost, backward=backward)
         return fn
     return register
 
 # %% ../nbs/08_methods.ipynb #b6d2e87d
-@method("zero_shot", needs_modules=False)
+@method("zero_shot", needs_modules=False, needs_shots=False)
 def zero_shot(hub, shots, search):
     "The base model on the bare prompt."
     return Plan()
@@ -126,12 +154,12 @@ def icl(hub, shots, search):
     return Plan(prompt=functools.partial(icl_prompt, shots))
 
 # %% ../nbs/08_methods.ipynb #afdfbb6f
-@method("uniform")
+@method("uniform", needs_shots=False)
 def uniform(hub, shots, search):
     "Every drawn module at weight 1/N, composed as (Σ wA)(Σ wB)."
     return Plan(np.full(hub.n, 1.0 / hub.n))
 
-@method("uniform_linear", linear=True)
+@method("uniform_linear", linear=True, needs_shots=False)
 def uniform_linear(hub, shots, search):
     "Every drawn module at weight 1/N, composed linearly: ΔW = Σ wᵢ Bᵢ Aᵢ / N."
     return Plan(np.full(hub.n, 1.0 / hub.n), linear=True)
@@ -143,7 +171,7 @@ def best_single(hub, shots, search):
     i = int(losses.argmin())
     return Plan(np.eye(hub.n)[i], info=dict(module=hub.names[i], loss=float(losses[i])))
 
-@method("oracle", needs_own=True)
+@method("oracle", needs_own=True, needs_shots=False)
 def oracle(hub, shots, search):
     "The task's own module alone (exists only where the task has one, and not under leave-one-out)."
     return Plan(own=True)
@@ -227,6 +255,49 @@ def lorahub_plus(hub, shots, search,
                               centre=start))
     if plan.info["objective"] >= losses[b]: plan.w = start    # the L1 term is 0 at the start: its objective is its loss
     plan.info.update(info, searched=True)
+    return plan
+
+# %% ../nbs/08_methods.ipynb #1db0dd82
+def merge_weight(combination:str, n:int) -> float:
+    "The weight at which N copies of one module merge back into it: 1 (TIES' and DARE's means), 1/N² (a pruned sum)."
+    return 1.0 / n**2 if combination == "magnitude_prune" else 1.0
+
+def uniform_merge(combination:str): # one of `baselines.MERGES`
+    "PEFT's `combination` merge of the drawn modules at uniform weights, as a method function."
+    def fn(hub, shots, search, density=DENSITY, weight=None):
+        w, t = np.full(hub.n, merge_weight(combination, hub.n) if weight is None else weight), time.perf_counter()
+        state = merged_state(hub, w, combination, density, seed=search.seed)
+        return Plan(w, state=state, info=dict(combination=combination, density=density,
+                                              merge_s=time.perf_counter() - t))
+    fn.__doc__ = f"PEFT's {combination} merge of the drawn modules at uniform weights (`baselines.merged_state`)."
+    return fn
+
+for c in MERGES: method(c, needs_shots=False, merge=c, memory="merge", density=DENSITY, weight=None)(uniform_merge(c))
+
+@method("lorahub_ties", cost="budget", merge="ties", memory="merge", density=DENSITY, optimizer="NGOpt")
+def lorahub_ties(hub, shots, search, density=DENSITY, optimizer="NGOpt"):
+    "LoraHub's search (K forward passes) with PEFT's TIES merge as the composition (`baselines.merge_search`)."
+    res = merge_search(hub, shots, search.but(optimizer=optimizer), "ties", density)
+    plan = replace(searched(res), state=res.state)
+    plan.info.update(combination="ties", density=density, merge_s=res.settings["merge_s"])
+    return plan
+
+# %% ../nbs/08_methods.ipynb #c5ef9d72
+@method("arrow", needs_shots=False, router=True, memory="router", top_k=ARROW_TOP_K,
+        temperature=ARROW_TEMPERATURE)
+def arrow(hub, shots, search, top_k=ARROW_TOP_K, temperature=ARROW_TEMPERATURE):
+    "PEFT's Arrow: each token routed to its top-k modules by |⟨x, prototype⟩| (`baselines.arrow_model`)."
+    return Plan(router=dict(top_k=top_k, temperature=temperature, seed=search.seed),
+                info=dict(top_k=min(top_k, hub.n), temperature=temperature))
+
+@method("arrow_gks", needs_shots=False, router=True, memory="router_gks", top_k=ARROW_TOP_K,
+        temperature=ARROW_TEMPERATURE, general=None)
+def arrow_gks(hub, shots, search, top_k=ARROW_TOP_K, temperature=ARROW_TEMPERATURE,
+              general=None): # the general modules (default: the drawn modules themselves)
+    "Arrow after GenKnowSub: the general modules' mean subtracted from every module first."
+    plan = arrow(hub, shots, search, top_k, temperature)
+    plan.router.update(gks=True, general=general)
+    plan.info.update(gks=True, general="drawn" if general is None else [module_name(g) for g in general])
     return plan
 
 # %% ../nbs/08_methods.ipynb #9acab3a8

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_study.ipynb #ad9cdacf
 from __future__ import annotations
-import functools, json, time
+import functools, json, math, time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +23,15 @@ from .utils import host
 from .bbh import task_chance, task_majority, answer_kind
 
 # %% auto #0
-__all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'HEADLINE', 'REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'grid_sizes',
-           'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'bootstrap_mean',
-           'task_means', 'method_interval', 'study_intervals', 'study_table', 'plot_settings', 'headline_table',
-           'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs', 'claim_folder', 'run_real_study', 'prefilter_name',
-           'prefilter_runs', 'prefilter_claims', 'chat_name', 'merge_real_rows', 'row_plan', 'rescore_rank',
-           'paired_difference', 'direction', 'verdict', 'real_progress', 'real_references', 'reference_rows',
-           'real_summary', 'write_real_results', 'setting_name', 'real_table', 'standing', 'references_table',
-           'real_readme', 'agreement_table', 'plot_task_grid', 'plot_paired', 'label_heights', 'plot_em_tokens',
-           'plot_prefilter']
+__all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'PEER_METHODS', 'HEADLINE', 'REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS',
+           'grid_sizes', 'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'study_config',
+           'same_world', 'add_methods', 'bootstrap_mean', 'task_means', 'method_interval', 'study_intervals',
+           'study_table', 'plot_settings', 'headline_table', 'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs',
+           'claim_folder', 'run_real_study', 'prefilter_name', 'prefilter_runs', 'prefilter_claims', 'chat_name',
+           'merge_real_rows', 'row_plan', 'rescore_rank', 'paired_difference', 'direction', 'verdict', 'real_progress',
+           'real_references', 'reference_rows', 'real_summary', 'write_real_results', 'setting_name', 'real_table',
+           'standing', 'references_table', 'real_readme', 'agreement_table', 'plot_task_grid', 'plot_paired',
+           'label_heights', 'plot_em_tokens', 'plot_prefilter']
 
 # %% ../nbs/14_study.ipynb #1e201230
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
@@ -155,6 +155,51 @@ def run_study(out, # folder for study.json (created); None: write nothing
     parts = dict(rows=rows, curve_rows=curve_rows, grid=grid)
     study = study_record(cfg, world, parts, embedder, time.perf_counter() - t0)
     if out is not None: write_json(Path(out) / "study.json", study)
+    return study
+
+# %% ../nbs/14_study.ipynb #17dbe0ac
+PEER_METHODS = ("ties", "dare_ties", "magnitude_prune", "lorahub_ties", "arrow", "arrow_gks")  # PEFT's (`methods`)
+
+def study_config(study:dict) -> StudyConfig:
+    "The `StudyConfig` a study.json was run with."
+    c = {k: v for k, v in study["config"].items() if k in StudyConfig.__dataclass_fields__}
+    return StudyConfig(**{**c, "search": Search(**c["search"]), "seeds": tuple(c["seeds"]), "methods": tuple(c["methods"])})
+
+def _run_like(study:dict, world, methods:list, models:Models, **changes) -> list:
+    "`run_settings` of `methods` with the study's settings (`changes`: `world_run` settings to override)."
+    cfg = study_config(study)
+    kw = dict(seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots, n_modules=min(cfg.n_modules, len(world.module_paths)),
+              search=cfg.search, options={"centroid": {"embedder": study["config"]["embedder"]}})
+    return run_settings(world, methods, models, **{**kw, **changes})
+
+# %% ../nbs/14_study.ipynb #a1dddf2f
+def same_world(study:dict, world, models:Models, rel:float=0.05) -> bool:
+    "Does `world` give one of the study's rows again? `best_single`'s first full-pool row: its module, accuracy, loss (± `rel`)."
+    r = next(r for r in study["rows"] if r["method"] == "best_single" and r["setting"] == "full")
+    again = next(a for a in _run_like(study, world, ["best_single"], models, seeds=(r["seed"],), tasks=[r["task"]])
+                 if a["setting"] == "full")
+    same = (again["info"]["module"], again["acc"]) == (r["info"]["module"], r["acc"])
+    return same and math.isclose(again["info"]["loss"], r["info"]["loss"], rel_tol=rel, abs_tol=1e-6)
+
+def add_methods(out, # the folder of a finished study's study.json
+                methods=PEER_METHODS, world=None, # default: the embedded world the study names
+                progress:bool=False) -> dict:
+    "Run `methods` as the study in `out` ran its own, on the same world, and add their rows to its study.json."
+    path, t0 = Path(out) / "study.json", time.perf_counter()
+    study, methods = json.loads(path.read_text()), list(methods)
+    if world is None:
+        from lorahub_nb.toyworld import build_world
+        c = study["config"]
+        world = build_world(size=c["size"], progress=progress, **({"described": True} if c["described"] else {}))
+    models = Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
+    if not same_world(study, world, models):
+        raise ValueError(f"{path.name} in {path.parent.name}/ was not run on this world (best_single gives another row): "
+                         "add methods on the world it ran on, or rerun the whole study (`run_study`)")
+    rows = [r for r in study["rows"] if r["method"] not in methods] + _run_like(study, world, methods, models)
+    config = {**study["config"], "methods": list(dict.fromkeys([*study["config"]["methods"], *methods]))}
+    added = {**study.get("added", {}), **{m: time.perf_counter() - t0 for m in methods}}
+    study.update(settings_record(rows), rows=rows, config=config, added=added)
+    write_json(path, study)
     return study
 
 # %% ../nbs/14_study.ipynb #f5472824
