@@ -5,13 +5,15 @@
 # %% ../nbs/09_bbh.ipynb #4f3da873
 from __future__ import annotations
 import json, random, re
+from collections import Counter
 from pathlib import Path
 from .utils import looks_like_hub_id, is_offline, hub_reachable
 
 # %% auto #0
-__all__ = ['BBH_INSTRUCTIONS', 'BBH_TASKS', 'PARQUET', 'FIXTURE_TASKS', 'SPLITS', 'PAPER_SPLIT_SEED', 'instruction_from_cot',
-           'bbh_prompt', 'BBH', 'check_tasks', 'load_bbh', 'write_bbh_folder', 'make_fixture', 'split_task',
-           'draw_shots', 'adapt_and_test']
+__all__ = ['BBH_INSTRUCTIONS', 'BBH_TASKS', 'PARQUET', 'FIXTURE_TASKS', 'SPLITS', 'PAPER_SPLIT_SEED', 'LABEL_SET_MAX',
+           'instruction_from_cot', 'bbh_prompt', 'BBH', 'check_tasks', 'load_bbh', 'write_bbh_folder', 'make_fixture',
+           'split_task', 'draw_shots', 'adapt_and_test', 'parse_options', 'answer_kind', 'task_labels', 'candidates',
+           'task_chance', 'task_majority', 'format_line', 'chat_text']
 
 # %% ../nbs/09_bbh.ipynb #e9515499
 _DEDUCTION = "A logical deduction task which requires deducing the order of a sequence of objects."
@@ -244,3 +246,66 @@ def adapt_and_test(data:BBH, task:str, k:int=5, seed:int=0, limit:int=None, spli
     if task not in data.pools:
         return split_task(data[task], k, seed, task=task, limit=limit, split=split)
     return draw_shots(data.pools[task], k, seed, task, split), data[task][:limit] if limit else list(data[task])
+
+# %% ../nbs/09_bbh.ipynb #2d13c928
+_OPTION = re.compile(r"^\s*\(([A-Z])\)", re.M)
+
+def parse_options(question:str) -> list:
+    "The option labels a question lists, one per line starting '(A)', '(B)', …: ['(A)', '(B)', …] ([] if none)."
+    return [f"({m})" for m in dict.fromkeys(_OPTION.findall(question))]
+
+# %% ../nbs/09_bbh.ipynb #c489d45a
+LABEL_SET_MAX = 4  # at most this many distinct targets (and no options in the questions): a label set
+
+def _task_rows(data:BBH, task:str) -> list: return list(data[task]) + list(data.pools.get(task, []))
+
+def answer_kind(data:BBH, task:str) -> str:
+    "'options' (targets are the questions' own options), 'labels' (a small label set) or 'free'."
+    rows = _task_rows(data, task)
+    listed = sum(r["target"] in parse_options(r["input"]) for r in rows)
+    if rows and listed >= 0.95 * len(rows): return "options"
+    return "labels" if len({r["target"] for r in rows}) <= LABEL_SET_MAX else "free"
+
+def task_labels(data:BBH, task:str) -> list:
+    "The label set of a 'labels' task, sorted; [] for other tasks."
+    if answer_kind(data, task) != "labels": return []
+    return sorted({r["target"] for r in _task_rows(data, task)})
+
+# %% ../nbs/09_bbh.ipynb #6c5f8b4d
+def candidates(data:BBH, task:str, question:str):
+    "The answers rank classification chooses among for one question: its options, the task's labels, or None."
+    kind = answer_kind(data, task)
+    if kind == "options": return parse_options(question) or None
+    return task_labels(data, task) if kind == "labels" else None
+
+# %% ../nbs/09_bbh.ipynb #3883c35c
+def task_chance(data:BBH, task:str) -> float:
+    "Expected exact match of a uniform guess among each test row's candidates (0 for a free-form task)."
+    rows = data[task]
+    hit = lambda r, c: (1 / len(c)) if c and r["target"] in c else 0.0
+    return float(sum(hit(r, candidates(data, task, r["input"])) for r in rows) / len(rows)) if rows else 0.0
+
+# %% ../nbs/09_bbh.ipynb #8b467cc1
+def _norm(text:str) -> str: return text.strip().lower().replace(".", "")   # `evaluate.normalize`, the paper's
+
+def task_majority(data:BBH, task:str) -> dict:
+    "The pool's most common answer (the task's rows without a pool) and its exact match on the test rows."
+    source = data.pools.get(task) or data[task]
+    counts = Counter(r["target"] for r in source)
+    answer = max(counts, key=lambda a: (counts[a], -[r["target"] for r in source].index(a)))
+    acc = sum(_norm(r["target"]) == _norm(answer) for r in data[task]) / len(data[task])
+    return dict(answer=answer, acc=float(acc), source="pool" if task in data.pools else "task rows")
+
+# %% ../nbs/09_bbh.ipynb #acdd4aaa
+def format_line(data:BBH, task:str) -> str:
+    "The one-line format instruction of the chat protocol, from the task's answer set."
+    kind = answer_kind(data, task)
+    if kind == "options": return "Answer with only the letter of the correct option, for example (A)."
+    if kind == "labels": return f"Answer with only one of: {', '.join(task_labels(data, task))}."
+    return "Answer with only the final answer, nothing else."
+
+def chat_text(data:BBH, task:str, question:str) -> str:
+    "The user's message of the chat protocol: the plain prompt without its closing 'A:', then `format_line`."
+    plain = data.prompt(task, question).rstrip()
+    body = plain[:-2].rstrip() if plain.endswith("A:") else plain
+    return f"{body}\n\n{format_line(data, task)}"

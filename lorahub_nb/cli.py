@@ -211,10 +211,11 @@ def cmd_eval(a):
 def cmd_train(a):
     "Train one LoRA module on a task (JSONL or `datasets` id)."
     from lorahub_nb.modules import load_base, pick_device
-    from lorahub_nb.train import train_module, load_task_examples, train_log
+    from lorahub_nb.train import train_module, load_task_examples, train_log, check_held_out
     out, device = check_out(a.out, a.overwrite), pick_device(a.device)
     examples = load_task_examples(a.data, a.input_field, a.output_field, a.split)
     held = load_task_examples(a.eval_data, a.input_field, a.output_field, a.split) if a.eval_data else None
+    if held: check_held_out(examples, held, f"--data {a.data}", f"--eval-data {a.eval_data}")   # before the base loads
     model, tok = load_base(a.base, device)
     path = train_module((model, tok), examples, out, task_name=a.task_name, r=a.r, lora_alpha=a.lora_alpha,
                         lora_dropout=a.dropout, target_modules=tuple(a.targets), lr=a.lr, steps=a.steps,
@@ -356,8 +357,9 @@ def _real_world(a):
     "The real world (SmolLM2 + a module per BBH task): the committed one in a clone, else built in the cache."
     from lorahub_nb.realworld import build_real_world, real_world_dir
     root = Path(a.world_dir) if a.world_dir else real_world_dir()
-    if not (root / "world.json").exists():
-        _say(a, f"building the real world in {root}: 27 modules, about an hour on 2 CPU cores (resumable)")
+    if not (root / "world.json").exists():   # said even under --quiet (on stderr): it takes minutes to hours
+        print(f"lorahub-nb: building the real world in {root}: a module per BBH task, a few minutes each on a CPU "
+              "(resumable)", file=sys.stderr)
     return build_real_world(root, base=a.base, bbh_dir=a.bbh_dir, progress=not (a.json or a.quiet))
 
 def _bbh_data(a):
@@ -541,8 +543,10 @@ def _learn_parser(add):
 def _train_parser(add):
     t = add("train", "train one LoRA module on a task (the paper's recipe)")
     t.add_argument("--base", required=True, help="base model: a folder, a .gguf file or a hub id")
-    t.add_argument("--data", required=True, help="JSONL file or folder, or a datasets id (hub)")
-    t.add_argument("--eval-data", default=None, help="held-out JSONL for checkpoint selection (default: split off)")
+    t.add_argument("--data", required=True, help="a JSONL file; a folder (its <split>.jsonl if it has one, else "
+                   "every *.jsonl in it; other files are not read); or a datasets id (hub)")
+    t.add_argument("--eval-data", default=None, help="held-out rows for checkpoint selection, read as --data; no "
+                   "input may also be in --data (default: 10%% of --data split off)")
     t.add_argument("--split", default="train", help="split of a datasets id (default train)")
     t.add_argument("--task-name", default=None, help="the task's name in lorahub_card.json (default: the folder's)")
     t.add_argument("--r", type=ranged(int, 1), default=16, help="LoRA rank (default 16)")

@@ -4,6 +4,8 @@
 
 # %% ../nbs/05_evaluate.ipynb #55692e2a
 from __future__ import annotations
+import inspect
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .modules import is_causal
@@ -11,7 +13,7 @@ from .objective import encode_prompt, pad_batch, pad_id, input_limit, check_memo
 
 # %% auto #0
 __all__ = ['CPU_MAX_TOKENS', 'normalize', 'exact_match', 'accuracy', 'count_tokens', 'icl_prompt', 'token_batches',
-           'default_max_tokens', 'generate']
+           'default_max_tokens', 'generate', 'option_logprobs', 'rank_classify', 'has_chat_template', 'chat_prompt']
 
 # %% ../nbs/05_evaluate.ipynb #54a8f570
 def normalize(text:str) -> str:
@@ -124,3 +126,92 @@ def generate(model, tokenizer, inputs:list, # prompts (str)
         for i, a in zip(idx, answers): out[i] = a
     model.train(was_training)
     return out
+
+# %% ../nbs/05_evaluate.ipynb #b2a7bbd6
+def _candidate_ids(tokenizer, candidates:list) -> list:
+    "Token ids of each candidate answer, encoded as training encodes answers (no special tokens)."
+    ids = tokenizer(list(candidates), add_special_tokens=False)["input_ids"]
+    empty = [c for c, x in zip(candidates, ids) if not x]
+    if empty: raise ValueError(f"candidate answer(s) {empty} encode to no tokens")
+    return [list(x) for x in ids]
+
+# %% ../nbs/05_evaluate.ipynb #75b2b534
+def _gather(logits:torch.Tensor, ids:list) -> float:
+    "Sum of log p(ids[j]) under row j of `logits` (one row per predicted token)."
+    logp = logits.float().log_softmax(-1)
+    return float(logp[torch.arange(len(ids)), torch.tensor(ids, device=logits.device)].sum())
+
+def _cached(model, ids:list, cache=None, last:bool=False): # last: only the last position's logits (the prompt's)
+    "(logits, cache) of a forward pass over `ids` after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
+    params = inspect.signature(model.forward).parameters
+    name = "cache" if "cache" in params else "past_key_values"
+    kw = {name: cache} if cache is not None else {}
+    if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1   # skip the vocabulary projection elsewhere
+    out = model(input_ids=torch.tensor([ids], device=next(model.parameters()).device), use_cache=True, **kw)
+    return out.logits[0], out[name]
+
+def _score_causal(model, prompt:list, candidates:list) -> list:
+    "Log-likelihood of each candidate after `prompt` (a decoder-only model): one prompt pass, its cache reused."
+    logits, cache = _cached(model, prompt, last=True)
+    last, scores = logits[-1:], []
+    for c in candidates:
+        logits = last
+        if len(c) > 1:
+            logits = torch.cat([last, _cached(model, c[:-1], cache)[0]])
+            cache.crop(-(len(c) - 1))   # back to the prompt alone for the next candidate
+        scores.append(_gather(logits, c))
+    return scores
+
+# %% ../nbs/05_evaluate.ipynb #a62e4fd1
+def _score_seq2seq(model, prompt:list, candidates:list) -> list:
+    "Log-likelihood of each candidate as the decoder's answer to `prompt` (encoder run once)."
+    device = next(model.parameters()).device
+    encoded = model.get_encoder()(input_ids=torch.tensor([prompt], device=device))
+    scores = []
+    for c in candidates:
+        out = model(encoder_outputs=encoded, labels=torch.tensor([c], device=device))
+        scores.append(_gather(out.logits[0], c))
+    return scores
+
+# %% ../nbs/05_evaluate.ipynb #51b4c231
+def _per_prompt(options:list, n:int) -> list:
+    "One candidate list per prompt: `options` itself if it is a list of lists, else the same list `n` times."
+    if options and all(isinstance(o, str) for o in options): return [list(options)] * n
+    if len(options) != n: raise ValueError(f"got {len(options)} candidate lists for {n} prompts")
+    return [list(o) for o in options]
+
+@torch.inference_mode()
+def option_logprobs(model, tokenizer, prompts:list, # prompts (str), encoded as for generation
+                    options:list, # candidate answers: one list for all prompts, or one list per prompt
+                    causal:bool=None, # None: decided from the model
+                    max_input_tokens:int=None, progress:bool=False) -> list:
+    "Per prompt, the log-likelihood of each candidate answer (summed over its tokens, no length normalisation)."
+    prompts = list(prompts)
+    causal = is_causal(model) if causal is None else causal
+    cands = _per_prompt(options, len(prompts))
+    enc = encode_prompt(tokenizer, prompts, causal, max_input_tokens or input_limit(model))
+    score = _score_causal if causal else _score_seq2seq
+    was_training = model.training
+    model.eval()
+    out = [np.array(score(model, ids, _candidate_ids(tokenizer, c)))
+           for ids, c in tqdm(list(zip(enc, cands)), desc="rank", disable=not progress, leave=False, mininterval=2)]
+    model.train(was_training)
+    return out
+
+# %% ../nbs/05_evaluate.ipynb #0d5ab5c2
+def rank_classify(model, tokenizer, prompts:list, options:list, **kw) -> list:
+    "The most likely candidate answer for each prompt (`option_logprobs`'s argmax; ties: the first)."
+    cands = _per_prompt(options, len(list(prompts)))
+    return [c[int(np.argmax(s))] for c, s in zip(cands, option_logprobs(model, tokenizer, prompts, cands, **kw))]
+
+# %% ../nbs/05_evaluate.ipynb #e3485b53
+def has_chat_template(tokenizer) -> bool:
+    "Does the tokenizer carry a chat template (an instruct model's)?"
+    return bool(getattr(tokenizer, "chat_template", None))
+
+def chat_prompt(tokenizer, text:str) -> str:
+    "`text` as the user's turn in the tokenizer's chat template, ending where the assistant's answer begins."
+    if not has_chat_template(tokenizer):
+        raise ValueError(f"{type(tokenizer).__name__} has no chat template: use the plain prompt for this base")
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                         add_generation_prompt=True)

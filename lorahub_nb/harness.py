@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_harness.ipynb #eed8dc93
 from __future__ import annotations
-import dataclasses, fcntl, hashlib, json, os, time
+import dataclasses, fcntl, functools, hashlib, json, os, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,24 +12,27 @@ import numpy as np
 from tqdm.auto import tqdm
 from .modules import load_modules, load_base, catalogue
 from .adapt import LoraHub, Search
-from .evaluate import accuracy, count_tokens, generate
+from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt
 from .baselines import draw_modules, select_modules, module_name, linear_adapter, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
-from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS
+from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text, task_chance,
+                            task_majority)
 from .utils import host
 
 # %% auto #0
-__all__ = ['run_bbh', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header', 'check_results_out', 'read_results',
-           'is_results_file', 'lock_results', 'unlock_results', 'ResultsLog', 'Pool', 'as_pool', 'Models', 'as_models',
-           'answer', 'Cell', 'run_one', 'own_name', 'held_out', 'choose_modules', 'task_sha', 'prepare_cell',
-           'answer_length', 'Run', 'open_run', 'run_tasks', 'run_cell', 'summarize', 'summary_table', 'format_table',
-           'compare_table', 'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own',
-           'world_pool', 'world_run']
+__all__ = ['PROMPTS', 'run_bbh', 'REFERENCES', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header',
+           'check_results_out', 'read_results', 'is_results_file', 'lock_file', 'lock_results', 'unlock_results',
+           'ResultsLog', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name',
+           'held_out', 'choose_modules', 'task_sha', 'prepare_cell', 'answer_length', 'Run', 'open_run', 'run_tasks',
+           'run_cell', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks',
+           'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
+PROMPTS = ("plain", "chat")  # the paper's `instruction / Q: / A:`; the base's chat template with a format line
+
 @dataclass(frozen=True)
 class Protocol:
-    "What a run measures: module draw, few-shot split, test set, search settings."
+    "What a run measures: module draw, few-shot split, test set, prompt, search settings."
     n_modules: int = 20  # N modules per draw (None: the whole pool)
     shots: int = 5  # k adapt examples per task and seed
     limit: int = None  # at most this many test examples per task (None: all)
@@ -38,11 +41,13 @@ class Protocol:
     leave_one_out: bool = False  # hold each task's own module out of its pool
     margin: int = 2  # new tokens beyond the task's longest target
     search: Search = Search()  # optimizer, budget K, bound, alpha (the seed is each run's seed)
+    prompt: str = "plain"  # 'plain' (the paper's) or 'chat' (an instruct base's template, `bbh.chat_text`)
 
     def __post_init__(self):
         if self.split not in SPLITS: raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
         if self.prefilter not in STRATEGIES:
             raise ValueError(f"unknown pre-filter {self.prefilter!r}; valid: {', '.join(STRATEGIES)}")
+        if self.prompt not in PROMPTS: raise ValueError(f"unknown prompt {self.prompt!r}; valid: {', '.join(PROMPTS)}")
         if self.n_modules is not None and self.n_modules < 1:
             raise ValueError(f"n_modules must be >= 1, got {self.n_modules}")
         if self.shots < 0: raise ValueError(f"shots must be >= 0, got {self.shots}")
@@ -54,9 +59,10 @@ class Protocol:
         return dataclasses.replace(self, **changes)
 
     def record(self) -> dict:
-        "The protocol as plain JSON (for a results file's config)."
-        return {**{k: v for k, v in dataclasses.asdict(self).items() if k != "search"},
-                **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
+        "The protocol as plain JSON (for a results file's config); the plain prompt, as before it had a name, unsaid."
+        mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
+        if mine["prompt"] == "plain": del mine["prompt"]   # records written before the chat protocol resume as they are
+        return {**mine, **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
 
 # %% ../nbs/10_harness.ipynb #5f17f6cc
 def jsonable(x):
@@ -135,9 +141,14 @@ def _make_parents(path:Path) -> list:
     return missing
 
 # %% ../nbs/10_harness.ipynb #2677f350
+def lock_file(path) -> Path:
+    "The lock of results file `path`: `<file>.lock` beside the file its links finally name, so one file has one lock."
+    return Path(f"{Path(path).resolve()}.lock")
+
 def lock_results(path):
     "Take the exclusive lock of a run on results file `path` (`<path>.lock`, holding our pid); returns the open lock."
-    lock = Path(f"{path}.lock")
+    lock, real = lock_file(path), Path(path).resolve()
+    name = path if real == Path(path).absolute() else f"{path} (a link to {real.name})"
     while True:
         try: f = open(lock, "a+b")
         except PermissionError: raise PermissionError(f"cannot write {path}: the folder {lock.parent} is not writable")
@@ -149,7 +160,7 @@ def lock_results(path):
                 time.sleep(0.025); pid = _holder(f)
             f.close()
             who = "this process" if pid == str(os.getpid()) else f"process {pid or '?'}"
-            raise FileExistsError(f"{path} is in use by another run ({who}); wait for it to finish, "
+            raise FileExistsError(f"{name} is in use by another run ({who}); wait for it to finish, "
                                   "or choose another output file") from None
         if lock.exists() and os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino: break
         f.close()   # the holder removed the lock file just as we opened it: lock the new one
@@ -164,7 +175,7 @@ def lock_results(path):
 # %% ../nbs/10_harness.ipynb #f51e43f5
 def unlock_results(path, lock):
     "Remove the lock file of `path` and release the lock `lock_results` returned."
-    try: Path(f"{path}.lock").unlink(missing_ok=True)   # removed while still held: no one can lock the old one
+    try: lock_file(path).unlink(missing_ok=True)   # removed while still held: no one can lock the old one
     finally: lock.close()
 
 # %% ../nbs/10_harness.ipynb #c4371429
@@ -291,11 +302,18 @@ def as_models(models) -> Models:
     return models if isinstance(models, Models) else Models(base=None if models is None else str(models))
 
 # %% ../nbs/10_harness.ipynb #eea7c6b4
-def answer(models:Models, plan:Plan, prompts:list, max_new_tokens:int, own=None) -> list:
+def answer(models:Models, plan:Plan, prompts:list, # what the model reads (`Cell.prompts`)
+           max_new_tokens:int, own=None) -> list:
     "The answers to `prompts` under `plan` (`own`: the task's own LoraModule, for the oracle)."
     with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
-        return generate(model, tokenizer, plan.prompts(prompts), max_new_tokens=max_new_tokens,
+        return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                         max_input_tokens=models.max_input_tokens)
+
+def rank(models:Models, plan:Plan, prompts:list, options:list, own=None) -> list:
+    "The most likely of each prompt's candidate answers under `plan` (None when there are no candidates)."
+    if not options: return None
+    with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
+        return rank_classify(model, tokenizer, prompts, options, max_input_tokens=models.max_input_tokens)
 
 # %% ../nbs/10_harness.ipynb #10769cb6
 @dataclass
@@ -303,12 +321,20 @@ class Cell:
     "One (task, seed) of a run: the few-shot examples, the test set, the drawn modules."
     task: str
     seed: int
-    shots: list  # {"input": prompt, "output": target}
-    test: list  # {"input": prompt, "output": target}
+    shots: list  # {"input": prompt, "output": target} (+ "query": the chat message, under the chat protocol)
+    test: list  # the same, for the test rows
     max_new_tokens: int
     names: list = None  # the drawn modules (None: no module needed)
     own: object = None  # the task's own module, when it has one in this setting
     select_s: float = 0.0
+    options: list = None  # per test row, the candidate answers of rank classification (None: a free-form task)
+    wrap: object = None  # query -> what the model reads (the chat template); None: the query as it is
+    reference: dict = None  # the task's chance and majority
+
+    def prompts(self, plan:Plan) -> list:
+        "What the model reads for each test row under `plan`: its prompt of the row's query, wrapped."
+        queries = plan.prompts([t.get("query", t["input"]) for t in self.test])
+        return [self.wrap(q) for q in queries] if self.wrap else queries
 
 # %% ../nbs/10_harness.ipynb #8d955e23
 def _timed(fn, *args, **kw):
@@ -321,17 +347,19 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
     hub = models.hub if cell.names else None
     plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed), **(options or {}))
     if plan.own and cell.own is None: return None                       # the oracle, where there is no own module
-    prompts, targets = [t["input"] for t in cell.test], [t["output"] for t in cell.test]
+    prompts, targets = cell.prompts(plan), [t["output"] for t in cell.test]
     preds, answer_s = _timed(answer, models, plan, prompts, max_new_tokens=cell.max_new_tokens, own=cell.own)
+    ranked, rank_s = _timed(rank, models, plan, prompts, cell.options, own=cell.own)
     (acc, strict), score_s = _timed(lambda: (accuracy(preds, targets), accuracy(preds, targets, normalize=False)))
     used = [cell.own.name] if plan.own else (cell.names if plan.w is not None else None)
     w = [1.0] if plan.own else plan.w
-    ntok = count_tokens(models.tokenizer, plan.prompts(prompts))
+    ntok = count_tokens(models.tokenizer, prompts)
     return dict(task=cell.task, method=name, seed=cell.seed, n_test=len(targets), n_adapt=len(cell.shots),
-                acc=acc, acc_strict=strict, tokens_per_example=sum(ntok) / len(ntok),
+                acc=acc, acc_strict=strict, acc_rank=None if ranked is None else accuracy(ranked, targets),
+                **(cell.reference or {}), tokens_per_example=sum(ntok) / len(ntok),
                 max_new_tokens=cell.max_new_tokens, modules=cell.names if get_method(name).needs_modules else None,
                 weights=None if used is None else dict(zip(used, map(float, w))), info=plan.info,
-                select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, score_s=score_s,
+                select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, rank_s=rank_s, score_s=score_s,
                 sample=[[p, t] for p, t in zip(preds[:3], targets)])
 
 # %% ../nbs/10_harness.ipynb #9ec82f26
@@ -371,12 +399,23 @@ def _as_data(data, tasks) -> BBH:
     return load_bbh(data, tasks) if isinstance(data, (str, Path)) else BBH(data, {}, "a dict")
 
 # %% ../nbs/10_harness.ipynb #aefeaee3
-def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol, tokenizer=None) -> Cell:
-    "The few-shot examples, test prompts (and, given the tokenizer, the generation length) of (task, seed)."
+def _queries(data:BBH, task:str, examples:list, wrap=None) -> list:
+    "Examples as {input, output}: the prompt (plain), or the chat message as `query` and its wrapped form as input."
+    if wrap is None: return [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in examples]
+    texts = [chat_text(data, task, e["input"]) for e in examples]
+    return [{"input": wrap(q), "query": q, "output": e["target"]} for q, e in zip(texts, examples)]
+
+def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
+                 tokenizer=None) -> Cell: # needed by the chat protocol; sets the generation length
+    "The few-shot examples, test prompts, rank candidates and references of (task, seed)."
     adapt, test = adapt_and_test(data, task, k=protocol.shots, seed=seed, limit=protocol.limit,
                                  split=protocol.split)
-    io = lambda exs: [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in exs]
-    cell = Cell(task, int(seed), io(adapt), io(test), None)
+    if protocol.prompt == "chat" and tokenizer is None: raise ValueError("the chat protocol needs the tokenizer")
+    wrap = functools.partial(chat_prompt, tokenizer) if protocol.prompt == "chat" else None
+    options = [candidates(data, task, e["input"]) for e in test]
+    cell = Cell(task, int(seed), _queries(data, task, adapt, wrap), _queries(data, task, test, wrap), None,
+                options=None if None in options else options, wrap=wrap,
+                reference=dict(chance=task_chance(data, task), majority=task_majority(data, task)["acc"]))
     if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
     return cell
 
@@ -478,7 +517,8 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
              bar=None) -> list:
     "Prepare (task, seed) once, then run each method and log its row; returns the new rows."
     data, pool, protocol, models, options = run.data, run.pool, run.protocol, run.models, run.options
-    cell, sha, rows = prepare_cell(data, task, seed, protocol), task_sha(data, task), []
+    chat_tok = _tokenizer(models) if protocol.prompt == "chat" else None
+    cell, sha, rows = prepare_cell(data, task, seed, protocol, chat_tok), task_sha(data, task), []
     if pool and any(get_method(m).needs_modules for m in names):
         t0 = time.perf_counter()
         cell.names = choose_modules(cell, pool, protocol, models, options.get("prefilter"))
@@ -486,8 +526,7 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         cell.select_s = time.perf_counter() - t0
         mine = own_name(pool.own, task)
         if mine in pool and not protocol.leave_one_out: cell.own = _own_module(models, mine, pool)
-    tok = models.hub.tokenizer if models.hub else models.bare()[1]
-    cell.max_new_tokens = answer_length(data, task, tok, protocol.margin)
+    cell.max_new_tokens = answer_length(data, task, _tokenizer(models), protocol.margin)
     for name in names:
         if bar is not None: bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)
         row = _memoized(models.memo, (sha, task, seed, name, tuple(cell.names or ()), _memo_protocol(protocol)),
@@ -497,6 +536,10 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         rows.append(jsonable({"kind": "row", **row, "data_sha": sha, "host": host()}))
         run.log.add(rows[-1])
     return rows
+
+def _tokenizer(models:Models):
+    "The tokenizer of the run's base (loading the base model if nothing has loaded it yet)."
+    return models.hub.tokenizer if models.hub else models.bare()[1]
 
 def _memo_protocol(protocol:Protocol) -> Protocol:
     "The protocol as a memo key: N and the pre-filter only matter through the modules they chose."
@@ -529,10 +572,19 @@ def _average(rows:list, cells:list, metric:str) -> dict:
                 tokens_per_example=float(np.mean([r["tokens_per_example"] for r in rows])))
 
 # %% ../nbs/10_harness.ipynb #5714e820
+REFERENCES = ("chance", "majority")  # what every row of a task carries beside its scores
+
+def task_references(rows:list) -> dict:
+    "Task -> its chance and majority, as its rows carry them (tasks whose rows carry none are left out)."
+    out = {}
+    for r in rows:
+        if r.get("chance") is not None: out.setdefault(r["task"], {k: float(r[k]) for k in REFERENCES})
+    return out
+
 def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
-              metric:str="acc") -> dict: # "acc" (paper normalisation) or "acc_strict"
-    "Per task and method: mean and best over seeds; per method: their averages over tasks, spread, tokens/example."
-    rows, by = _rows(rows_or_path), {}
+              metric:str="acc") -> dict: # "acc" (paper normalisation), "acc_strict" or "acc_rank"
+    "Per task and method: mean and best over seeds; per method: averages over tasks, spread, tokens/example; references."
+    rows, by = [r for r in _rows(rows_or_path) if r.get(metric) is not None], {}
     for r in rows: by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
     cell = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])), best=float(max(r[metric] for r in rs)),
                            seeds=len(rs))
@@ -540,7 +592,9 @@ def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
     methods = list(dict.fromkeys(r["method"] for r in rows))
     average = {m: _average([r for r in rows if r["method"] == m], [ms[m] for ms in per_task.values() if m in ms],
                            metric) for m in methods}
-    return dict(metric=metric, tasks=per_task, average=average)
+    refs = task_references(rows)
+    mean_ref = {k: float(np.mean([v[k] for v in refs.values()])) for k in REFERENCES} if refs else {}
+    return dict(metric=metric, tasks=per_task, average=average, references=refs, reference=mean_ref)
 
 # %% ../nbs/10_harness.ipynb #a493f273
 def summary_table(rows_or_path, metric:str="acc") -> list:
@@ -557,13 +611,16 @@ def _grid_text(grid:list) -> list:
 
 # %% ../nbs/10_harness.ipynb #8fd013a6
 def format_table(rows_or_path, metric:str="acc") -> str:
-    "Task × method grid of 'mean / best' accuracy (%) over seeds, with averages and tokens per example."
+    "Task × method grid of 'mean / best' accuracy (%) over seeds, chance and majority beside; averages, tokens."
     s = summarize(rows_or_path, metric)
-    methods = list(s["average"])
+    methods, refs = list(s["average"]), s["references"]
+    extra = list(REFERENCES) if refs else []
     cell = lambda v: f"{100 * v['mean']:.1f} / {100 * v['best']:.1f}" if v else "-"
-    grid = [["task"] + methods] + [[t] + [cell(ms.get(m)) for m in methods] for t, ms in s["tasks"].items()]
-    grid += [["average"] + [cell(s["average"][m]) for m in methods],
-             ["tokens/example"] + [f"{s['average'][m]['tokens_per_example']:.1f}" for m in methods]]
+    ref = lambda t, k: f"{100 * refs[t][k]:.1f}" if t in refs else "-"
+    grid = [["task"] + methods + extra]
+    grid += [[t] + [cell(ms.get(m)) for m in methods] + [ref(t, k) for k in extra] for t, ms in s["tasks"].items()]
+    grid += [["average"] + [cell(s["average"][m]) for m in methods] + [f"{100 * s['reference'][k]:.1f}" for k in extra],
+             ["tokens/example"] + [f"{s['average'][m]['tokens_per_example']:.1f}" for m in methods] + [""] * len(extra)]
     lines = _grid_text(grid)
     return "\n".join([f"{metric}: mean / best over seeds (%)", lines[0], "-" * len(lines[0])] + lines[1:])
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_modules.ipynb #529eaad8
 from __future__ import annotations
-import hashlib, json, math
+import hashlib, json, math, sys
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,9 +17,11 @@ from .utils import looks_like_hub_id, hub_reachable, offline_error, quiet_loadin
 from .utils import write_json
 
 # %% auto #0
-__all__ = ['LoraModule', 'fetch_from_hub', 'load_module', 'check_compatible', 'safetensors_layout', 'read_rows', 'load_modules',
-           'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'gguf_architecture',
-           'check_gguf_architecture', 'gguf_folder', 'quiet_gguf', 'from_gguf', 'load_base', 'is_causal', 'catalogue']
+__all__ = ['LoraModule', 'fetch_from_hub', 'check_finite', 'load_module', 'check_compatible', 'safetensors_layout', 'read_rows',
+           'load_modules', 'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'read_gguf',
+           'gguf_architecture', 'check_gguf_architecture', 'check_gguf_settings', 'gguf_config', 'check_gguf_size',
+           'check_gguf', 'gguf_folder', 'quiet_gguf', 'gguf_cache_missing', 'from_gguf', 'load_base', 'is_causal',
+           'catalogue']
 
 # %% ../nbs/03_modules.ipynb #9374e39d
 @dataclass
@@ -56,6 +58,14 @@ def _read_config(path:Path, source:str) -> dict:
         raise ValueError(f"module {source!r} is a {config['peft_type']} adapter, not LoRA")
     return config
 
+def check_finite(state_dict:dict, source:str):
+    "Refuse a module whose weights hold NaN or infinity, naming the module and its first such tensor."
+    for k, t in state_dict.items():
+        if not t.is_floating_point() or torch.isfinite(t.sum()): continue   # one NaN or inf makes the sum one
+        bad = int((~torch.isfinite(t)).sum())                              # (a sum can also overflow: count)
+        if bad: raise ValueError(f"module {source!r} has {bad} NaN or infinite weight(s) in {k}; it cannot be "
+                                 "composed: retrain or re-download it, or leave it out")
+
 def _read_folder(path:Path, source:str) -> tuple:
     "(config, state_dict) of a PEFT adapter folder."
     config = _read_config(path, source)
@@ -66,6 +76,7 @@ def _read_folder(path:Path, source:str) -> tuple:
     except Exception as e:
         raise ValueError(f"module {source!r}: cannot read {st if st.exists() else pt} ({type(e).__name__}: {e}); "
                          "is the file truncated or corrupted?") from e
+    check_finite(sd, source)
     return config, sd
 
 # %% ../nbs/03_modules.ipynb #cdbf5d19
@@ -174,7 +185,10 @@ def load_modules(sources, # folders, hub ids or LoraModules; or a dict name -> s
         if fast:
             configs = [_read_config(folders[i], str(items[i][1])) for i in todo]
             files, layouts = fast
-            sds = _as_rows(read_rows(files, progress, layouts), layouts[0][1])
+            block = read_rows(files, progress, layouts)
+            sds = _as_rows(block, layouts[0][1])
+            for i, total, sd in zip(todo, block.sum(dim=1), sds):   # a look inside only where a sum is not finite
+                if not torch.isfinite(total): check_finite(sd, str(items[i][1]))
             read = {i: (c, sd) for i, c, sd in zip(todo, configs, sds)}
         else:
             futs = {i: ex.submit(_read_folder, folders[i], str(items[i][1])) for i in todo}
@@ -240,22 +254,78 @@ def file_hash(path, chunk:int=1 << 24) -> str:
     return h.hexdigest()
 
 # %% ../nbs/03_modules.ipynb #94068f4e
-def gguf_architecture(path) -> str:
-    "The architecture a GGUF file declares (`general.architecture`)."
+def _tensor_bytes(info) -> int:
+    "Bytes of one tensor's data, from its GGUF tensor-info field (name, dims, type, offset)."
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+    _, _, _, dims, kind, _ = info.parts
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType(int(kind[0]))]
+    return math.prod(int(d) for d in dims) * size // block
+
+def read_gguf(path):
+    "A `gguf.GGUFReader` of `path`; a truncated or corrupt file is refused in one line naming it."
     from gguf import GGUFReader
-    field = GGUFReader(str(path)).fields.get("general.architecture")
+    class Checked(GGUFReader):   # measures the data's extent before numpy views any tensor
+        def _build_tensors(self, start, infos):
+            self.expected = max([start + int(i.parts[-1][0]) + _tensor_bytes(i) for i in infos], default=start)
+            if self.expected <= len(self.data): super()._build_tensors(start, infos)
+    name, size = Path(path).name, Path(path).stat().st_size
+    try: reader = Checked(str(path))
+    except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError) as e:
+        raise ValueError(f"{name} is truncated or corrupt ({size} bytes; its header cannot be read)") from e
+    if reader.expected > size:
+        raise ValueError(f"{name} is truncated or corrupt ({size} bytes, header expects {reader.expected})")
+    return reader
+
+def gguf_architecture(path, reader=None) -> str:
+    "The architecture a GGUF file declares (`general.architecture`)."
+    field = (reader or read_gguf(path)).fields.get("general.architecture")
     if field is None: raise ValueError(f"{Path(path).name}: a GGUF file that declares no general.architecture")
     return bytes(field.parts[field.data[0]]).decode()
 
-def check_gguf_architecture(path) -> str:
+def check_gguf_architecture(path, reader=None) -> str:
     "The file's architecture; a `ValueError` naming it when this transformers cannot read it."
     import transformers
     from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES as known
-    arch = gguf_architecture(path)
+    arch = gguf_architecture(path, reader)
     if {arch, arch.replace("moe", "_moe"), arch.split("encoder")[0]} & set(known): return arch
     readable = ", ".join(sorted(set(known) - {"general", "tokenizer"}))
     raise ValueError(f"{Path(path).name} is a GGUF model of architecture {arch!r}, which transformers "
                      f"{transformers.__version__} cannot read (it reads: {readable})")
+
+# %% ../nbs/03_modules.ipynb #379d86ca
+def check_gguf_settings(path, reader, arch:str):
+    "Refuse a GGUF file whose header does not give its model's size (`<arch>.block_count`, `<arch>.embedding_length`)."
+    missing = [k for k in (f"{arch}.block_count", f"{arch}.embedding_length") if k not in reader.fields]
+    if missing: raise ValueError(f"{Path(path).name} declares a {arch!r} model without its settings ({', '.join(missing)} "
+                                 "missing): it is not a complete GGUF model")
+
+def gguf_config(path) -> tuple:
+    "(config, model class) that transformers reads from a GGUF file's header."
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers.utils import logging as hf_logging
+    path, level = Path(path), hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()   # a setting it fills with a default is reported by `check_gguf_size`
+    try: config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+    finally: hf_logging.set_verbosity(level)
+    return config, (AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM)
+
+# %% ../nbs/03_modules.ipynb #a796b10c
+def check_gguf_size(path, reader, config, cls, slack:float=1.05):
+    "Refuse a GGUF file that holds fewer weights than the model its header describes (built on `meta`: no memory)."
+    with quiet_loading(), torch.device("meta"): want = sum(p.numel() for p in cls.from_config(config).parameters())
+    have = sum(int(t.n_elements) for t in reader.tensors)
+    if want > slack * have:
+        raise ValueError(f"{Path(path).name} holds {have:,} weights, but its header describes a "
+                         f"{config.model_type} model of {want:,}: the file is incomplete or its header is wrong")
+
+def check_gguf(path) -> tuple:
+    "(architecture, config, model class) of a GGUF file, after checking its bytes, architecture, settings and sizes."
+    reader = read_gguf(path)
+    arch = check_gguf_architecture(path, reader)
+    check_gguf_settings(path, reader, arch)
+    config, cls = gguf_config(path)
+    check_gguf_size(path, reader, config, cls)
+    return arch, config, cls
 
 # %% ../nbs/03_modules.ipynb #98e75e00
 def gguf_folder(path, cache_dir=None, sha:str=None) -> Path:
@@ -273,32 +343,43 @@ def quiet_gguf():
     try: yield
     finally: gguf_utils.tqdm = bar
 
-def _dequantize(path:Path, out:Path, record:dict):
-    "Write a plain transformers folder for a GGUF file into `out`: config, float32 safetensors, tokenizer."
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+def _dequantize(path:Path, out:Path, record:dict, cls):
+    "Write a plain transformers folder for a GGUF file into `out`: config, float32 safetensors, tokenizer, the record."
+    from transformers import AutoTokenizer
     kw = dict(gguf_file=path.name)
-    config = AutoConfig.from_pretrained(path.parent, **kw)
-    cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
     with quiet_loading(), quiet_gguf(): loaded = cls.from_pretrained(path.parent, **kw)
     plain = {k: v for k, v in loaded.config.to_dict().items() if k not in ("quantization_config", "_name_or_path")}
     model = cls.from_config(type(loaded.config).from_dict(plain))
     model.load_state_dict(loaded.state_dict())
     with quiet_loading(): model.save_pretrained(out)
     AutoTokenizer.from_pretrained(path.parent, **kw).save_pretrained(out)
-    write_json(out / "gguf_source.json", record)
+    files = {f.name: f.stat().st_size for f in sorted(out.iterdir()) if f.is_file()}
+    write_json(out / "gguf_source.json", {**record, "files": files})
 
 # %% ../nbs/03_modules.ipynb #de43bdc0
+def gguf_cache_missing(out:Path) -> list:
+    "The files a cached conversion lacks or holds at another size; [] when it is complete."
+    try: files = json.loads((out / "gguf_source.json").read_text())
+    except (OSError, ValueError): return ["gguf_source.json"]
+    files = files.get("files") or {"config.json": None, "model.safetensors": None}   # a record from before the list
+    return [n for n, size in files.items() if not (out / n).is_file() or size not in (None, (out / n).stat().st_size)]
+
 def from_gguf(path, # a .gguf file
               cache_dir=None, # default: `utils.cache_root()`
               rebuild:bool=False) -> Path: # convert again even if the cache has it
     "A transformers folder for a GGUF file: dequantized once, then read from the cache (keyed by the file's hash)."
     import transformers
     path = Path(path).expanduser().resolve()
-    arch, sha = check_gguf_architecture(path), file_hash(path)
+    sha = file_hash(path)
     out = gguf_folder(path, cache_dir, sha)
-    if (out / "gguf_source.json").exists() and not rebuild: return out
+    missing = gguf_cache_missing(out)
+    if not missing and not rebuild: return out
+    arch, config, cls = check_gguf(path)
+    stale = out.exists()
+    if stale and not rebuild: print(f"{path.name}: the cached conversion {out.name} is incomplete "
+                                    f"({', '.join(missing)} missing); converting again", file=sys.stderr)
     record = {"file": path.name, "sha256": sha, "architecture": arch, "transformers": transformers.__version__}
-    with atomic_dir(out, overwrite=rebuild, keep_existing=not rebuild) as tmp: _dequantize(path, tmp, record)
+    with atomic_dir(out, overwrite=stale, keep_existing=not stale) as tmp: _dequantize(path, tmp, record, cls)
     return out
 
 # %% ../nbs/03_modules.ipynb #dee2028e

@@ -17,20 +17,22 @@ __all__ = ['DEFAULT_MAX_TOKENS', 'check_examples', 'input_limit', 'truncate', 'e
 
 # %% ../nbs/04_objective.ipynb #6b65f850
 def check_examples(examples, # list of {"input": str, "output": str}
-                   what:str="examples") -> list: # how errors name them
+                   what:str="examples", # how errors name them
+                   places:list=None) -> list: # how errors name each row (default: "<what>: row i")
     "Raise an error naming the row unless `examples` is a non-empty list of {'input', 'output'} strings; return a list."
     if isinstance(examples, (str, bytes, dict)) or not hasattr(examples, "__iter__"):
         raise ValueError(f"{what}: need a non-empty list of {{'input', 'output'}} dicts, "
                          f"got a {type(examples).__name__}")
     examples = list(examples)
     if not examples: raise ValueError(f"{what}: got zero examples; need a non-empty list of {{'input', 'output'}} rows")
-    for i, ex in enumerate(examples):
-        if not isinstance(ex, dict): raise ValueError(f"{what}: row {i} is a {type(ex).__name__}, expected a dict")
+    places = places or [f"{what}: row {i}" for i in range(len(examples))]
+    for at, ex in zip(places, examples):
+        if not isinstance(ex, dict): raise ValueError(f"{at} is a {type(ex).__name__}, expected a dict")
         for k in ("input", "output"):
-            if k not in ex: raise ValueError(f"{what}: row {i} has no {k!r} field (fields: {sorted(ex)})")
+            if k not in ex: raise ValueError(f"{at} has no {k!r} field (fields: {sorted(ex)})")
             if not isinstance(ex[k], str):
-                raise ValueError(f"{what}: row {i}: {k!r} is a {type(ex[k]).__name__} ({ex[k]!r}), expected a string")
-        if not ex["output"].strip(): raise ValueError(f"{what}: row {i}: 'output' is empty ({ex['output']!r})")
+                raise ValueError(f"{at}: {k!r} is a {type(ex[k]).__name__} ({ex[k]!r}), expected a string")
+        if not ex["output"].strip(): raise ValueError(f"{at}: 'output' is empty ({ex['output']!r})")
     return examples
 
 # %% ../nbs/04_objective.ipynb #0d1a0001

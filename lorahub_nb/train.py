@@ -16,21 +16,25 @@ from .objective import check_examples, encode_pairs, collate, pad_id
 from .evaluate import generate, accuracy
 
 # %% auto #0
-__all__ = ['read_jsonl', 'load_task_examples', 'TrainConfig', 'train_base', 'train_log', 'lora_settings', 'trainable_adapter',
-           'BestStep', 'train_module']
+__all__ = ['read_jsonl', 'data_files', 'load_task_examples', 'TrainConfig', 'train_base', 'train_log', 'check_held_out',
+           'lora_settings', 'trainable_adapter', 'BestStep', 'train_module']
 
 # %% ../nbs/11_train.ipynb #ec024a28
-def read_jsonl(path) -> list:
-    "The JSON objects of a JSON-lines file; errors name the file and the line."
+def _numbered(path) -> list:
+    "(line number, object) for each non-blank line of a JSON-lines file; errors name the file and the line."
     try: text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as e: raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
     rows = []
     for i, line in enumerate(text.splitlines()):
         if not line.strip(): continue
-        try: rows.append(json.loads(line))
+        try: rows.append((i + 1, json.loads(line)))
         except json.JSONDecodeError as e: raise ValueError(f"{path}: line {i + 1} is not valid JSON ({e})") from e
-        if not isinstance(rows[-1], dict): raise ValueError(f"{path}: line {i + 1} is not a JSON object")
+        if not isinstance(rows[-1][1], dict): raise ValueError(f"{path}: line {i + 1} is not a JSON object")
     return rows
+
+def read_jsonl(path) -> list:
+    "The JSON objects of a JSON-lines file; errors name the file and the line."
+    return [r for _, r in _numbered(path)]
 
 # %% ../nbs/11_train.ipynb #081ca636
 def _load_hub_dataset(source:str, split:str):
@@ -45,32 +49,38 @@ def _load_hub_dataset(source:str, split:str):
                            "local JSON-lines file or folder instead.") from e
 
 # %% ../nbs/11_train.ipynb #ec024a29
+def data_files(folder:Path, split:str="train") -> list:
+    "The files a data folder gives: its `<split>.jsonl` if it has one, else every `*.jsonl` in it, in name order."
+    files = [folder / f"{split}.jsonl"] if (folder / f"{split}.jsonl").is_file() else sorted(folder.glob("*.jsonl"))
+    if not files: raise ValueError(f"{folder} holds no .jsonl files (a data folder gives its {split}.jsonl, "
+                                   "else all its *.jsonl files; other files are not read)")
+    return files
+
 def _rows_from(source, split:str) -> tuple:
-    "(rows, name): from a list, a .jsonl file, a folder of them, or a hub dataset id."
-    if isinstance(source, (list, tuple)): return list(source), "rows"
+    "(rows, name, places): from a list, a .jsonl file, a folder of them, or a hub dataset id; places[i] names row i."
+    if isinstance(source, (list, tuple)): return list(source), "rows", None
     p = Path(source).expanduser()
-    if p.is_file(): return read_jsonl(p), str(p)
-    if p.is_dir():
-        files = [p / f"{split}.jsonl"] if (p / f"{split}.jsonl").exists() else sorted(p.glob("*.jsonl"))
-        if not files: raise ValueError(f"{p} holds no .jsonl files")
-        return [r for f in files for r in read_jsonl(f)], str(p)
+    if p.is_file() or p.is_dir():
+        found = [(f, n, r) for f in ([p] if p.is_file() else data_files(p, split)) for n, r in _numbered(f)]
+        return [r for *_, r in found], str(p), [f"{f}, line {n}" for f, n, _ in found]
     if not looks_like_hub_id(source) or str(source).endswith((".jsonl", ".json")):
         raise FileNotFoundError(f"no such file or folder: {source}")
-    return list(_load_hub_dataset(str(source), split)), str(source)
+    return list(_load_hub_dataset(str(source), split)), str(source), None
 
 # %% ../nbs/11_train.ipynb #50121e02
 def load_task_examples(source, # list of rows, a .jsonl file, a folder of .jsonl files, or a `datasets` id
                        input_field:str="input", output_field:str="output", # fields holding the input and the answer
                        split:str="train") -> list: # split of a hub dataset (or file stem inside a folder)
     "Task examples as a list of {'input', 'output'} rows, from rows, JSON lines or a hub dataset id."
-    rows, name = _rows_from(source, split)
+    rows, name, places = _rows_from(source, split)
+    places = places or [f"{name}: row {i}" for i in range(len(rows))]
     out = []
-    for i, r in enumerate(rows):
+    for at, r in zip(places, rows):
         missing = [f for f in (input_field, output_field) if f not in r]
-        if missing: raise ValueError(f"{name}: row {i} lacks field {missing[0]!r} (fields: {sorted(r)}); name the "
+        if missing: raise ValueError(f"{at} lacks {missing[0]!r} (fields: {sorted(r)}); name the "
                                      "fields with --input-field/--output-field (input_field=/output_field=)")
         out.append({"input": r[input_field], "output": r[output_field]})
-    return check_examples(out, name)
+    return check_examples(out, name, places)
 
 # %% ../nbs/11_train.ipynb #b183e94a
 @dataclass(frozen=True)
@@ -185,10 +195,20 @@ def _load_base(base, device=None):
     model, tokenizer = load_base(base, device, torch.float32)   # training runs in fp32
     return model, tokenizer, str(base)
 
+def check_held_out(train:list, held:list, train_name:str="examples", held_name:str="eval_examples"):
+    "Refuse held-out rows whose input is also a training row's: the best step would be picked on rows it learned."
+    seen = {e["input"] for e in train}
+    n = sum(e["input"] in seen for e in held)
+    if n: raise ValueError(f"{held_name} shares {n} of its {len(held)} inputs with {train_name}: the best step would "
+                           "be picked on rows it was trained on; remove them from one of the two")
+
 def _split(examples, eval_examples, seed, evaluate:bool=True):
     "Training and held-out rows: `eval_examples` if given, else 10% (at most 64) split off; none below 10 rows."
     if not evaluate: return examples, []
-    if eval_examples is not None: return examples, check_examples(eval_examples, "eval_examples")
+    if eval_examples is not None:
+        held = check_examples(eval_examples, "eval_examples")
+        check_held_out(examples, held)
+        return examples, held
     if len(examples) < 10: return examples, []
     n_eval = min(64, max(1, len(examples) // 10))
     idx = list(range(len(examples)))

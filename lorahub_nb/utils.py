@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import save_file
 
 # %% auto #0
-__all__ = ['MARKER', 'is_ours', 'check_replaceable', 'atomic_dir', 'atomic_write', 'write_json', 'write_jsonl',
-           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'cache_root', 'cpu_name', 'host',
-           'quiet_loading', 'write_adapter', 'save_adapter']
+__all__ = ['MARKER', 'BF16_FLAGS', 'is_ours', 'check_replaceable', 'atomic_dir', 'atomic_write', 'write_json', 'write_jsonl',
+           'looks_like_hub_id', 'is_offline', 'hub_reachable', 'offline_error', 'cache_root', 'cpu_name', 'cpu_id',
+           'native_bf16', 'host', 'quiet_loading', 'write_adapter', 'save_adapter']
 
 # %% ../nbs/00_utils.ipynb #0f9e08f1
 MARKER = ".lorahub_nb"  # the file that marks a folder as written by this library
@@ -149,15 +149,38 @@ def cache_root(cache_dir=None) -> Path:
 
 # %% ../nbs/00_utils.ipynb #92bd6ab0
 @cache
+def _cpuinfo() -> dict:
+    "The first processor's fields in /proc/cpuinfo ({} elsewhere)."
+    try: lines = Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
+    except OSError: return {}
+    return {k.strip(): v.strip() for k, _, v in (l.partition(":") for l in lines)}
+
 def cpu_name() -> str:
     "The processor's model name, as /proc/cpuinfo gives it ('unknown' elsewhere)."
-    try: lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError: return "unknown"
-    return next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "unknown")
+    return _cpuinfo().get("model name", "unknown")
+
+BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # what decides how fast bf16 runs on a CPU
+
+def cpu_id() -> dict:
+    "What tells processors apart where the model name does not ('AMD EPYC'): family, model, stepping, bf16 flags."
+    info, flags = _cpuinfo(), set(_cpuinfo().get("flags", "").split())
+    ident = {k.replace("cpu ", ""): info[k] for k in ("vendor_id", "cpu family", "model", "stepping") if k in info}
+    return {**ident, "flags": [f for f in BF16_FLAGS if f in flags]}
+
+def native_bf16() -> bool:
+    "Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Without it, torch emulates bf16 matmuls, far slower."
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_id()["flags"]))
+
+# %% ../nbs/00_utils.ipynb #5e1f0c21
+def _version(package:str) -> str:
+    from importlib.metadata import version, PackageNotFoundError
+    try: return version(package)
+    except PackageNotFoundError: return None
 
 def host() -> dict:
-    "Where this process computes: CPU, torch's threads, torch's version (and the GPU, if torch uses one)."
-    info = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    "Where this process computes: the CPU (name, id, bf16 flags), torch's threads, the versions a search depends on."
+    info = {"cpu": cpu_name(), "cpu_id": cpu_id(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "versions": {p: _version(p) for p in ("transformers", "peft", "numpy", "scipy", "nevergrad")}}
     if torch.cuda.is_available(): info["gpu"] = torch.cuda.get_device_name()
     return info
 
