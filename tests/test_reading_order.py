@@ -2,7 +2,8 @@
 
 Every `import lorahub_nb.X`, `from lorahub_nb.X import ...` and `from .X import ...` in the code cells of
 nbs/NN_*.ipynb is found with `ast` (strings that merely name a module, such as `"lorahub_nb.modules.load_base"`, are
-not imports), and X's notebook (the one whose `#| default_exp` is X) must have a lower number. `utils` (00) and
+not imports), and X's notebook (the one whose `#| default_exp` is X) must come earlier: a lower number, or the same
+number and a name sorted before (13_realworld, then 13_taskpool, which builds on it). `utils` (00) and
 `testing` (01) come first, so they are fine everywhere.
 """
 import ast
@@ -53,7 +54,7 @@ def backward_imports() -> set:
         own = {m for m, (_, stem) in mods.items() if stem == p.stem}
         for s in _cells(p):
             for x in imported(s) - EVERYWHERE - own:
-                if x in mods and mods[x][0] >= int(p.name[:2]): found.add((p.stem, x))
+                if x in mods and mods[x] >= (int(p.name[:2]), p.stem): found.add((p.stem, x))
     return found
 
 
@@ -66,6 +67,7 @@ def test_imported():
 def test_numbered():
     mods = numbered()
     assert mods["utils"][0] == 0 and mods["testing"][0] == 1 and mods["cli"][0] > mods["harness"][0]
+    assert mods["realworld"] < mods["taskpool"], "same number: the notebook sorted first comes first"
     assert "bench" not in mods, "the benchmark is not a package module: it lives in bench/ (see 16_bench)"
 
 
