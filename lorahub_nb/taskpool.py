@@ -24,8 +24,8 @@ from .realworld import SMOLLM2, GGUFSource, committed_world, find_gguf, open_roo
 __all__ = ['REALPOOL_ENV', 'TASKS_DIR', 'LABEL_FIXES', 'MAX_CHARS', 'N_SHOTS', 'LARGER_COPIES', 'POOL_RECIPE', 'N_HELD',
            'realpool_dir', 'PoolTask', 'read_task', 'read_pool', 'make_pool_fixture', 'task_prompt', 'shot_rows',
            'row_text', 'LargerCopy', 'read_copy', 'training_rows', 'families', 'TaskPoolWorld', 'build_order',
-           'pool_settings', 'build_taskpool_world', 'open_taskpool_world', 'taskpool_world_dir', 'wilson', 'knows_task',
-           'module_table']
+           'pool_settings', 'build_taskpool_world', 'open_taskpool_world', 'taskpool_world_dir', 'wilson',
+           'constant_share', 'knows_task', 'module_table']
 
 # %% ../nbs/13_taskpool.ipynb #a0de2150
 REALPOOL_ENV = "LORAHUB_NB_REALPOOL_DIR"
@@ -398,9 +398,13 @@ def _scores(model, tok, rows:list, options:list) -> dict:
     em = accuracy(generate(model, tok, prompts, max_new_tokens=n_new), gold)
     return {"rank": hits / len(rows), "rank_ci": list(wilson(hits, len(rows))), "exact_match": em}
 
+def constant_share(rows:list) -> float:
+    "The accuracy of the best constant answer on `rows`: the share of their commonest `output`."
+    return max(Counter(r["output"] for r in rows).values()) / len(rows)
+
 def knows_task(row:dict) -> bool:
-    "Is the own module's interval above both zero-shot and chance?"
-    return row["own_module"]["rank_ci"][0] > max(row["zero_shot"]["rank"], row["chance"])
+    "Is the own module's interval above zero-shot, chance and the best constant answer?"
+    return row["own_module"]["rank_ci"][0] > max(row["zero_shot"]["rank"], row["chance"], row["constant"])
 
 # %% ../nbs/13_taskpool.ipynb #4a44c5e1
 def _own_vs_zero(world:TaskPoolWorld, task:str, model, tok) -> dict:
@@ -413,7 +417,12 @@ def _own_vs_zero(world:TaskPoolWorld, task:str, model, tok) -> dict:
     peft_model.unload()
     majority = sum(r["output"] == world.majority(task) for r in rows) / len(rows)
     row = {"family": families().get(task), "n_test": len(rows), "chance": 1 / len(options), "majority": majority,
-           "zero_shot": zero, "own_module": own}
+           "constant": constant_share(rows), "zero_shot": zero, "own_module": own}
+    return {**row, "knows_task": knows_task(row)}
+
+def _placed(world:TaskPoolWorld, task:str, row:dict) -> dict:
+    "A stored row with its `constant` (rows written before it existed lack it) and `knows_task` by today's rule."
+    row = {**row, "constant": row.get("constant", constant_share(world.task_examples(task)))}
     return {**row, "knows_task": knows_task(row)}
 
 def module_table(world:TaskPoolWorld, device=None, progress:bool=True) -> dict:
@@ -427,4 +436,4 @@ def module_table(world:TaskPoolWorld, device=None, progress:bool=True) -> dict:
         for task in tqdm(todo, desc="own module vs zero-shot", disable=not progress):
             table[task] = _own_vs_zero(world, task, model, tok)
             write_json(path, dict(sorted(table.items())))
-    return {t: table[t] for t in world.tasks if t in table}
+    return {t: _placed(world, t, table[t]) for t in world.tasks if t in table}
