@@ -16,7 +16,8 @@ def _ours_jsonl(path:Path) -> bool:
     "A JSON-lines file of this tool's predictions (`eval --out`)."
     try: rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     except (ValueError, UnicodeDecodeError): return False
-    return all(isinstance(r, dict) and set(r) == {"input", "target", "prediction", "correct"} for r in rows)
+    keys = {"input", "target", "prediction", "correct"}   # and, for a classification task, the generated answer
+    return all(isinstance(r, dict) and set(r) in (keys, keys | {"generated"}) for r in rows)
 
 # %% ../nbs/18_cli.ipynb #556abf13
 def _ours_json(path:Path) -> bool:
@@ -76,14 +77,27 @@ def _show(args, summary, *lines):
     _result(args, *lines)
 
 # %% ../nbs/18_cli.ipynb #b1cf6b21
+def _learn_rows(args):
+    "What learn learns from: the --examples rows, or --task's training rows (`usertask.read_user_task`)."
+    if args.examples:
+        from lorahub_nb.train import load_task_examples
+        return load_task_examples(args.examples, args.input_field, args.output_field)
+    from lorahub_nb.usertask import read_user_task
+    task = read_user_task(args.task, args.input_field, args.output_field)
+    return task.shots(args.shots or (5 if Path(args.task).is_dir() else None))
+
+def _base(args):
+    "--base; else --world's base (`usertask.world_base`); else None: the modules' own."
+    if args.base or not args.world: return args.base
+    from lorahub_nb.usertask import world_base
+    return world_base(args.world, say=print if _loud(args) else None)
+
 def cmd_learn(args):
-    "`learn`: `usertask.learn_adapter` on the modules and examples given; prints the weights."
-    from lorahub_nb.modules import parse_modules
-    from lorahub_nb.train import load_task_examples
-    from lorahub_nb.usertask import learn_adapter
+    "`learn`: `usertask.learn_adapter` on the modules and examples (or task) given; prints the weights."
+    from lorahub_nb.usertask import learn_adapter, pick_modules
     out, search, device = check_out(args.out, args.overwrite), _search(args), _device(args)
-    examples = load_task_examples(args.examples, args.input_field, args.output_field)
-    res = learn_adapter(parse_modules(args.modules, args.seed), examples, out, search, base=args.base,
+    examples = _learn_rows(args)
+    res = learn_adapter(pick_modules(args.modules, args.world, args.seed), examples, out, search, base=_base(args),
                         allow_base_mismatch=args.allow_base_mismatch, overwrite=args.overwrite, batched=args.batched,
                         progress=_loud(args), device=device, dtype=args.dtype, max_input_tokens=args.max_input_tokens)
     summary = dict(out=str(out), optimizer=res.optimizer, objective=res.value, loss=res.loss, weights=res.weights)
@@ -94,16 +108,38 @@ def cmd_learn(args):
     return summary
 
 # %% ../nbs/18_cli.ipynb #ff242c38
+def _eval_data(args):
+    "What eval scores: the --data rows, or --task's test rows (`usertask.read_user_task`)."
+    if args.data:
+        from lorahub_nb.train import load_task_examples
+        return load_task_examples(args.data, args.input_field, args.output_field)
+    from lorahub_nb.usertask import read_user_task
+    return read_user_task(args.task, args.input_field, args.output_field)
+
+def _adapter(args):
+    "--adapter: a folder, or with --world one of its modules by name."
+    if not (args.world and args.adapter): return args.adapter
+    from lorahub_nb.usertask import world_modules
+    return str(world_modules(args.world).get(args.adapter, args.adapter))
+
+def _eval_lines(res:dict) -> list:
+    "The printed result: exact match; for a task, rank accuracy first, then exact match, chance and majority."
+    em = f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f})"
+    if "rank_accuracy" not in res: return [f"{em} on {res['n']} examples"]
+    return [f"rank accuracy {res['rank_accuracy']:.3f} on {res['n']} examples (the option the model ranks first)",
+            f"generation {em}: the answer's form",
+            f"chance {res['chance']:.3f} (1/|options|), majority {res['majority']:.3f} "
+            f"(always {res['majority_label']!r}, the commonest training label)"]
+
 def cmd_eval(args):
-    "`eval`: `usertask.eval_adapter` on a JSONL test set; prints exact match."
-    from lorahub_nb.train import load_task_examples
+    "`eval`: `usertask.eval_adapter` on a JSONL test set or a classification task; prints the scores."
     from lorahub_nb.usertask import eval_adapter
     out = check_out(args.out, args.overwrite) if args.out else None
-    device, data = _device(args), load_task_examples(args.data, args.input_field, args.output_field)
-    res = eval_adapter(data, args.base, args.adapter, out, device=device, dtype=args.dtype, progress=_loud(args),
+    device, data = _device(args), _eval_data(args)
+    res = eval_adapter(data, _base(args), _adapter(args), out, device=device, dtype=args.dtype, progress=_loud(args),
                        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                        max_input_tokens=args.max_input_tokens)
-    _show(args, res, f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f}) on {res['n']} examples")
+    _show(args, res, *_eval_lines(res))
     if out: _say(args, f"predictions in {out}")
     return res
 
@@ -220,15 +256,30 @@ _EXAMPLES = {
             "  lorahub-nb demo --quick --seeds 2       # a smaller world, a faster run",
     "learn": "lorahub-nb learn --base WORLD/base --modules WORLD/modules/min_letter WORLD/modules/max_letter \\\n"
              "      --examples five.jsonl --out my_adapter        # offline: WORLD is a built world, see `demo`\n"
-             "  lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter   # needs the hub",
+             "  lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter   # needs the hub\n"
+             "  lorahub-nb learn --world smollm2_taskpool --task my_task/ --out my_adapter   # your classification task",
     "train": "lorahub-nb train --base WORLD/base --data task.jsonl --steps 100 --out my_module   # offline\n"
              "  lorahub-nb train --base google/flan-t5-large --data task.jsonl --out my_module   # needs the hub",
-    "eval": "lorahub-nb eval --adapter my_adapter --data test.jsonl --out predictions.jsonl",
+    "eval": "lorahub-nb eval --adapter my_adapter --data test.jsonl --out predictions.jsonl\n"
+            "  lorahub-nb eval --world smollm2_taskpool --adapter my_adapter --task my_task/   # rank accuracy, chance, majority",
     "bbh": "lorahub-nb bbh --world quick --limit 40 --seeds 1 2 --out world_bbh.jsonl   # offline: the embedded world\n"
            "  lorahub-nb bbh --bbh-dir BIG-Bench-Hard/bbh --modules random:196 --n-modules 20   # needs the hub",
     "study": "lorahub-nb study --quick --out study                      # the embedded world: minutes\n"
              "  lorahub-nb study --world smollm2 --stages 1 --out real   # SmolLM2 + BBH: hours, resumable",
 }
+_TASK_FORMAT = """
+
+a classification task (--task), in one of two layouts:
+  a folder:  config.json  {"options": ["positive", "negative"], "instruction": "Is the review positive or negative?",
+                           "inference_prompt": "Review: {text}\\nSentiment:"}
+             test.jsonl, train_0.jsonl, train_1.jsonl, ...  rows {"text": "...", "label": "positive"}: the template's
+             fields, and a label among the options (the task pool's layout, see lorahub_nb.taskpool)
+  a file:    rows.jsonl  rows {"input": "...", "output": "positive", "options": ["positive", "negative"]}
+  learn uses the training rows (--shots of a folder's, default 5); eval the test rows. The prompt (the instruction, a
+  blank line, the filled template) goes inside the base's chat template where it has one. eval scores rank accuracy
+  over the options first, generation exact match beside it, and prints chance (1/|options|) and majority (always the
+  commonest training label). --world NAME: a world's committed modules by name (smollm2_taskpool: sst2, fever, ...)."""
+_EPILOGS = {"learn": _TASK_FORMAT, "eval": _TASK_FORMAT}
 
 # %% ../nbs/18_cli.ipynb #9f963ef2
 def _output_flags(p, out_default=None, out_help="output folder", overwrite=True):
@@ -279,12 +330,23 @@ def _demo_parser(add):
     _output_flags(d, "lorahub_demo", "output folder; a previous demo output there is replaced", overwrite=False)
 
 # %% ../nbs/18_cli.ipynb #d69b04e1
+def _world_flag(p):
+    p.add_argument("--world", default=None, help="a world whose modules go by name and whose base is the default: "
+                   "a committed one (smollm2_taskpool, smollm2_bbh) or a folder holding modules/")
+
 def _learn_parser(add):
-    l = add("learn", "search module weights on a few examples and save the composed adapter")
-    l.add_argument("--modules", nargs="+", required=True, help="folders, hub ids, @list.txt or random:N (hub)")
-    l.add_argument("--examples", required=True, help="JSON lines with the input and output fields")
-    l.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: the modules' adapter_config.json)")
+    l = add("learn", "search module weights on a few examples (or a classification task) and save the composed adapter")
+    l.add_argument("--modules", nargs="+", default=None, help="folders, hub ids, @list.txt or random:N (hub); "
+                   "with --world also its modules by name (default: all of the world's)")
+    _world_flag(l)
+    what = l.add_mutually_exclusive_group(required=True)
+    what.add_argument("--examples", help="JSON lines with the input and output fields")
+    what.add_argument("--task", help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
+                      "rows carry options (see below)")
+    l.add_argument("--shots", type=ranged(int, 1), default=None, help="--task: learn from this many training rows, "
+                   "drawn by a shuffle seeded with the task's name (default: 5 of a folder's, every row of a file)")
+    l.add_argument("--base", default=None, help="base model: a folder, a .gguf file or a hub id "
+                   "(default: the world's, else the modules' adapter_config.json)")
     _base_flag(l)
     _search_flags(l)
     _data_flags(l)
@@ -313,12 +375,19 @@ def _train_parser(add):
 
 # %% ../nbs/18_cli.ipynb #edf39a0e
 def _eval_parser(add):
-    e = add("eval", "exact match of a base model with an optional adapter on a JSONL test set")
+    e = add("eval", "score a base model with an optional adapter: exact match on a JSONL test set, or rank accuracy "
+                    "on a classification task")
     e.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: the adapter's)")
-    e.add_argument("--adapter", default=None, help="a PEFT adapter folder (e.g. the output of learn)")
-    e.add_argument("--data", required=True, help="JSON lines with the input and output fields")
-    e.add_argument("--max-new-tokens", type=ranged(int, 1), default=None, help="longest answer, in tokens (default 32)")
+                   help="base model: a folder, a .gguf file or a hub id (default: the world's, else the adapter's)")
+    e.add_argument("--adapter", default=None, help="a PEFT adapter folder (e.g. the output of learn); with --world "
+                   "also one of its modules by name")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", help="JSON lines with the input and output fields")
+    what.add_argument("--task", help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
+                      "rows carry options (see below)")
+    _world_flag(e)
+    e.add_argument("--max-new-tokens", type=ranged(int, 1), default=None,
+                   help="longest answer, in tokens (default 32; a task: its longest option + 2)")
     e.add_argument("--batch-size", type=ranged(int, 1), default=None, help="at most this many inputs per batch")
     _data_flags(e)
     _output_flags(e, out_help="predictions JSONL (optional)")
@@ -392,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="LoraHub: compose LoRA modules with gradient-free weights.")
     sub = P.add_subparsers(dest="command", required=True)
     def add(name, help):
-        return sub.add_parser(name, help=help, description=help, epilog="example:\n  " + _EXAMPLES[name],
+        return sub.add_parser(name, help=help, description=help, epilog="example:\n  " + _EXAMPLES[name] + _EPILOGS.get(name, ""),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     for make in (_demo_parser, _learn_parser, _train_parser, _eval_parser, _bbh_parser, _study_parser):
         make(add)
