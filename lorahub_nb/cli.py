@@ -257,11 +257,11 @@ _EXAMPLES = {
     "learn": "lorahub-nb learn --base WORLD/base --modules WORLD/modules/min_letter WORLD/modules/max_letter \\\n"
              "      --examples five.jsonl --out my_adapter        # offline: WORLD is a built world, see `demo`\n"
              "  lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter   # needs the hub\n"
-             "  lorahub-nb learn --world smollm2_taskpool --task my_task/ --out my_adapter   # your classification task",
+             "  lorahub-nb learn --world smollm2_taskpool --task my_task/ --out my_adapter   # a classification task",
     "train": "lorahub-nb train --base WORLD/base --data task.jsonl --steps 100 --out my_module   # offline\n"
              "  lorahub-nb train --base google/flan-t5-large --data task.jsonl --out my_module   # needs the hub",
     "eval": "lorahub-nb eval --adapter my_adapter --data test.jsonl --out predictions.jsonl\n"
-            "  lorahub-nb eval --world smollm2_taskpool --adapter my_adapter --task my_task/   # rank accuracy, chance, majority",
+            "  lorahub-nb eval --world smollm2_taskpool --adapter my_adapter --task my_task/   # rank accuracy",
     "bbh": "lorahub-nb bbh --world quick --limit 40 --seeds 1 2 --out world_bbh.jsonl   # offline: the embedded world\n"
            "  lorahub-nb bbh --bbh-dir BIG-Bench-Hard/bbh --modules random:196 --n-modules 20   # needs the hub",
     "study": "lorahub-nb study --quick --out study                      # the embedded world: minutes\n"
@@ -461,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="LoraHub: compose LoRA modules with gradient-free weights.")
     sub = P.add_subparsers(dest="command", required=True)
     def add(name, help):
-        return sub.add_parser(name, help=help, description=help, epilog="example:\n  " + _EXAMPLES[name] + _EPILOGS.get(name, ""),
+        epilog = "example:\n  " + _EXAMPLES[name] + _EPILOGS.get(name, "")
+        return sub.add_parser(name, help=help, description=help, epilog=epilog,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     for make in (_demo_parser, _learn_parser, _train_parser, _eval_parser, _bbh_parser, _study_parser):
         make(add)

@@ -37,7 +37,8 @@ class UserTask:
         return UserTask(self.name, self.test, [self.train[i] for i in sorted(order[:n])])
 
 # %% ../nbs/17_usertask.ipynb #5946e8cd
-def _task_row(text:str, label:str, options:list) -> dict: return {"text": text, "label": label, "options": list(options)}
+def _task_row(text:str, label:str, options:list) -> dict:
+    return {"text": text, "label": label, "options": list(options)}
 
 def check_options(options, where:str) -> list:
     "Refuse options that are not a list of at least two distinct, non-empty strings."
@@ -88,7 +89,7 @@ def read_user_task(source, # a task folder (config.json + JSONL rows) or a JSON-
 # %% ../nbs/17_usertask.ipynb #285f7421
 def task_examples(rows:list, # `UserTask` rows
                   tokenizer) -> list: # the base's: its chat template, if it has one, wraps each prompt
-    "Rows as {'input', 'output', 'options'}: the prompt (in the chat template where there is one), the label, the options."
+    "Rows as {'input', 'output', 'options'}: the prompt (in the chat template if there is one), label, options."
     wrap = (lambda t: chat_prompt(tokenizer, t)) if has_chat_template(tokenizer) else (lambda t: t)
     return [{"input": wrap(r["text"]), "output": r["label"], "options": r["options"]} for r in rows]
 
@@ -110,7 +111,8 @@ def majority(task:UserTask) -> float:
 # %% ../nbs/17_usertask.ipynb #aafb3c45
 def as_sources(modules) -> dict:
     "Name -> source of modules given as a list (each named as written) or as a dict."
-    return {str(k): str(v) for k, v in modules.items()} if isinstance(modules, dict) else {str(s): str(s) for s in modules}
+    if isinstance(modules, dict): return {str(k): str(v) for k, v in modules.items()}
+    return {str(s): str(s) for s in modules}
 
 # %% ../nbs/17_usertask.ipynb #d3a35885
 def learn_adapter(modules, # module sources: a list (`modules.parse_modules`) or a dict name -> source
@@ -160,7 +162,8 @@ def _answer_tokens(tokenizer, rows:list) -> int:
     return max(len(x) for x in tokenizer(options, add_special_tokens=False)["input_ids"]) + 2
 
 def task_scores(model, tokenizer, task:UserTask, out=None, # a predictions JSONL to write (None: none)
-                progress:bool=True, **kw) -> dict: # for `evaluate.generate`: max_new_tokens, batch_size, max_input_tokens
+                progress:bool=True,
+                **kw) -> dict: # for `evaluate.generate`: max_new_tokens, batch_size, max_input_tokens
     "Rank accuracy over the options (the primary score), generation exact match beside it, chance and majority."
     rows = task_examples(task.test, tokenizer)
     prompts, gold = [r["input"] for r in rows], [r["output"] for r in rows]
@@ -169,10 +172,13 @@ def task_scores(model, tokenizer, task:UserTask, out=None, # a predictions JSONL
     said = generate(model, tokenizer, prompts, progress=progress,
                     **{**kw, "max_new_tokens": kw.get("max_new_tokens") or _answer_tokens(tokenizer, rows)})
     res = dict(n=len(rows), rank_accuracy=sum(p == g for p, g in zip(ranked, gold)) / len(rows),
-               exact_match=accuracy(said, gold), strict_exact_match=accuracy(said, gold, False), chance=chance(task.test),
+               exact_match=accuracy(said, gold), strict_exact_match=accuracy(said, gold, False),
+               chance=chance(task.test),
                majority=majority(task), majority_label=majority_label(task.train or task.test))
-    if out: res["predictions"] = str(write_jsonl(out, [dict(input=r["input"], target=g, prediction=p, correct=p == g,
-                                                          generated=x) for r, g, p, x in zip(rows, gold, ranked, said)]))
+    if out:
+        preds = [dict(input=r["input"], target=g, prediction=p, correct=p == g, generated=x)
+                 for r, g, p, x in zip(rows, gold, ranked, said)]
+        res["predictions"] = str(write_jsonl(out, preds))
     return res
 
 # %% ../nbs/17_usertask.ipynb #ed199016
@@ -221,20 +227,24 @@ def world_folder(world) -> Path:
 # %% ../nbs/17_usertask.ipynb #b11606d8
 def world_modules(world) -> dict:
     "Module name -> folder, for every module of a world (`world_folder`)."
-    return {p.name: p for p in sorted((world_folder(world) / "modules").iterdir()) if (p / "adapter_config.json").is_file()}
+    folders = sorted((world_folder(world) / "modules").iterdir())
+    return {p.name: p for p in folders if (p / "adapter_config.json").is_file()}
 
 # %% ../nbs/17_usertask.ipynb #f9086ff3
 def world_base(world, say=print) -> str:
     "The base a world's modules compose on: SmolLM2's GGUF file for the SmolLM2 worlds, else the modules' config's."
     rec = world_folder(world) / "world.json"
     base = json.loads(rec.read_text()).get("settings", {}).get("base") if rec.is_file() else None
-    if isinstance(base, dict) and base.get("file") == SMOLLM2.file: return find_gguf(SMOLLM2, say=say or (lambda *a: None))
+    if isinstance(base, dict) and base.get("file") == SMOLLM2.file:
+        return find_gguf(SMOLLM2, say=say or (lambda *a: None))
     if isinstance(base, dict) and base.get("hub_id"): return base["hub_id"]
     mods = world_modules(world)
     return base_model_id(load_module(next(iter(mods.values()))).config) if mods else None
 
 # %% ../nbs/17_usertask.ipynb #4dcc35a5
-def _is_name(spec:str) -> bool: return "/" not in spec and not spec.startswith(("@", "random:")) and not Path(spec).exists()
+def _is_name(spec:str) -> bool:
+    "A bare name: not a path, a list, a random draw or a hub id."
+    return "/" not in spec and not spec.startswith(("@", "random:")) and not Path(spec).exists()
 
 def pick_modules(specs:list=None, # module names of the world, folders, hub ids, @list.txt, random:N
                  world=None, # a world whose modules go by their names (`world_modules`)
@@ -247,4 +257,5 @@ def pick_modules(specs:list=None, # module names of the world, folders, hub ids,
     bad = [s for s in specs if world and s not in known and _is_name(s)]
     if bad: raise ValueError(f"no module {bad[0]!r} in world {str(world)!r}; its modules: {', '.join(known)}")
     rest = [s for s in specs if s not in known]
-    return {**{s: str(known[s]) for s in specs if s in known}, **(as_sources(parse_modules(rest, seed)) if rest else {})}
+    named = {s: str(known[s]) for s in specs if s in known}
+    return {**named, **(as_sources(parse_modules(rest, seed)) if rest else {})}

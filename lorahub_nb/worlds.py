@@ -184,7 +184,7 @@ def real_dtype(dtype:str, device, say=print) -> str:
 # %% ../nbs/17_worlds.ipynb #33415f1b
 def run_bbh(out, # the results JSONL: resumed if it exists
             src:BBHInputs, # where the tasks, modules and base model come from
-            protocol:Protocol=None, # N, k, K, limit, split, pre-filter, prompt; N None here: 20, or the whole pool if smaller
+            protocol:Protocol=None, # N, k, K, limit, split, pre-filter, prompt (N None: 20, or all if fewer)
             tasks:list=None, # the tasks to run (default: all)
             device=None, progress:bool=True,
             compile:bool=False, # torch.compile the search's forward
