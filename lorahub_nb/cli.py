@@ -4,63 +4,20 @@
 
 # %% ../nbs/18_cli.ipynb #389cf6e1
 from __future__ import annotations
-import argparse, json, math, os, random, sys
+import argparse, json, math, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DEMO_METHODS', 'PAPER_SETTING', 'COMMANDS', 'parse_modules', 'check_writable', 'check_out', 'module_base',
-           'same_base', 'check_bases', 'cmd_learn', 'load_with_adapter', 'cmd_eval', 'cmd_train', 'run_demo',
-           'demo_adapter_row', 'demo_record', 'save_demo_adapter', 'adapter_card', 'write_demo', 'demo_legend',
-           'demo_table', 'cmd_demo', 'cmd_bbh', 'cmd_study', 'OneLineParser', 'ranged', 'build_parser', 'main']
-
-# %% ../nbs/18_cli.ipynb #d4e860fc
-def _module_list(path:Path) -> list:
-    if not path.is_file(): raise FileNotFoundError(f"module list {path} does not exist")
-    return [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
-
-# %% ../nbs/18_cli.ipynb #5f3a4f8b
-def _random_ids(spec:str, seed:int) -> list:
-    from lorahub_nb.modules import catalogue
-    n, cat = spec.split(":", 1)[1], catalogue()
-    if not n.isdigit() or not 0 < int(n) <= len(cat):
-        raise ValueError(f"{spec!r}: expected random:N with 1 <= N <= {len(cat)} (the catalogue's size)")
-    return random.Random(seed).sample(cat, int(n))
-
-# %% ../nbs/18_cli.ipynb #2408ea59
-def parse_modules(specs:list, # folders, hub ids, '@file' lists, 'random:N'
-                  seed:int=0) -> list:
-    "Expand module specs into a list of sources; a module named twice is refused (N would silently shrink)."
-    out = []
-    for s in specs:
-        if s.startswith("@"): out += _module_list(Path(s[1:]))
-        elif s.startswith("random:"): out += _random_ids(s, seed)
-        else: out.append(s)
-    if not out: raise ValueError("no modules given (--modules)")
-    _check_unique(out)
-    return out
-
-# %% ../nbs/18_cli.ipynb #dc1e727d
-def _module_key(source:str) -> str:
-    "What identifies a module source: the resolved folder, or the hub id."
-    p = Path(source).expanduser()
-    return str(p.resolve()) if p.exists() else source.rstrip("/")
-
-def _check_unique(sources:list):
-    "Refuse a module given twice (a folder written two ways counts as twice)."
-    first = {}
-    for s in sources:
-        k = _module_key(s)
-        if k in first:
-            raise ValueError(f"module {s!r} is given twice (also as {first[k]!r}); N would be "
-                             f"{len({_module_key(x) for x in sources})}, not {len(sources)}: remove the repeat")
-        first[k] = s
+__all__ = ['COMMANDS', 'check_writable', 'check_out', 'cmd_learn', 'cmd_eval', 'cmd_train', 'cmd_demo', 'cmd_bbh', 'cmd_study',
+           'OneLineParser', 'ranged', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #0bced01a
 def _ours_jsonl(path:Path) -> bool:
     "A JSON-lines file of this tool's predictions (`eval --out`)."
     try: rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     except (ValueError, UnicodeDecodeError): return False
-    return all(isinstance(r, dict) and set(r) == {"input", "target", "prediction", "correct"} for r in rows)
+    keys = {"input", "target", "prediction", "correct"}   # and, for a classification task, the generated answer
+    return all(isinstance(r, dict) and set(r) in (keys, keys | {"generated"}) for r in rows)
 
 # %% ../nbs/18_cli.ipynb #556abf13
 def _ours_json(path:Path) -> bool:
@@ -92,359 +49,181 @@ def check_out(path, overwrite:bool) -> Path:
 def _print_json(obj): print(json.dumps(obj, indent=2, default=float))
 
 # %% ../nbs/18_cli.ipynb #8d291540
-def _search(a):
+def _search(args):
     "The search settings of the command line (checked: a negative alpha or bound is refused)."
     from lorahub_nb.adapt import Search
-    return Search(a.optimizer, a.budget, a.bound, a.alpha, a.seed)
+    return Search(args.optimizer, args.budget, args.bound, args.alpha, args.seed)
+
+def _device(args):
+    "The device `--device` names, checked (`modules.pick_device`)."
+    from lorahub_nb.modules import pick_device
+    return pick_device(args.device)
+
+def _loud(args) -> bool: return not (args.json or args.quiet)
 
 # %% ../nbs/18_cli.ipynb #0ae9e27e
-def _say(a, *lines):
+def _say(args, *lines):
     "Print what is not the result (where it was written, ...) unless --json or --quiet."
-    if not (a.json or a.quiet): print(*lines, sep="\n")
+    if _loud(args): print(*lines, sep="\n")
 
 # %% ../nbs/18_cli.ipynb #daacaea0
-def _result(a, *lines):
+def _result(args, *lines):
     "Print the result unless --json."
-    if not a.json: print(*lines, sep="\n")
+    if not args.json: print(*lines, sep="\n")
 
-# %% ../nbs/18_cli.ipynb #672c2693
-def module_base(source:str) -> str:
-    "The base model a module's adapter_config.json names, read without a download (None when not at hand)."
-    from lorahub_nb.utils import looks_like_hub_id
-    p = Path(source).expanduser()
-    if p.is_dir(): f = p / "adapter_config.json"
-    elif looks_like_hub_id(source):
-        from huggingface_hub import try_to_load_from_cache
-        f = try_to_load_from_cache(source, "adapter_config.json")
-        if not isinstance(f, str): return None
-        f = Path(f)
-    else: return None
-    try: return json.loads(f.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, ValueError, AttributeError): return None   # a broken config is reported when it is loaded
-
-# %% ../nbs/18_cli.ipynb #7875f8fb
-def same_base(a:str, b:str) -> bool:
-    "Do two base-model names (hub ids or folders) name the same model? (An absolute path not here: can't tell, yes.)"
-    pa, pb = Path(str(a)).expanduser(), Path(str(b)).expanduser()
-    if pa.exists() and pb.exists(): return pa.resolve() == pb.resolve()
-    if pa.is_absolute() and not pa.exists(): return True
-    return str(a).rstrip("/") == str(b).rstrip("/")
-
-# %% ../nbs/18_cli.ipynb #55934d68
-def _trained_on(source:str, sha:str) -> bool:
-    "Does the module's card say it was trained on the GGUF file whose SHA-256 is `sha`?"
-    card = Path(str(source)).expanduser() / "lorahub_card.json"
-    if sha is None or not card.is_file(): return False
-    try: return json.loads(card.read_text(encoding="utf-8")).get("base_weights", {}).get("sha256") == sha
-    except (OSError, ValueError, AttributeError): return False
-
-def check_bases(sources:list, base:str, allow:bool=False):
-    "Refuse modules whose config names a base model other than `base` (unless `allow`)."
-    from lorahub_nb.modules import is_gguf, file_hash
-    if not base or allow: return
-    sha = file_hash(base) if is_gguf(base) else None   # a GGUF base: the modules' cards may name its hash
-    for s in sources:
-        b = module_base(str(s))
-        if b and not same_base(b, base) and not _trained_on(s, sha):
-            raise ValueError(f"module {str(s)!r} was trained on base model {b!r}, but --base is {str(base)!r}; "
-                             "all modules must share the base they are composed on "
-                             "(--allow-base-mismatch composes them on --base anyway)")
+def _show(args, summary, *lines):
+    "The result: `summary` as JSON with --json, else `lines` as text."
+    if args.json: _print_json(summary)
+    _result(args, *lines)
 
 # %% ../nbs/18_cli.ipynb #b1cf6b21
-def cmd_learn(a):
-    "LoraHub search on given modules and examples; writes the composed adapter."
-    from lorahub_nb.modules import pick_device
-    from lorahub_nb.train import load_task_examples
-    from lorahub_nb.adapt import LoraHub
-    out, search, device = check_out(a.out, a.overwrite), _search(a), pick_device(a.device)
-    examples = load_task_examples(a.examples, a.input_field, a.output_field)
-    sources, quiet = parse_modules(a.modules, a.seed), a.json or a.quiet
-    check_bases(sources, a.base, a.allow_base_mismatch)
-    hub = LoraHub({s: s for s in sources}, base=a.base, device=device, dtype=a.dtype, progress=not quiet,
-                  max_input_tokens=a.max_input_tokens)
-    res = hub.learn(examples, search, progress=not quiet, batched=a.batched)
-    res.save(out, overwrite=a.overwrite)
+def _learn_rows(args):
+    "What learn learns from: the --examples rows, or --task's training rows (`usertask.read_user_task`)."
+    if args.examples:
+        from lorahub_nb.train import load_task_examples
+        return load_task_examples(args.examples, args.input_field, args.output_field)
+    from lorahub_nb.usertask import read_user_task
+    task = read_user_task(args.task, args.input_field, args.output_field)
+    return task.shots(args.shots or (5 if Path(args.task).is_dir() else None))
+
+def _base(args):
+    "--base; else --world's base (`usertask.world_base`); else None: the modules' own."
+    if args.base or not args.world: return args.base
+    from lorahub_nb.usertask import world_base
+    return world_base(args.world, say=print if _loud(args) else None)
+
+def cmd_learn(args):
+    "`learn`: `usertask.learn_adapter` on the modules and examples (or task) given; prints the weights."
+    from lorahub_nb.usertask import learn_adapter, pick_modules
+    out, search, device = check_out(args.out, args.overwrite), _search(args), _device(args)
+    examples = _learn_rows(args)
+    res = learn_adapter(pick_modules(args.modules, args.world, args.seed), examples, out, search, base=_base(args),
+                        allow_base_mismatch=args.allow_base_mismatch, overwrite=args.overwrite, batched=args.batched,
+                        progress=_loud(args), device=device, dtype=args.dtype, max_input_tokens=args.max_input_tokens)
     summary = dict(out=str(out), optimizer=res.optimizer, objective=res.value, loss=res.loss, weights=res.weights)
-    if a.json: _print_json(summary)
     weights = [f"  {w:+.3f}  {n}" for n, w in sorted(res.weights.items(), key=lambda kv: -abs(kv[1]))]
-    _result(a, f"LoraHub ({a.optimizer} -> {res.optimizer}, {a.budget} evaluations): objective {res.value:.4f}, "
-               f"loss {res.loss:.4f}", *weights)
-    _say(a, f"wrote {out}/")
+    _show(args, summary, f"LoraHub ({args.optimizer} -> {res.optimizer}, {args.budget} evaluations): "
+                         f"objective {res.value:.4f}, loss {res.loss:.4f}", *weights)
+    _say(args, f"wrote {out}/")
     return summary
 
-# %% ../nbs/18_cli.ipynb #3f7af8b0
-def load_with_adapter(base:str=None, adapter:str=None, device=None, dtype=None):
-    "Base model (default: the adapter's base) with an optional PEFT adapter folder applied."
-    from peft import PeftModel
-    from lorahub_nb.modules import load_module, load_base, base_model_id
-    from lorahub_nb.utils import quiet_loading
-    module = load_module(adapter) if adapter is not None else None    # a clear error for a broken adapter
-    if base is None and module is None: raise ValueError("give --base, --adapter, or both")
-    model, tok = load_base(base or base_model_id(module.config), device, dtype)
-    if module is None: return model, tok
-    with quiet_loading(): return PeftModel.from_pretrained(model, adapter).eval(), tok
-
 # %% ../nbs/18_cli.ipynb #ff242c38
-def cmd_eval(a):
-    "Exact match of a model (+ adapter) on a JSONL test set; writes predictions."
-    from lorahub_nb.modules import pick_device
-    from lorahub_nb.train import load_task_examples
-    from lorahub_nb.evaluate import generate, accuracy, exact_match
-    from lorahub_nb.utils import write_jsonl
-    out = check_out(a.out, a.overwrite) if a.out else None
-    device, data = pick_device(a.device), load_task_examples(a.data, a.input_field, a.output_field)
-    model, tok = load_with_adapter(a.base, a.adapter, device, a.dtype)
-    preds = generate(model, tok, [e["input"] for e in data], max_new_tokens=a.max_new_tokens, batch_size=a.batch_size,
-                     progress=not (a.json or a.quiet), max_input_tokens=a.max_input_tokens)
-    targets = [e["output"] for e in data]
-    res = dict(n=len(data), exact_match=accuracy(preds, targets), strict_exact_match=accuracy(preds, targets, False))
-    if out:
-        write_jsonl(out, [dict(input=e["input"], target=e["output"], prediction=p, correct=exact_match(p, e["output"]))
-                          for e, p in zip(data, preds)])
-        res["predictions"] = str(out)
-    if a.json: _print_json(res)
-    _result(a, f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f}) on {res['n']} examples")
-    if out: _say(a, f"predictions in {out}")
+def _eval_data(args):
+    "What eval scores: the --data rows, or --task's test rows (`usertask.read_user_task`)."
+    if args.data:
+        from lorahub_nb.train import load_task_examples
+        return load_task_examples(args.data, args.input_field, args.output_field)
+    from lorahub_nb.usertask import read_user_task
+    return read_user_task(args.task, args.input_field, args.output_field)
+
+def _adapter(args):
+    "--adapter: a folder, or with --world one of its modules by name."
+    if not (args.world and args.adapter): return args.adapter
+    from lorahub_nb.usertask import world_modules
+    return str(world_modules(args.world).get(args.adapter, args.adapter))
+
+def _eval_lines(res:dict) -> list:
+    "The printed result: exact match; for a task, rank accuracy first, then exact match, chance and majority."
+    em = f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f})"
+    if "rank_accuracy" not in res: return [f"{em} on {res['n']} examples"]
+    return [f"rank accuracy {res['rank_accuracy']:.3f} on {res['n']} examples (the option the model ranks first)",
+            f"generation {em}: the answer's form",
+            f"chance {res['chance']:.3f} (1/|options|), majority {res['majority']:.3f} "
+            f"(always {res['majority_label']!r}, the commonest training label)"]
+
+def cmd_eval(args):
+    "`eval`: `usertask.eval_adapter` on a JSONL test set or a classification task; prints the scores."
+    from lorahub_nb.usertask import eval_adapter
+    out = check_out(args.out, args.overwrite) if args.out else None
+    device, data = _device(args), _eval_data(args)
+    res = eval_adapter(data, _base(args), _adapter(args), out, device=device, dtype=args.dtype, progress=_loud(args),
+                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                       max_input_tokens=args.max_input_tokens)
+    _show(args, res, *_eval_lines(res))
+    if out: _say(args, f"predictions in {out}")
     return res
 
 # %% ../nbs/18_cli.ipynb #41ec9d75
-def cmd_train(a):
-    "Train one LoRA module on a task (JSONL or `datasets` id)."
-    from lorahub_nb.modules import load_base, pick_device
-    from lorahub_nb.train import train_module, load_task_examples, train_log, check_held_out
-    out, device = check_out(a.out, a.overwrite), pick_device(a.device)
-    examples = load_task_examples(a.data, a.input_field, a.output_field, a.split)
-    held = load_task_examples(a.eval_data, a.input_field, a.output_field, a.split) if a.eval_data else None
-    if held: check_held_out(examples, held, f"--data {a.data}", f"--eval-data {a.eval_data}")   # before the base loads
-    model, tok = load_base(a.base, device)
-    path = train_module((model, tok), examples, out, task_name=a.task_name, r=a.r, lora_alpha=a.lora_alpha,
-                        lora_dropout=a.dropout, target_modules=tuple(a.targets), lr=a.lr, steps=a.steps,
-                        batch_size=a.batch_size, eval_examples=held, seed=a.seed, progress=not (a.json or a.quiet),
-                        base_name=a.base, overwrite=a.overwrite)
-    res = dict(out=str(path), metrics={k: v for k, v in train_log(path)["metrics"].items() if k != "loss"})
-    if a.json: _print_json(res)
-    _result(a, f"best held-out exact match {res['metrics']['best_exact_match']} at step {res['metrics']['best_step']}")
-    _say(a, f"wrote {path}/")
+def cmd_train(args):
+    "`train`: `usertask.train_task` on a task (JSONL, folder or `datasets` id); prints the best held-out step."
+    from lorahub_nb.usertask import train_task
+    out, device = check_out(args.out, args.overwrite), _device(args)
+    res = train_task(args.base, args.data, out, eval_data=args.eval_data, fields=(args.input_field, args.output_field),
+                     split=args.split, device=device, task_name=args.task_name, progress=_loud(args),
+                     overwrite=args.overwrite, r=args.r, lora_alpha=args.lora_alpha, lora_dropout=args.dropout,
+                     target_modules=tuple(args.targets), lr=args.lr, steps=args.steps, batch_size=args.batch_size,
+                     seed=args.seed)
+    m = res["metrics"]
+    _show(args, res, f"best held-out exact match {m['best_exact_match']} at step {m['best_step']}")
+    _say(args, f"wrote {res['out']}/")
     return res
 
-# %% ../nbs/18_cli.ipynb #55dcc532
-DEMO_METHODS = ("zero_shot", "uniform", "best_single", "lorahub_cma", "lorahub_ngopt", "oracle")
-PAPER_SETTING = ("The paper's setting is leave-one-out: a BBH task has no module of its own, so each task's own "
-                 "module is held out of its pool.")
-
-# %% ../nbs/18_cli.ipynb #ee4a3fd0
-def run_demo(world, # a built world (`toyworld.build_world`)
-             seeds=(0, 1, 2), budget:int=40, tasks:list=None, n_test:int=50, shots:int=5,
-             methods=DEMO_METHODS, device=None, progress:bool=True) -> dict:
-    "The demo's methods on the world's unseen tasks × seeds, leave-one-out and full pool (`study.run_settings`)."
-    from lorahub_nb.harness import Models
-    from lorahub_nb.study import run_settings
-    unseen = world.unseen_tasks()
-    bad = [t for t in tasks or [] if t not in unseen]
-    if bad: raise ValueError(f"unknown task(s) {bad}; the world's unseen tasks are {unseen}")
-    rows = run_settings(world, methods, Models(base=str(world.base_path), device=device), seeds=tuple(seeds),
-                        n_test=n_test, shots=shots, budget=budget, tasks=tasks, progress=progress)
-    return dict(leave_one_out=[r for r in rows if r["setting"] == "loo"],
-                full=[r for r in rows if r["setting"] == "full"], rows=rows,
-                config=dict(size=world.size, causal=world.causal, seeds=list(seeds), budget=budget,
-                            tasks=tasks or unseen, n_test=n_test, shots=shots))
-
-# %% ../nbs/18_cli.ipynb #a4140e44
-def demo_adapter_row(r:dict) -> dict:
-    "The row whose composition the demo saves as `adapter/`: LoraHub (CMA-ES), leave-one-out, first task and seed."
-    return next((x for x in r["leave_one_out"] if x["method"] == "lorahub_cma"), None)
-
-def _adapter_about(r:dict) -> dict:
-    "What `adapter/` is, for results.json and its card (None when no LoraHub search ran)."
-    row = demo_adapter_row(r)
-    if row is None: return None
-    return dict(task=row["task"], seed=row["seed"], setting="leave_one_out", method="lorahub_cma",
-                budget=r["config"]["budget"], shots=r["config"]["shots"], acc=row["acc"], weights=row["weights"])
-
-# %% ../nbs/18_cli.ipynb #55dcc534
-def demo_record(r:dict) -> dict:
-    "The contents of results.json."
-    from lorahub_nb.study import settings_record
-    return dict(written_by="lorahub_nb", **settings_record(r["rows"]), rows=r["rows"], config=r["config"],
-                paper_setting="leave_one_out", adapter=_adapter_about(r))
-
-# %% ../nbs/18_cli.ipynb #51657a8f
-def save_demo_adapter(world, row:dict, path, about:dict=None):
-    "The composed module of one results row (its modules and weights) as a PEFT adapter folder, with its card."
-    from lorahub_nb.modules import load_modules
-    from lorahub_nb.compose import LoraBank, compose
-    from lorahub_nb.utils import write_adapter
-    mods = load_modules({n: str(world.module_paths[n]) for n in row["weights"]}, progress=False)
-    bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods})
-    Path(path).mkdir()
-    write_adapter(path, compose(bank, list(row["weights"].values())), mods[0].config)
-    (Path(path) / "weights.json").write_text(json.dumps(row["weights"], indent=2))
-    if about: (Path(path) / "README.md").write_text(adapter_card(about, world))
-
-# %% ../nbs/18_cli.ipynb #52b9afa3
-def adapter_card(about:dict, world) -> str:
-    "The demo adapter's card (README.md): what it was built for, how, and from which modules."
-    weights = "\n".join(f"| {n} | {w:+.3f} |" for n, w in about["weights"].items())
-    return (f"# LoraHub composition for `{about['task']}`\n\n"
-            f"Built by `lorahub-nb demo` on the embedded world ({world.size}) for the unseen task "
-            f"`{about['task']}`, seed {about['seed']}, in the leave-one-out setting (the task's own module held out). "
-            f"LoraHub with CMA-ES: K = {about['budget']} evaluations on k = {about['shots']} examples; exact match "
-            f"{100 * about['acc']:.1f}% on the seed's test examples. A standard PEFT adapter of the world's base model."
-            f"\n\n| module | weight |\n|---|---|\n{weights}\n")
-
-# %% ../nbs/18_cli.ipynb #55dcc535
-def write_demo(out, world, r:dict):
-    "results.json, results.png and adapter/ into `out` (atomically; a previous demo output there is replaced)."
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from lorahub_nb.utils import atomic_dir
-    from lorahub_nb.harness import plot_methods
-    rec = demo_record(r)
-    with atomic_dir(out, overwrite=True, flag="another --out") as tmp:
-        (tmp / "results.json").write_text(json.dumps(rec, indent=1))
-        ax = plot_methods({"leave-one-out": r["leave_one_out"], "full pool": r["full"]},
-                          title="embedded world: unseen tasks")
-        ax.figure.tight_layout()
-        ax.figure.savefig(tmp / "results.png", dpi=80)
-        plt.close(ax.figure)
-        row = demo_adapter_row(r)
-        if row: save_demo_adapter(world, row, tmp / "adapter", rec["adapter"])
-    return rec
-
-# %% ../nbs/18_cli.ipynb #55dcc536
-def demo_legend(r:dict) -> list:
-    "What the table's rows and marks mean, and what `adapter/` is: the lines under the table."
-    c, about = r["config"], _adapter_about(r)
-    lines = ["zero_shot: base model alone; uniform: w = 1/N for every module; best_single: lowest-loss module alone;",
-             "lorahub_cma: LoraHub, CMA-ES; lorahub_ngopt: LoraHub as the official code runs it (NGOpt);",
-             "oracle: the task's own module alone (a user would not have it), so '—' where it is held out.",
-             f"K = {c['budget']} evaluations per search, k = {c['shots']} examples per task and seed."]
-    if about: lines.append(f"adapter/: LoraHub (CMA-ES) for task {about['task']!r}, seed {about['seed']}, "
-                           "leave-one-out; see adapter/README.md.")
-    return lines
-
-def demo_table(r:dict) -> str:
-    "The printed result: both settings side by side, leave-one-out first, a legend, and which one is the paper's."
-    from lorahub_nb.harness import compare_table
-    c = r["config"]
-    head = f"exact match (%) on {len(c['tasks'])} unseen tasks × {len(c['seeds'])} seeds, mean ± sd over seeds:"
-    table = compare_table({"leave-one-out": r["leave_one_out"], "full pool": r["full"]})
-    return "\n".join([head, table, *demo_legend(r), PAPER_SETTING])
-
 # %% ../nbs/18_cli.ipynb #2601e8a0
-def cmd_demo(a):
-    "Build or load the embedded world, run the methods in both settings, write results.json, a plot and one adapter."
-    from lorahub_nb.modules import pick_device
-    from lorahub_nb.toyworld import build_world
+def cmd_demo(args):
+    "`demo`: `worlds.demo` on the embedded world; prints both settings side by side."
     from lorahub_nb.utils import check_replaceable
-    out, device = check_replaceable(a.out, True, "another --out"), pick_device(a.device)
-    size = "tiny" if a.tiny else "quick" if a.quick else "full"
-    world = build_world(size=size, causal=a.causal, progress=not (a.json or a.quiet), **_described(a))
-    r = run_demo(world, range(a.seeds), a.budget, a.tasks, a.n_test or (30 if a.quick else 50), device=device,
-                 progress=not (a.json or a.quiet))
-    rec = write_demo(out, world, r)
-    if a.json: _print_json(dict(summary=rec["summary"], leave_one_out=rec["leave_one_out"], out=str(out)))
-    _result(a, demo_table(r))
-    _say(a, f"wrote {out}/results.json, results.png and adapter/")
+    from lorahub_nb.worlds import demo, demo_table
+    out, device = check_replaceable(args.out, True, "another --out"), _device(args)
+    size = "tiny" if args.tiny else "quick" if args.quick else "full"
+    r = demo(out, size, causal=args.causal, described=args.described, seeds=args.seeds, budget=args.budget,
+             tasks=args.tasks, n_test=args.n_test, device=device, progress=_loud(args))
+    rec = r["record"]
+    _show(args, dict(summary=rec["summary"], leave_one_out=rec["leave_one_out"], out=str(out)), demo_table(r))
+    _say(args, f"wrote {out}/results.json, results.png and adapter/")
     return rec
-
-# %% ../nbs/18_cli.ipynb #8e09a2f8
-def _described(a) -> dict: return {"described": True} if getattr(a, "described", False) else {}
 
 # %% ../nbs/18_cli.ipynb #7ccdc313
-def _real_world(a):
-    "The real world (SmolLM2 + a module per BBH task): the committed one in a clone, else built in the cache."
-    from lorahub_nb.realworld import build_real_world, real_world_dir
-    root = Path(a.world_dir) if a.world_dir else real_world_dir()
-    if not (root / "world.json").exists():   # said even under --quiet (on stderr): it takes minutes to hours
-        print(f"lorahub-nb: building the real world in {root}: a module per BBH task, a few minutes each on a CPU "
-              "(resumable)", file=sys.stderr)
-    return build_real_world(root, base=a.base, bbh_dir=a.bbh_dir, progress=not (a.json or a.quiet))
+def _bbh_inputs(args):
+    "Where the bbh flags say the tasks, modules and base model come from (`worlds.BBHInputs`)."
+    from lorahub_nb.modules import parse_modules
+    from lorahub_nb.worlds import BBHInputs
+    modules = parse_modules(args.modules, args.seed) if args.modules and not args.world else None
+    return BBHInputs(world=args.world, bbh=args.bbh_dir or args.bbh_hub, modules=modules, base=args.base,
+                     allow_base_mismatch=args.allow_base_mismatch, described=args.described,
+                     world_dir=args.world_dir, dtype=args.dtype)
 
-def _bbh_data(a):
-    "(data, pool, base) of a bbh run: the BBH folder or hub copy, or a world (embedded or real) with its `Pool`."
-    from lorahub_nb.harness import world_data, world_pool
-    if a.world == "smollm2":
-        world = _real_world(a)
-        return world.bbh(), world_pool(world), world.base
-    if a.world:
-        from lorahub_nb.toyworld import build_world
-        world = build_world(size=a.world, progress=not (a.json or a.quiet), **_described(a))
-        pool = world_pool(world)
-        check_bases(list(pool.values()), a.base, a.allow_base_mismatch)
-        return world_data(world, (a.limit or 55) + a.shots), pool, a.base or str(world.base_path)
-    if not (a.bbh_dir or a.bbh_hub): raise ValueError("give --bbh-dir DIR, --bbh-hub ID or --world SIZE")
-    from lorahub_nb.bbh import load_bbh
-    from lorahub_nb.modules import catalogue
-    pool = parse_modules(a.modules, a.seed) if a.modules else None
-    if a.base: check_bases(pool or catalogue(), a.base, a.allow_base_mismatch)
-    return load_bbh(a.bbh_dir or a.bbh_hub, a.tasks), pool, a.base
+def _protocol(args):
+    "The `Protocol` the bbh flags ask for (no --n-modules: `worlds.run_bbh` takes 20, or the whole pool if smaller)."
+    from lorahub_nb.harness import Protocol
+    return Protocol(n_modules=args.n_modules, shots=args.shots, limit=args.limit, split=args.split,
+                    prefilter=args.prefilter, prompt=args.prompt).but(budget=args.budget)
 
 # %% ../nbs/18_cli.ipynb #7ccdc314
-def _bbh_protocol(a, pool):
-    "The `Protocol` the bbh flags ask for (N: 20, or the whole pool when it is smaller)."
-    from lorahub_nb.harness import Protocol
-    n = a.n_modules or min(20, len(pool) if pool else 20)
-    return Protocol(n_modules=n, shots=a.shots, limit=a.limit, split=a.split, prefilter=a.prefilter,
-                    prompt=a.prompt).but(budget=a.budget)
-
-def _real_dtype(a, device) -> str:
-    "The real world's dtype: bf16 where it is native (a GPU, a CPU with AVX512-BF16 or AMX), else fp32, said once."
-    from lorahub_nb.utils import native_bf16
-    if a.dtype != "auto": return a.dtype
-    if str(device).startswith("cuda") or native_bf16(): return "bf16"
-    _say(a, "this CPU has no native bf16 (emulated, about 70x slower than fp32 here): computing in fp32")
-    return "fp32"
-
-def cmd_bbh(a):
-    "The paper's BBH protocol over tasks × seeds × methods, appended to a resumable JSONL."
-    from lorahub_nb.modules import pick_device
-    from lorahub_nb.harness import Models, run_tasks, format_table, summarize, check_results_out
+def cmd_bbh(args):
+    "`bbh`: `worlds.run_bbh`, the paper's protocol over tasks × seeds × methods, appended to a resumable JSONL."
+    from lorahub_nb.harness import check_results_out, format_table, summarize
     from lorahub_nb.methods import PAPER_METHODS
-    check_results_out(check_writable(a.out))          # a file that is not ours is refused, untouched, before any work
-    device, methods = pick_device(a.device), a.methods or list(PAPER_METHODS)
-    data, pool, base = _bbh_data(a)
-    dtype = _real_dtype(a, device) if a.world == "smollm2" else a.dtype   # the real world's default
-    loud = not (a.json or a.quiet)
-    models = Models(base, device=device, dtype=dtype, progress=loud, compile=a.compile)   # progress: module reads
-    grid = dict(pool=pool, tasks=a.tasks, seeds=a.seeds, methods=methods, progress=loud,
-                options={"centroid": {"samples": a.samples}} if a.samples else None)
-    if a.ray:
-        from lorahub_nb.scale import run_grid_ray
-        rows = run_grid_ray(a.ray, data, a.out, _bbh_protocol(a, pool), models, **grid)
-    else: rows = run_tasks(data, _bbh_protocol(a, pool), models, out=a.out, **grid)
-    if a.json: _print_json(summarize(rows))
-    _result(a, format_table(rows))
-    _say(a, f"rows in {a.out}")
+    from lorahub_nb.worlds import run_bbh
+    check_results_out(check_writable(args.out))       # a file that is not ours is refused, untouched, before any work
+    rows = run_bbh(args.out, _bbh_inputs(args), _protocol(args), tasks=args.tasks, device=_device(args),
+                   progress=_loud(args), compile=args.compile, ray=args.ray, seeds=args.seeds,
+                   methods=args.methods or list(PAPER_METHODS),
+                   options={"centroid": {"samples": args.samples}} if args.samples else None)
+    _show(args, summarize(rows), format_table(rows))
+    _say(args, f"rows in {args.out}")
     return rows
 
 # %% ../nbs/18_cli.ipynb #7ccdc315
-def cmd_study(a):
-    "Every method against LoraHub on a world, both settings; the embedded world, or the real one (resumable)."
-    from lorahub_nb.modules import pick_device
-    if a.world == "smollm2": return _real_study(a)
+def cmd_study(args):
+    "`study`: `study.run_study` on the embedded world, or `worlds.real_study` on the SmolLM2 one (resumable)."
+    if args.world == "smollm2": return _real_study(args)
     from lorahub_nb.study import run_study, study_table
-    out, device = check_out(a.out, a.overwrite), pick_device(a.device)
-    st = run_study(out, size="quick" if a.quick else "full", seeds=tuple(range(a.seeds or 5)), device=device,
-                   progress=not (a.json or a.quiet), described=a.described, compile=a.compile)
-    if a.json: _print_json(dict(summary=st["summary"], leave_one_out=st["leave_one_out"]))
-    _result(a, study_table(st))
-    _say(a, f"wrote {out}/study.json")
+    out, device = check_out(args.out, args.overwrite), _device(args)
+    st = run_study(out, size="quick" if args.quick else "full", seeds=tuple(range(args.seeds or 5)), device=device,
+                   progress=_loud(args), described=args.described, compile=args.compile)
+    _show(args, dict(summary=st["summary"], leave_one_out=st["leave_one_out"]), study_table(st))
+    _say(args, f"wrote {out}/study.json")
     return st
 
-def _real_study(a):
-    "`study --world smollm2`: the stages asked for, resumed from what `--out` holds; rows.jsonl and summary.json."
-    from lorahub_nb.study import REAL_STAGES, REAL_PREFILTER, run_real_study, real_table
-    out = check_writable(Path(a.out) / "rows.jsonl").parent
-    wanted = a.stages or range(1, len(REAL_STAGES) + 2)        # the last stage: the pre-filter grid
-    stages = [REAL_STAGES[i - 1] for i in wanted if i <= len(REAL_STAGES)]
-    grid = REAL_PREFILTER if len(REAL_STAGES) + 1 in wanted else None
-    summary = run_real_study(_real_world(a), out, seeds=tuple(range(a.seeds or 3)), stages=stages, tasks=a.tasks,
-                             prefilter=grid, progress=not (a.json or a.quiet))
-    if a.json: _print_json(summary)
-    _result(a, real_table(summary))
-    _say(a, f"wrote {out}/rows.jsonl and summary.json")
+def _real_study(args):
+    "`study --world smollm2`: `worlds.real_study`, the stages asked for, resumed from what `--out` holds."
+    from lorahub_nb.study import real_table
+    from lorahub_nb.worlds import real_study
+    out = check_writable(Path(args.out) / "rows.jsonl").parent
+    summary = real_study(out, args.stages, args.seeds or 3, args.tasks, world_dir=args.world_dir, base=args.base,
+                         bbh_dir=args.bbh_dir, progress=_loud(args))
+    _show(args, summary, real_table(summary))
+    _say(args, f"wrote {out}/rows.jsonl and summary.json")
     return summary
 
 # %% ../nbs/18_cli.ipynb #bd00ba60
@@ -477,15 +256,30 @@ _EXAMPLES = {
             "  lorahub-nb demo --quick --seeds 2       # a smaller world, a faster run",
     "learn": "lorahub-nb learn --base WORLD/base --modules WORLD/modules/min_letter WORLD/modules/max_letter \\\n"
              "      --examples five.jsonl --out my_adapter        # offline: WORLD is a built world, see `demo`\n"
-             "  lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter   # needs the hub",
+             "  lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter   # needs the hub\n"
+             "  lorahub-nb learn --world smollm2_taskpool --task my_task/ --out my_adapter   # a classification task",
     "train": "lorahub-nb train --base WORLD/base --data task.jsonl --steps 100 --out my_module   # offline\n"
              "  lorahub-nb train --base google/flan-t5-large --data task.jsonl --out my_module   # needs the hub",
-    "eval": "lorahub-nb eval --adapter my_adapter --data test.jsonl --out predictions.jsonl",
+    "eval": "lorahub-nb eval --adapter my_adapter --data test.jsonl --out predictions.jsonl\n"
+            "  lorahub-nb eval --world smollm2_taskpool --adapter my_adapter --task my_task/   # rank accuracy",
     "bbh": "lorahub-nb bbh --world quick --limit 40 --seeds 1 2 --out world_bbh.jsonl   # offline: the embedded world\n"
            "  lorahub-nb bbh --bbh-dir BIG-Bench-Hard/bbh --modules random:196 --n-modules 20   # needs the hub",
     "study": "lorahub-nb study --quick --out study                      # the embedded world: minutes\n"
              "  lorahub-nb study --world smollm2 --stages 1 --out real   # SmolLM2 + BBH: hours, resumable",
 }
+_TASK_FORMAT = """
+
+a classification task (--task), in one of two layouts:
+  a folder:  config.json  {"options": ["positive", "negative"], "instruction": "Is the review positive or negative?",
+                           "inference_prompt": "Review: {text}\\nSentiment:"}
+             test.jsonl, train_0.jsonl, train_1.jsonl, ...  rows {"text": "...", "label": "positive"}: the template's
+             fields, and a label among the options (the task pool's layout, see lorahub_nb.taskpool)
+  a file:    rows.jsonl  rows {"input": "...", "output": "positive", "options": ["positive", "negative"]}
+  learn uses the training rows (--shots of a folder's, default 5); eval the test rows. The prompt (the instruction, a
+  blank line, the filled template) goes inside the base's chat template where it has one. eval scores rank accuracy
+  over the options first, generation exact match beside it, and prints chance (1/|options|) and majority (always the
+  commonest training label). --world NAME: a world's committed modules by name (smollm2_taskpool: sst2, fever, ...)."""
+_EPILOGS = {"learn": _TASK_FORMAT, "eval": _TASK_FORMAT}
 
 # %% ../nbs/18_cli.ipynb #9f963ef2
 def _output_flags(p, out_default=None, out_help="output folder", overwrite=True):
@@ -536,12 +330,23 @@ def _demo_parser(add):
     _output_flags(d, "lorahub_demo", "output folder; a previous demo output there is replaced", overwrite=False)
 
 # %% ../nbs/18_cli.ipynb #d69b04e1
+def _world_flag(p):
+    p.add_argument("--world", default=None, help="a world whose modules go by name and whose base is the default: "
+                   "a committed one (smollm2_taskpool, smollm2_bbh) or a folder holding modules/")
+
 def _learn_parser(add):
-    l = add("learn", "search module weights on a few examples and save the composed adapter")
-    l.add_argument("--modules", nargs="+", required=True, help="folders, hub ids, @list.txt or random:N (hub)")
-    l.add_argument("--examples", required=True, help="JSON lines with the input and output fields")
-    l.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: the modules' adapter_config.json)")
+    l = add("learn", "search module weights on a few examples (or a classification task) and save the composed adapter")
+    l.add_argument("--modules", nargs="+", default=None, help="folders, hub ids, @list.txt or random:N (hub); "
+                   "with --world also its modules by name (default: all of the world's)")
+    _world_flag(l)
+    what = l.add_mutually_exclusive_group(required=True)
+    what.add_argument("--examples", help="JSON lines with the input and output fields")
+    what.add_argument("--task", help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
+                      "rows carry options (see below)")
+    l.add_argument("--shots", type=ranged(int, 1), default=None, help="--task: learn from this many training rows, "
+                   "drawn by a shuffle seeded with the task's name (default: 5 of a folder's, every row of a file)")
+    l.add_argument("--base", default=None, help="base model: a folder, a .gguf file or a hub id "
+                   "(default: the world's, else the modules' adapter_config.json)")
     _base_flag(l)
     _search_flags(l)
     _data_flags(l)
@@ -570,12 +375,19 @@ def _train_parser(add):
 
 # %% ../nbs/18_cli.ipynb #edf39a0e
 def _eval_parser(add):
-    e = add("eval", "exact match of a base model with an optional adapter on a JSONL test set")
+    e = add("eval", "score a base model with an optional adapter: exact match on a JSONL test set, or rank accuracy "
+                    "on a classification task")
     e.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: the adapter's)")
-    e.add_argument("--adapter", default=None, help="a PEFT adapter folder (e.g. the output of learn)")
-    e.add_argument("--data", required=True, help="JSON lines with the input and output fields")
-    e.add_argument("--max-new-tokens", type=ranged(int, 1), default=None, help="longest answer, in tokens (default 32)")
+                   help="base model: a folder, a .gguf file or a hub id (default: the world's, else the adapter's)")
+    e.add_argument("--adapter", default=None, help="a PEFT adapter folder (e.g. the output of learn); with --world "
+                   "also one of its modules by name")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", help="JSON lines with the input and output fields")
+    what.add_argument("--task", help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
+                      "rows carry options (see below)")
+    _world_flag(e)
+    e.add_argument("--max-new-tokens", type=ranged(int, 1), default=None,
+                   help="longest answer, in tokens (default 32; a task: its longest option + 2)")
     e.add_argument("--batch-size", type=ranged(int, 1), default=None, help="at most this many inputs per batch")
     _data_flags(e)
     _output_flags(e, out_help="predictions JSONL (optional)")
@@ -649,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="LoraHub: compose LoRA modules with gradient-free weights.")
     sub = P.add_subparsers(dest="command", required=True)
     def add(name, help):
-        return sub.add_parser(name, help=help, description=help, epilog="example:\n  " + _EXAMPLES[name],
+        epilog = "example:\n  " + _EXAMPLES[name] + _EPILOGS.get(name, "")
+        return sub.add_parser(name, help=help, description=help, epilog=epilog,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     for make in (_demo_parser, _learn_parser, _train_parser, _eval_parser, _bbh_parser, _study_parser):
         make(add)
@@ -675,14 +488,14 @@ def _one_line(e:BaseException) -> str:
 # %% ../nbs/18_cli.ipynb #fa22244a
 def main(argv:list=None) -> int:
     "Entry point of the `lorahub-nb` console script."
-    a = build_parser().parse_args(argv)
-    try: COMMANDS[a.command](a)
+    args = build_parser().parse_args(argv)
+    try: COMMANDS[args.command](args)
     except KeyboardInterrupt:
         _close_bars()
         print("lorahub-nb: interrupted; no partial output was kept", file=sys.stderr)
         return 130
     except _USER_ERRORS as e:
         _close_bars()
-        print(f"lorahub-nb {a.command}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"lorahub-nb {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     return 0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_modules.ipynb #529eaad8
 from __future__ import annotations
-import hashlib, json, math, sys
+import hashlib, json, math, random, sys
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +21,7 @@ __all__ = ['LoraModule', 'fetch_from_hub', 'check_finite', 'load_module', 'check
            'load_modules', 'base_model_id', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'read_gguf',
            'gguf_architecture', 'check_gguf_architecture', 'check_gguf_settings', 'gguf_config', 'check_gguf_size',
            'check_gguf', 'gguf_folder', 'quiet_gguf', 'gguf_cache_missing', 'from_gguf', 'load_base', 'is_causal',
-           'catalogue']
+           'catalogue', 'parse_modules', 'module_base', 'same_base', 'check_bases']
 
 # %% ../nbs/03_modules.ipynb #9374e39d
 @dataclass
@@ -418,3 +418,89 @@ def catalogue() -> list:
     "Hub ids of the published Flan-T5-large LoraHub modules (package data)."
     data = json.loads(resources.files("lorahub_nb").joinpath("data/catalogue.json").read_text())
     return list(data["modules"])
+
+# %% ../nbs/03_modules.ipynb #d4e860fc
+def _module_list(path:Path) -> list:
+    "The sources an `@list.txt` file names: one per line, blank lines and `# comments` skipped."
+    if not path.is_file(): raise FileNotFoundError(f"module list {path} does not exist")
+    return [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
+
+# %% ../nbs/03_modules.ipynb #5f3a4f8b
+def _random_ids(spec:str, seed:int) -> list:
+    "`random:N`: N ids of the published catalogue, drawn with `seed`."
+    n, cat = spec.split(":", 1)[1], catalogue()
+    if not n.isdigit() or not 0 < int(n) <= len(cat):
+        raise ValueError(f"{spec!r}: expected random:N with 1 <= N <= {len(cat)} (the catalogue's size)")
+    return random.Random(seed).sample(cat, int(n))
+
+# %% ../nbs/03_modules.ipynb #2408ea59
+def parse_modules(specs:list, # folders, hub ids, '@file' lists, 'random:N'
+                  seed:int=0) -> list:
+    "Expand module specs into a list of sources; a module named twice is refused (N would silently shrink)."
+    out = []
+    for s in specs:
+        if s.startswith("@"): out += _module_list(Path(s[1:]))
+        elif s.startswith("random:"): out += _random_ids(s, seed)
+        else: out.append(s)
+    if not out: raise ValueError("no modules given (--modules)")
+    _check_unique(out)
+    return out
+
+# %% ../nbs/03_modules.ipynb #dc1e727d
+def _module_key(source:str) -> str:
+    "What identifies a module source: the resolved folder, or the hub id."
+    p = Path(source).expanduser()
+    return str(p.resolve()) if p.exists() else source.rstrip("/")
+
+def _check_unique(sources:list):
+    "Refuse a module given twice (a folder written two ways counts as twice)."
+    first = {}
+    for s in sources:
+        k = _module_key(s)
+        if k in first:
+            raise ValueError(f"module {s!r} is given twice (also as {first[k]!r}); N would be "
+                             f"{len({_module_key(x) for x in sources})}, not {len(sources)}: remove the repeat")
+        first[k] = s
+
+# %% ../nbs/03_modules.ipynb #672c2693
+def module_base(source:str) -> str:
+    "The base model a module's adapter_config.json names, read without a download (None when not at hand)."
+    p = Path(source).expanduser()
+    if p.is_dir(): f = p / "adapter_config.json"
+    elif looks_like_hub_id(source):
+        from huggingface_hub import try_to_load_from_cache
+        f = try_to_load_from_cache(source, "adapter_config.json")
+        if not isinstance(f, str): return None
+        f = Path(f)
+    else: return None
+    try: return json.loads(f.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError): return None   # a broken config is reported when it is loaded
+
+# %% ../nbs/03_modules.ipynb #7875f8fb
+def same_base(a:str, b:str) -> bool:
+    "Do two base-model names (hub ids or folders) name the same model? (An absolute path not here: can't tell, yes.)"
+    pa, pb = Path(str(a)).expanduser(), Path(str(b)).expanduser()
+    if pa.exists() and pb.exists(): return pa.resolve() == pb.resolve()
+    if pa.is_absolute() and not pa.exists(): return True
+    return str(a).rstrip("/") == str(b).rstrip("/")
+
+# %% ../nbs/03_modules.ipynb #55934d68
+def _trained_on(source:str, sha:str) -> bool:
+    "Does the module's card say it was trained on the GGUF file whose SHA-256 is `sha`?"
+    card = Path(str(source)).expanduser() / "lorahub_card.json"
+    if sha is None or not card.is_file(): return False
+    try: return json.loads(card.read_text(encoding="utf-8")).get("base_weights", {}).get("sha256") == sha
+    except (OSError, ValueError, AttributeError): return False
+
+def check_bases(sources:list, # module folders or hub ids
+                base:str, # the base they are composed on (None: nothing to check)
+                allow:bool=False): # compose them on `base` anyway
+    "Refuse modules whose config names a base model other than `base` (unless `allow`)."
+    if not base or allow: return
+    sha = file_hash(base) if is_gguf(base) else None   # a GGUF base: the modules' cards may name its hash
+    for s in sources:
+        b = module_base(str(s))
+        if b and not same_base(b, base) and not _trained_on(s, sha):
+            raise ValueError(f"module {str(s)!r} was trained on base model {b!r}, but --base is {str(base)!r}; "
+                             "all modules must share the base they are composed on "
+                             "(--allow-base-mismatch composes them on --base anyway)")
