@@ -143,7 +143,8 @@ def _gather(logits:torch.Tensor, ids:list) -> float:
 
 def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor, cache=None, last:bool=False):
     "(logits, cache) of a padded batch after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
-    params = inspect.signature(model.forward).parameters
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model   # a PeftModel's forward hides them
+    params = inspect.signature(inner.forward).parameters
     name = "cache" if "cache" in params else "past_key_values"
     kw = {name: cache} if cache is not None else {}
     if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1   # the prompt: only its last position counts
