@@ -22,9 +22,9 @@ from .evaluate import generate
 
 # %% auto #0
 __all__ = ['COMMON_OPTIMIZERS', 'BUCKETS', 'lora_config', 'as_modules', 'bank_of', 'LoraHub', 'check_optimizer', 'Search',
-           'as_search', 'make_optimizer', 'chosen_optimizer', 'LoraHubResult', 'short_name', 'save_history_plot',
-           'Trace', 'sequential_search', 'generation_size', 'generation_search', 'quiet_search', 'search_result',
-           'lorahub_learn', 'bucket', 'pad_to_buckets']
+           'as_search', 'make_optimizer', 'chosen_optimizer', 'replay_search', 'LoraHubResult', 'short_name',
+           'save_history_plot', 'Trace', 'sequential_search', 'generation_size', 'generation_search', 'quiet_search',
+           'search_result', 'lorahub_learn', 'bucket', 'pad_to_buckets']
 
 # %% ../nbs/06_adapt.ipynb #4bd47eb4
 def lora_config(config:dict):
@@ -181,6 +181,18 @@ def chosen_optimizer(opt) -> str:
     "The algorithm that actually runs (meta-optimizers such as NGOpt delegate to another one)."
     while getattr(opt, "optim", None) is not None and opt.optim is not opt: opt = opt.optim
     return getattr(opt, "name", type(opt).__name__)
+
+# %% ../nbs/06_adapt.ipynb #7f590aa5
+def replay_search(values:list, # a recorded search's objective values, in order (`info["history"]` of a row)
+                  n:int, search:Search=None, # N, and the search's settings (default: the paper's)
+                  init=None) -> list: # the start point, if the search had one
+    "The points the optimizer proposes when told `values` in order: the recorded search's points, if it is deterministic."
+    opt, points = make_optimizer(as_search(search), n, init), []
+    for v in values:
+        x = opt.ask()
+        points.append(np.asarray(x.value, dtype=np.float64))
+        opt.tell(x, v)
+    return points
 
 # %% ../nbs/06_adapt.ipynb #165d3317
 @dataclasses.dataclass
