@@ -4,16 +4,17 @@
 
 # %% ../nbs/09_bbh.ipynb #4f3da873
 from __future__ import annotations
-import json, random, re
+import hashlib, json, random, re
 from collections import Counter
 from pathlib import Path
 from .utils import looks_like_hub_id, is_offline, hub_reachable
+from .evaluate import count_tokens
 
 # %% auto #0
 __all__ = ['BBH_INSTRUCTIONS', 'BBH_TASKS', 'PARQUET', 'FIXTURE_TASKS', 'SPLITS', 'PAPER_SPLIT_SEED', 'LABEL_SET_MAX',
            'instruction_from_cot', 'bbh_prompt', 'BBH', 'check_tasks', 'load_bbh', 'write_bbh_folder', 'make_fixture',
            'split_task', 'draw_shots', 'adapt_and_test', 'parse_options', 'answer_kind', 'task_labels', 'candidates',
-           'task_chance', 'task_majority', 'format_line', 'chat_text']
+           'task_chance', 'task_majority', 'format_line', 'chat_text', 'task_sha', 'answer_length']
 
 # %% ../nbs/09_bbh.ipynb #e9515499
 _DEDUCTION = "A logical deduction task which requires deducing the order of a sequence of objects."
@@ -309,3 +310,15 @@ def chat_text(data:BBH, task:str, question:str) -> str:
     plain = data.prompt(task, question).rstrip()
     body = plain[:-2].rstrip() if plain.endswith("A:") else plain
     return f"{body}\n\n{format_line(data, task)}"
+
+# %% ../nbs/09_bbh.ipynb #787463a8
+def task_sha(data:BBH, task:str) -> str:
+    "Fingerprint of one task's prompts and targets."
+    pool = [data.pools[task]] if task in data.pools else []   # fingerprints of data without pools stay as they were
+    blob = json.dumps([data.instructions.get(task, ""), data[task], data.raw, *pool], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+# %% ../nbs/09_bbh.ipynb #8ad60343
+def answer_length(data:BBH, task:str, tokenizer, margin:int=2) -> int:
+    "New tokens to generate for `task`: its longest target, plus a margin."
+    return max(count_tokens(tokenizer, [e["target"] for e in data[task]])) + margin

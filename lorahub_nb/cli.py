@@ -83,7 +83,7 @@ def check_writable(path) -> Path:
 def check_out(path, overwrite:bool) -> Path:
     "Refuse an output we may not write (see above); return it as a Path."
     from lorahub_nb.utils import check_replaceable
-    from lorahub_nb.harness import is_results_file
+    from lorahub_nb.results import is_results_file
     p = check_writable(path)
     if p.is_file() and is_results_file(p):
         raise FileExistsError(f"{p} holds bbh results (resumable); refusing to replace it: choose another --out")
@@ -299,7 +299,7 @@ def write_demo(out, world, r:dict):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from lorahub_nb.utils import atomic_dir
-    from lorahub_nb.harness import plot_methods
+    from lorahub_nb.report import plot_methods
     rec = demo_record(r)
     with atomic_dir(out, overwrite=True, flag="another --out") as tmp:
         (tmp / "results.json").write_text(json.dumps(rec, indent=1))
@@ -326,7 +326,7 @@ def demo_legend(r:dict) -> list:
 
 def demo_table(r:dict) -> str:
     "The printed result: both settings side by side, leave-one-out first, a legend, and which one is the paper's."
-    from lorahub_nb.harness import compare_table
+    from lorahub_nb.report import compare_table
     c = r["config"]
     head = f"exact match (%) on {len(c['tasks'])} unseen tasks × {len(c['seeds'])} seeds, mean ± sd over seeds:"
     table = compare_table({"leave-one-out": r["leave_one_out"], "full pool": r["full"]})
@@ -364,7 +364,8 @@ def _real_world(a):
 
 def _bbh_data(a):
     "(data, pool, base) of a bbh run: the BBH folder or hub copy, or a world (embedded or real) with its `Pool`."
-    from lorahub_nb.harness import world_data, world_pool
+    from lorahub_nb.harness import world_pool
+    from lorahub_nb.world import world_data
     if a.world == "smollm2":
         world = _real_world(a)
         return world.bbh(), world_pool(world), world.base
@@ -400,7 +401,9 @@ def _real_dtype(a, device) -> str:
 def cmd_bbh(a):
     "The paper's BBH protocol over tasks × seeds × methods, appended to a resumable JSONL."
     from lorahub_nb.modules import pick_device
-    from lorahub_nb.harness import Models, run_tasks, format_table, summarize, check_results_out
+    from lorahub_nb.harness import Models, run_tasks
+    from lorahub_nb.results import check_results_out
+    from lorahub_nb.report import format_table, summarize
     from lorahub_nb.methods import PAPER_METHODS
     check_results_out(check_writable(a.out))          # a file that is not ours is refused, untouched, before any work
     device, methods = pick_device(a.device), a.methods or list(PAPER_METHODS)

@@ -13,7 +13,8 @@ from .objective import l1_penalty
 from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, METHODS, get_method
 from .bbh import candidates, task_chance, task_majority
-from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, world_data, world_own
+from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, world_own
+from .world import world_data
 
 # %% auto #0
 __all__ = ['EXPLORER_METHODS', 'SETTINGS', 'MARK_COLOURS', 'ExplorerState', 'setting_own', 'setting_pool', 'settings_for',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_harness.ipynb #eed8dc93
 from __future__ import annotations
-import dataclasses, fcntl, functools, hashlib, json, os, time
+import dataclasses, functools, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +16,15 @@ from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prom
 from .baselines import draw_modules, select_modules, module_name, linear_adapter, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
 from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text, task_chance,
-                            task_majority)
+                            task_majority, answer_length, task_sha)
 from .utils import host
+from .results import Row, jsonable, row_key, ResultsLog
+from .world import World, KinWorld, world_data
 
 # %% auto #0
-__all__ = ['PROMPTS', 'run_bbh', 'REFERENCES', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header',
-           'check_results_out', 'read_results', 'is_results_file', 'lock_file', 'lock_results', 'unlock_results',
-           'ResultsLog', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name',
-           'held_out', 'choose_modules', 'task_sha', 'chats', 'prepare_cell', 'answer_length', 'Run', 'open_run',
-           'run_tasks', 'run_cell', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table',
-           'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_pool',
-           'world_run']
+__all__ = ['PROMPTS', 'run_bbh', 'PROTOCOL_KEYS', 'Protocol', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell',
+           'run_one', 'own_name', 'held_out', 'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks',
+           'run_cell', 'world_own', 'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
 PROMPTS = ("plain", "chat", "auto")  # the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
@@ -64,181 +62,6 @@ class Protocol:
         mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
         if mine["prompt"] == "plain": del mine["prompt"]   # records written before the chat protocol resume as they are
         return {**mine, **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
-
-# %% ../nbs/10_harness.ipynb #5f17f6cc
-def jsonable(x):
-    "Plain-JSON version of `x` (numpy scalars/arrays, tuples, paths)."
-    return json.loads(json.dumps(x, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-
-def row_key(row:dict) -> tuple: return (row["task"], row["method"], int(row["seed"]))
-
-# %% ../nbs/10_harness.ipynb #a2c85755
-def results_header(path) -> dict:
-    "The config of a results file, from its first line; any other file raises an error naming it (and is not touched)."
-    path = Path(path)
-    if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a results file; name a file")
-    with open(path, "rb") as f: first = f.readline()
-    try: rec = json.loads(first) if first.endswith(b"\n") else None
-    except ValueError: rec = None
-    if not (isinstance(rec, dict) and rec.get("kind") == "config" and isinstance(rec.get("config"), dict)):
-        raise ValueError(f"{path} is not a results file of lorahub_nb (its first line is not a config record); "
-                         "refusing to touch it: choose another output file")
-    return rec["config"]
-
-# %% ../nbs/10_harness.ipynb #f06fb137
-def check_results_out(path) -> dict:
-    "Refuse an existing `path` that is not a results file (an empty file is fine); its config, or None if new."
-    p = Path(path)
-    if not p.exists() or (p.is_file() and p.stat().st_size == 0): return None
-    return results_header(p)
-
-# %% ../nbs/10_harness.ipynb #78d90e37
-def _repair(path:Path):
-    "Cut a partial last line (left by a kill mid-write) off a results file; any other file is refused, untouched."
-    results_header(path)
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f: f.truncate(data.rfind(b"\n") + 1)
-
-# %% ../nbs/10_harness.ipynb #df2c4ee7
-def _records(path) -> list:
-    "The JSON records of a results file; an unterminated last line (a write cut short) is ignored."
-    lines = Path(path).read_text().split("\n")
-    if lines and lines[-1]: lines = lines[:-1]
-    recs = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip(): continue
-        try: recs.append(json.loads(line))
-        except json.JSONDecodeError as e: raise ValueError(f"{path}, line {i}: not a JSON object ({e})") from e
-    if not recs or recs[0].get("kind") != "config": raise ValueError(f"{path} does not start with a config record")
-    return recs
-
-# %% ../nbs/10_harness.ipynb #eeac28fa
-def read_results(path) -> tuple:
-    "(config, rows) of a results JSONL; a partial last line is ignored, repeated keys keep the first row."
-    recs, rows, seen = _records(path), [], set()
-    for r in recs[1:]:
-        if r.get("kind") == "row" and row_key(r) not in seen:
-            seen.add(row_key(r))
-            rows.append(r)
-    return recs[0]["config"], rows
-
-# %% ../nbs/10_harness.ipynb #06491a27
-def is_results_file(path) -> bool:
-    "Does `path` hold a results file written by `ResultsLog`?"
-    try: return bool(_records(path))
-    except (ValueError, OSError, UnicodeDecodeError): return False
-
-# %% ../nbs/10_harness.ipynb #07ecfca8
-def _holder(f) -> str:
-    "The process id written in an open lock file ('' if none)."
-    return os.pread(f.fileno(), 64, 0).decode(errors="replace").strip()   # unbuffered: what is on disk now
-
-# %% ../nbs/10_harness.ipynb #245800ca
-def _make_parents(path:Path) -> list:
-    "Create the missing folders above `path`; returns them, deepest first (to remove them if they stay empty)."
-    missing = [p for p in path.parents if not p.exists()]
-    if missing: path.parent.mkdir(parents=True)
-    return missing
-
-# %% ../nbs/10_harness.ipynb #2677f350
-def lock_file(path) -> Path:
-    "The lock of results file `path`: `<file>.lock` beside the file its links finally name, so one file has one lock."
-    return Path(f"{Path(path).resolve()}.lock")
-
-def lock_results(path):
-    "Take the exclusive lock of a run on results file `path` (`<path>.lock`, holding our pid); returns the open lock."
-    lock, real = lock_file(path), Path(path).resolve()
-    name = path if real == Path(path).absolute() else f"{path} (a link to {real.name})"
-    while True:
-        try: f = open(lock, "a+b")
-        except PermissionError: raise PermissionError(f"cannot write {path}: the folder {lock.parent} is not writable")
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _holder(f)
-            for _ in range(40):   # the holder writes its pid just after taking the lock: give it that moment
-                if pid: break
-                time.sleep(0.025); pid = _holder(f)
-            f.close()
-            who = "this process" if pid == str(os.getpid()) else f"process {pid or '?'}"
-            raise FileExistsError(f"{name} is in use by another run ({who}); wait for it to finish, "
-                                  "or choose another output file") from None
-        if lock.exists() and os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino: break
-        f.close()   # the holder removed the lock file just as we opened it: lock the new one
-    if _holder(f) and not _holder(f).isdigit():
-        f.close()
-        raise FileExistsError(f"{lock} exists and was not written by lorahub_nb; move it away")
-    f.truncate(0)
-    f.write(f"{os.getpid()}\n".encode())
-    f.flush()
-    return f
-
-# %% ../nbs/10_harness.ipynb #f51e43f5
-def unlock_results(path, lock):
-    "Remove the lock file of `path` and release the lock `lock_results` returned."
-    try: lock_file(path).unlink(missing_ok=True)   # removed while still held: no one can lock the old one
-    finally: lock.close()
-
-# %% ../nbs/10_harness.ipynb #c4371429
-class ResultsLog:
-    "Append-only results: a config header, then one fsync'ed JSON line per (task, method, seed); locked while open."
-    def __init__(self, path, # JSONL file (None: keep rows in memory only)
-                 config:dict): # settings that must match to resume
-        self.path, self.config, self.rows = (Path(path) if path else None), jsonable(config), []
-        self.lock, self.made, self.repaired = None, [], False
-        if self.path:
-            check_results_out(self.path)                  # identify before anything is created, locked or read
-            self.made = _make_parents(self.path)
-            try:
-                self.lock = lock_results(self.path)
-                self._resume()
-            except BaseException:
-                self.close()
-                raise
-        self.done = {row_key(r): r for r in self.rows}
-
-    def _resume(self):
-        "Read the rows already there, refusing a file of another configuration."
-        if not self.path.exists() or not self.path.stat().st_size: return
-        old, self.rows = read_results(self.path)
-        diff = [f"{k}: {old.get(k)!r} -> {self.config.get(k)!r}" for k in sorted(set(old) | set(self.config))
-                if old.get(k) != self.config.get(k)]
-        if diff: raise ValueError(f"{self.path} holds results of a different configuration ({'; '.join(diff)}); "
-                                  "use another output file to keep both, or delete it to start afresh")
-
-    def _write(self, record:dict):
-        if self.lock is None: raise RuntimeError(f"{self.path}: the results log is closed")
-        fresh = not self.path.exists() or not self.path.stat().st_size
-        if not fresh and not self.repaired: _repair(self.path)      # once, under the lock, before our first row
-        self.repaired = True
-        if fresh: record = [{"kind": "config", "config": self.config}, record]   # the header goes first
-        with open(self.path, "a") as f:
-            f.write("".join(json.dumps(r) + "\n" for r in (record if isinstance(record, list) else [record])))
-            f.flush()
-            os.fsync(f.fileno())
-
-    def add(self, row:dict):
-        "Append a finished row (ignored if its key is already there)."
-        row = jsonable({"kind": "row", **row})
-        if row_key(row) in self.done: return
-        if self.path: self._write(row)
-        self.rows.append(row)
-        self.done[row_key(row)] = row
-
-    def close(self):
-        "Release the lock (and remove folders made for the file if it was never written); rows stay readable."
-        if self.lock is not None: unlock_results(self.path, self.lock)
-        self.lock = None
-        for d in self.made:
-            try: d.rmdir()
-            except OSError: break
-        self.made = []
-
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
-    def __del__(self):
-        try: self.close()
-        except Exception: pass
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 class Pool(dict):
@@ -387,13 +210,6 @@ def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:di
         chosen = {k for k in names if any(pool[k] is s for s in picked)}
     return [k for k in names if k in chosen]   # in pool order: the same set is always the same search
 
-# %% ../nbs/10_harness.ipynb #787463a8
-def task_sha(data:BBH, task:str) -> str:
-    "Fingerprint of one task's prompts and targets."
-    pool = [data.pools[task]] if task in data.pools else []   # fingerprints of data without pools stay as they were
-    blob = json.dumps([data.instructions.get(task, ""), data[task], data.raw, *pool], sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
 # %% ../nbs/10_harness.ipynb #b5f71381
 def _as_data(data, tasks) -> BBH:
     if isinstance(data, BBH): return data
@@ -424,11 +240,6 @@ def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
                 reference=dict(chance=task_chance(data, task), majority=task_majority(data, task)["acc"]))
     if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
     return cell
-
-# %% ../nbs/10_harness.ipynb #8ad60343
-def answer_length(data:BBH, task:str, tokenizer, margin:int=2) -> int:
-    "New tokens to generate for `task`: its longest target, plus a margin."
-    return max(count_tokens(tokenizer, [e["target"] for e in data[task]])) + margin
 
 # %% ../nbs/10_harness.ipynb #6f5ad15f
 def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
@@ -567,179 +378,27 @@ def _own_module(models:Models, name:str, pool:dict):
     "The task's own module: from the models' cache when the draw holds it, else read."
     return models.cache.get(name) or load_modules({name: pool[name]}, progress=False)[0]
 
-# %% ../nbs/10_harness.ipynb #837ada30
-def _rows(rows_or_path) -> list:
-    return read_results(rows_or_path)[1] if isinstance(rows_or_path, (str, Path)) else list(rows_or_path)
-
-def _spread(rows:list, metric:str) -> float:
-    "Standard deviation over seeds of the per-seed mean (0 with one seed)."
-    seeds = sorted({r["seed"] for r in rows})
-    per_seed = [np.mean([r[metric] for r in rows if r["seed"] == s]) for s in seeds]
-    return float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
-
-def _average(rows:list, cells:list, metric:str) -> dict:
-    return dict(mean=float(np.mean([c["mean"] for c in cells])), best=float(np.mean([c["best"] for c in cells])),
-                sd=_spread(rows, metric), n=len(rows), tasks=len(cells),
-                tokens_per_example=float(np.mean([r["tokens_per_example"] for r in rows])))
-
-# %% ../nbs/10_harness.ipynb #5714e820
-REFERENCES = ("chance", "majority")  # what every row of a task carries beside its scores
-
-def task_references(rows:list) -> dict:
-    "Task -> its chance and majority, as its rows carry them (tasks whose rows carry none are left out)."
-    out = {}
-    for r in rows:
-        if r.get("chance") is not None: out.setdefault(r["task"], {k: float(r[k]) for k in REFERENCES})
-    return out
-
-def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
-              metric:str="acc") -> dict: # "acc" (paper normalisation), "acc_strict" or "acc_rank"
-    "Per task and method: mean and best over seeds; per method: averages over tasks, spread, tokens/example; references."
-    rows, by = [r for r in _rows(rows_or_path) if r.get(metric) is not None], {}
-    for r in rows: by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
-    cell = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])), best=float(max(r[metric] for r in rs)),
-                           seeds=len(rs))
-    per_task = {t: {m: cell(rs) for m, rs in ms.items()} for t, ms in sorted(by.items())}
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    average = {m: _average([r for r in rows if r["method"] == m], [ms[m] for ms in per_task.values() if m in ms],
-                           metric) for m in methods}
-    refs = task_references(rows)
-    mean_ref = {k: float(np.mean([v[k] for v in refs.values()])) for k in REFERENCES} if refs else {}
-    return dict(metric=metric, tasks=per_task, average=average, references=refs, reference=mean_ref)
-
-# %% ../nbs/10_harness.ipynb #a493f273
-def summary_table(rows_or_path, metric:str="acc") -> list:
-    "The summary as records: task, method, mean, best, seeds (task 'average' last)."
-    s = summarize(rows_or_path, metric)
-    recs = [dict(task=t, method=m, **v) for t, ms in s["tasks"].items() for m, v in ms.items()]
-    return recs + [dict(task="average", method=m, mean=v["mean"], best=v["best"], seeds=None,
-                        tokens_per_example=v["tokens_per_example"]) for m, v in s["average"].items()]
-
-# %% ../nbs/10_harness.ipynb #1bd90450
-def _grid_text(grid:list) -> list:
-    widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in grid]
-
-# %% ../nbs/10_harness.ipynb #8fd013a6
-def format_table(rows_or_path, metric:str="acc") -> str:
-    "Task × method grid of 'mean / best' accuracy (%) over seeds, chance and majority beside; averages, tokens."
-    s = summarize(rows_or_path, metric)
-    methods, refs = list(s["average"]), s["references"]
-    extra = list(REFERENCES) if refs else []
-    cell = lambda v: f"{100 * v['mean']:.1f} / {100 * v['best']:.1f}" if v else "-"
-    ref = lambda t, k: f"{100 * refs[t][k]:.1f}" if t in refs else "-"
-    grid = [["task"] + methods + extra]
-    grid += [[t] + [cell(ms.get(m)) for m in methods] + [ref(t, k) for k in extra] for t, ms in s["tasks"].items()]
-    grid += [["average"] + [cell(s["average"][m]) for m in methods] + [f"{100 * s['reference'][k]:.1f}" for k in extra],
-             ["tokens/example"] + [f"{s['average'][m]['tokens_per_example']:.1f}" for m in methods] + [""] * len(extra)]
-    lines = _grid_text(grid)
-    return "\n".join([f"{metric}: mean / best over seeds (%)", lines[0], "-" * len(lines[0])] + lines[1:])
-
-# %% ../nbs/10_harness.ipynb #f57a52c4
-def compare_table(runs:dict, # label -> rows (or a `summarize` result's "average")
-                  markdown:bool=False) -> str:
-    "Method × run table of mean ± sd (%) over seeds: several settings side by side."
-    avg = {k: (v if isinstance(v, dict) else summarize(v)["average"]) for k, v in runs.items()}
-    methods = list(dict.fromkeys(m for a in avg.values() for m in a))
-    fmt = lambda v: "—" if v is None else f"{100 * v['mean']:.1f} ± {100 * v['sd']:.1f}"
-    grid = [["method"] + list(avg)] + [[m] + [fmt(a.get(m)) for a in avg.values()] for m in methods]
-    if not markdown: return "\n".join(_grid_text(grid))
-    return "\n".join(["| " + " | ".join(r) + " |" for r in grid[:1]] + ["|" + "---|" * len(grid[0])]
-                     + ["| " + " | ".join(r) + " |" for r in grid[1:]])
-
-# %% ../nbs/10_harness.ipynb #6880986b
-def plot_tasks(rows_or_path, metric:str="acc", ax=None):
-    "Grouped bars: mean accuracy over seeds per task and method; a black tick marks the best seed."
-    import matplotlib.pyplot as plt
-    s = summarize(rows_or_path, metric)
-    tasks, methods = list(s["tasks"]), list(s["average"])
-    if ax is None: _, ax = plt.subplots(figsize=(max(4, 0.5 * len(tasks) * max(1, len(methods) / 3)), 3))
-    width = 0.8 / len(methods)
-    for j, m in enumerate(methods):
-        xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
-        vals = [s["tasks"][t].get(m) for t in tasks]
-        ax.bar(xs, [100 * v["mean"] if v else 0 for v in vals], width, label=m)
-        ax.scatter(xs, [100 * v["best"] if v else np.nan for v in vals], marker="_", color="k", s=30, zorder=3)
-    ax.set_xticks(range(len(tasks)), [t.replace("_", " ") for t in tasks], rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel(f"{metric} (%)")
-    ax.legend(fontsize=6, ncol=min(len(methods), 3))
-    ax.figure.tight_layout()
-    return ax.figure
-
-# %% ../nbs/10_harness.ipynb #23972b57
-def plot_tokens(rows_or_path, metric:str="acc", ax=None):
-    "Average accuracy over tasks against input tokens per example, one point per method."
-    import matplotlib.pyplot as plt
-    s = summarize(rows_or_path, metric)
-    if ax is None: _, ax = plt.subplots(figsize=(3.5, 2.8))
-    for m, v in s["average"].items():
-        ax.scatter(v["tokens_per_example"], 100 * v["mean"])
-        ax.annotate(m, (v["tokens_per_example"], 100 * v["mean"]), fontsize=7)
-    ax.set(xlabel="input tokens per example", ylabel=f"mean {metric} (%)")
-    ax.figure.tight_layout()
-    return ax.figure
-
-# %% ../nbs/10_harness.ipynb #09f40310
-def plot_methods(runs:dict, # label -> rows (or a `summarize` result's "average"), e.g. the two settings
-                 ax=None, title:str=None):
-    "Bars of mean exact match (± sd over seeds) per method, one colour per run."
-    import matplotlib.pyplot as plt
-    avg = {k: (v if isinstance(v, dict) else summarize(v)["average"]) for k, v in runs.items()}
-    methods = list(dict.fromkeys(m for a in avg.values() for m in a))
-    ax = ax or plt.subplots(figsize=(max(5, 0.9 * len(methods)), 3))[1]
-    width, x = 0.8 / len(avg), np.arange(len(methods))
-    for j, (label, a) in enumerate(avg.items()):
-        get = lambda m, k: 100 * a[m][k] if m in a else 0
-        ax.bar(x + (j - (len(avg) - 1) / 2) * width, [get(m, "mean") for m in methods], width, label=label,
-               yerr=[get(m, "sd") for m in methods], capsize=2)
-    ax.set_xticks(x, methods, rotation=30, ha="right")
-    ax.set(ylabel="exact match (%)", ylim=(0, 100), title=title)
-    ax.legend(fontsize=8)
-    return ax
-
-# %% ../nbs/10_harness.ipynb #505183a3
-def save_plots(rows_or_path, folder, metric:str="acc", dpi:int=80) -> list:
-    "Write `bbh_tasks.png` and `bbh_tokens.png` into `folder`; returns their paths."
-    import matplotlib.pyplot as plt
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, fn in [("bbh_tasks.png", plot_tasks), ("bbh_tokens.png", plot_tokens)]:
-        fig = fn(rows_or_path, metric)
-        fig.savefig(folder / name, dpi=dpi)
-        plt.close(fig)
-        paths.append(folder / name)
-    return paths
-
-# %% ../nbs/10_harness.ipynb #ab2898e4
-def world_data(world, n:int=60) -> BBH:
-    "The world's unseen tasks as BBH-style data: `n` examples each (or the world's own `bbh()`, split once)."
-    if hasattr(world, "bbh"): return world.bbh()
-    tasks = {t: [{"input": e["input"], "target": e["output"]} for e in world.task_examples(t, n, seed=0, split="test")]
-             for t in world.unseen_tasks()}
-    return BBH(tasks, {}, f"{type(world).__name__}({getattr(world, 'size', '')})", raw=True)
-
 # %% ../nbs/10_harness.ipynb #369b5036
-def world_own(world, pool:dict) -> dict:
+def world_own(world:World, pool:dict) -> dict:
     "Task -> its own module in `pool` (a list with its kin first, where the world holds kin out together)."
-    if hasattr(world, "own_modules"):
+    if isinstance(world, KinWorld):
         return {t: v for t, v in world.own_modules().items() if own_name({t: v}, t) in pool}
     return {t: t for t in world.unseen_tasks() if t in pool}
 
-def world_pool(world) -> Pool:
+def world_pool(world:World) -> Pool:
     "The world's modules as a `Pool`, each unseen task's own module (and its kin) known."
     modules = {t: str(p) for t, p in world.module_paths.items()}
     return Pool(modules, world_own(world, modules))
 
 PROTOCOL_KEYS = frozenset(Protocol.__dataclass_fields__) | frozenset(Search.__dataclass_fields__)
 
-def world_run(world, methods, # a built world, and method names
+def world_run(world:World, methods, # a built world, and method names
               n_test:int=50, # test examples per task (and seed)
               progress:bool=False,
               **settings) -> list: # protocol settings (shots=, budget=, leave_one_out=, ...) and `run_tasks` keywords
     "`run_tasks` on a world: its unseen tasks, its modules as the pool, each task's own module known."
     changes = {k: settings.pop(k) for k in list(settings) if k in PROTOCOL_KEYS}
     protocol = (settings.pop("protocol", None) or Protocol()).but(**{"n_modules": None, **changes, "limit": n_test})
-    settings.setdefault("models", Models(base=str(world.base_path), dtype=getattr(world, "dtype", None)))
+    settings.setdefault("models", Models(base=str(world.base_path), dtype=world.dtype))
     data = world_data(world, n_test + changes.get("shots", 5))
     return run_tasks(data, protocol, pool=world_pool(world), methods=methods, progress=progress, **settings)

@@ -14,9 +14,11 @@ from .utils import MARKER, write_json, write_jsonl
 from .adapt import Search
 from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
-from .harness import (Models, world_run, summarize, compare_table, plot_methods, read_results,
-                                REFERENCES, Protocol, ResultsLog, prepare_cell, rank, row_key, task_sha, world_data,
-                                world_pool)
+from .harness import Models, world_run, Protocol, prepare_cell, rank, world_pool
+from .world import world_data
+from .results import read_results, ResultsLog, row_key
+from .report import summarize, compare_table, plot_methods, REFERENCES
+from .bbh import task_sha
 from .methods import Plan
 from .evaluate import accuracy, icl_prompt
 from .utils import host
