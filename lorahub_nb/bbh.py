@@ -191,7 +191,7 @@ FIXTURE_TASKS = {"boolean_expressions": _boolean_example, "object_counting": _co
 def write_bbh_folder(tasks:dict, # task -> [{"input", "target" (or "output")}, …]
                      folder, # where to write `<task>.json` (+ `cot-prompts/<task>.txt`)
                      instructions:dict=None) -> Path: # task -> one-line instruction (written as a prompt file)
-    "Write tasks in the official BBH layout, so that `load_bbh` and `run_bbh` take them like the real thing."
+    "Write tasks in the official BBH layout, so that `load_bbh` and `harness.run_tasks` take them like the real thing."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for t, exs in tasks.items():

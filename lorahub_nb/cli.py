@@ -438,7 +438,7 @@ def cmd_study(a):
 
 def _real_study(a):
     "`study --world smollm2`: the stages asked for, resumed from what `--out` holds; rows.jsonl and summary.json."
-    from lorahub_nb.study import REAL_STAGES, REAL_PREFILTER, run_real_study, real_table
+    from lorahub_nb.real_study import REAL_STAGES, REAL_PREFILTER, run_real_study, real_table
     out = check_writable(Path(a.out) / "rows.jsonl").parent
     wanted = a.stages or range(1, len(REAL_STAGES) + 2)        # the last stage: the pre-filter grid
     stages = [REAL_STAGES[i - 1] for i in wanted if i <= len(REAL_STAGES)]

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .modules import load_modules, load_base, catalogue
 from .adapt import LoraHub, Search
 from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt, has_chat_template
-from .baselines import draw_modules, select_modules, module_name, linear_adapter, STRATEGIES
+from .baselines import draw_modules, select_modules, module_name, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
 from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text, task_chance,
                             task_majority, answer_length, task_sha)
@@ -22,8 +22,8 @@ from .results import Row, jsonable, row_key, ResultsLog
 from .world import World, KinWorld, world_data
 
 # %% auto #0
-__all__ = ['PROMPTS', 'run_bbh', 'PROTOCOL_KEYS', 'Protocol', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell',
-           'run_one', 'own_name', 'held_out', 'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks',
+__all__ = ['PROMPTS', 'PROTOCOL_KEYS', 'Protocol', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one',
+           'own_name', 'held_out', 'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks',
            'run_cell', 'world_own', 'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
@@ -178,7 +178,7 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
     used = [cell.own.name] if plan.own else (cell.names if plan.w is not None else None)
     w = [1.0] if plan.own else plan.w
     ntok = count_tokens(models.tokenizer, prompts)
-    return dict(task=cell.task, method=name, seed=cell.seed, n_test=len(targets), n_adapt=len(cell.shots),
+    return Row(task=cell.task, method=name, seed=cell.seed, n_test=len(targets), n_adapt=len(cell.shots),
                 acc=acc, acc_strict=strict, acc_rank=None if ranked is None else accuracy(ranked, targets),
                 **(cell.reference or {}), tokens_per_example=sum(ntok) / len(ntok),
                 max_new_tokens=cell.max_new_tokens, modules=cell.names if get_method(name).needs_modules else None,
@@ -326,8 +326,6 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
             names = [m for s, t, m in todo if (s, t) == (seed, task)]
             run_cell(run, task, seed, names, bar)
     return run.rows(seeds)
-
-run_bbh = run_tasks  # the name this loop had when it only ran BBH
 
 # %% ../nbs/10_harness.ipynb #9e666b00
 def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (task, seed)

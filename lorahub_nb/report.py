@@ -9,8 +9,9 @@ import numpy as np
 from .results import read_results
 
 # %% auto #0
-__all__ = ['REFERENCES', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks',
-           'plot_tokens', 'plot_methods', 'save_plots']
+__all__ = ['REFERENCES', 'SETTINGS', 'SETTING_ALIASES', 'task_references', 'summarize', 'summary_table', 'format_table',
+           'compare_table', 'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'bootstrap_mean', 'task_means',
+           'method_interval', 'paired_difference', 'direction', 'verdict', 'interval', 'setting_of']
 
 # %% ../nbs/10_report.ipynb #837ada30
 def _rows(rows_or_path) -> list:
@@ -155,3 +156,77 @@ def save_plots(rows_or_path, folder, metric:str="acc", dpi:int=80) -> list:
         plt.close(fig)
         paths.append(folder / name)
     return paths
+
+# %% ../nbs/10_report.ipynb #4b7a60cd
+def bootstrap_mean(values:list, # one value per task
+                   n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
+    "Mean of per-task values and its bootstrap interval over tasks: {mean, lo, hi, n_tasks}."
+    v = np.asarray(values, dtype=float)
+    if not len(v): return dict(mean=float("nan"), lo=float("nan"), hi=float("nan"), n_tasks=0)
+    means = v[np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))].mean(1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return dict(mean=float(v.mean()), lo=float(lo), hi=float(hi), n_tasks=len(v))
+
+# %% ../nbs/10_report.ipynb #871f3e23
+def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
+    "Task -> mean of `metric` over the seeds of one method and setting (rows without the metric left out)."
+    by = {}
+    for r in rows:
+        if (r["method"], r["setting"]) == (method, setting) and r.get(metric) is not None:
+            by.setdefault(r["task"], []).append(r[metric])
+    return {t: float(np.mean(v)) for t, v in sorted(by.items())}
+
+# %% ../nbs/10_report.ipynb #4ff68061
+def method_interval(rows:list, method:str, setting:str, metric:str="acc") -> dict:
+    "One method's mean score over tasks (its seeds averaged first), with the bootstrap interval over tasks."
+    return bootstrap_mean(list(task_means(rows, method, setting, metric).values()))
+
+# %% ../nbs/10_report.ipynb #4bdec72b
+def paired_difference(rows:list, a:str, b:str, setting:str, metric:str="acc", **kw) -> dict:
+    "Mean of `a` − `b` over the (task, seed) cells both have, averaged per task; bootstrap interval over tasks."
+    cells = lambda m: {(r["task"], r["seed"]): r[metric] for r in rows
+                       if (r["method"], r["setting"]) == (m, setting) and r.get(metric) is not None}
+    x, y = cells(a), cells(b)
+    by = {}
+    for t, s in sorted(set(x) & set(y)): by.setdefault(t, []).append(x[(t, s)] - y[(t, s)])
+    ci = bootstrap_mean([np.mean(d) for d in by.values()], **kw)
+    return dict(a=a, b=b, setting=setting, **ci, n_pairs=sum(map(len, by.values())))
+
+# %% ../nbs/10_report.ipynb #2ea79b1d
+def direction(d:dict, min_tasks:int=8) -> str:
+    "What a paired difference says: 'higher', 'lower', 'no difference', or 'too few tasks'."
+    if d["n_tasks"] < min_tasks: return "too few tasks"
+    if d["lo"] <= 0 <= d["hi"]: return "no difference"
+    return "higher" if d["mean"] > 0 else "lower"
+
+# %% ../nbs/10_report.ipynb #e7196b49
+def verdict(d:dict, unit:float=100,
+            min_tasks:int=8) -> str: # below this many tasks a bootstrap over tasks says nothing
+    "The sentence a paired difference supports (`direction`'s reading): higher, lower, no difference, too few tasks."
+    span = f"{unit * d['mean']:+.1f} points, 95% CI {unit * d['lo']:+.1f} to {unit * d['hi']:+.1f}"
+    said = direction(d, min_tasks)
+    if d["n_tasks"] == 0: return f"{d['a']} vs {d['b']}: no pairs yet"
+    if said == "too few tasks": return f"{d['a']} vs {d['b']}: {d['n_tasks']} task(s) so far, too few to say ({span})"
+    if said == "no difference": return f"{d['a']} vs {d['b']}: no difference we can detect ({span})"
+    return f"{d['a']} is {said} than {d['b']} ({span}, {d['n_tasks']} tasks)"
+
+# %% ../nbs/10_report.ipynb #3e067cd3
+def interval(d:dict, # {mean, lo, hi} as fractions (None: nothing measured)
+             sign:str="", # "+": a difference, signed
+             digits:int=1, # decimals of the bounds
+             spread:dict=None) -> str: # {mean, sd} over seeds: 'mean ± sd [lo, hi]'
+    "'mean [lo, hi]' in %, or '—' where there is nothing."
+    if d is None: return "—"
+    mean = f"{100 * (spread or d)['mean']:{sign}.1f}" + (f" ± {100 * spread['sd']:.1f}" if spread else "")
+    return f"{mean} [{100 * d['lo']:{sign}.{digits}f}, {100 * d['hi']:{sign}.{digits}f}]"
+
+# %% ../nbs/10_report.ipynb #014db6bb
+SETTINGS = {"loo": "leave-one-out", "full": "full pool"}  # the setting's name in rows and files -> in prose
+SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full"}  # older records' spellings
+
+# %% ../nbs/10_report.ipynb #c5127b50
+def setting_of(name:str) -> str:
+    "The setting `name` spells ('loo' or 'full'), in any spelling a record uses."
+    name = SETTING_ALIASES.get(name, name)
+    if name not in SETTINGS: raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    return name

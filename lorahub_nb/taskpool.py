@@ -6,15 +6,14 @@
 from __future__ import annotations
 import json, math, os, random, re, string, time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .utils import MARKER, cache_root, cpu_name, write_json
+from .utils import cache_root, cpu_name, write_json
 from .modules import load_base
-from .bbh import BBH
 from .train import TrainConfig, read_jsonl, train_module
 from .evaluate import accuracy, chat_prompt, generate, has_chat_template, rank_classify
 from .utils import quiet_loading

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_toyworld.ipynb #6b79c5a1
 from __future__ import annotations
-import hashlib, json, os, random
+import hashlib, json, random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
