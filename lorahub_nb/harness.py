@@ -15,7 +15,8 @@ from .adapt import LoraHub, Search
 from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt, has_chat_template
 from .baselines import draw_modules, select_modules, module_name, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
-from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text, task_chance,
+from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates,
+                            chat_text, task_chance,
                             task_majority, answer_length, task_sha)
 from .utils import host
 from .results import Row, jsonable, row_key, ResultsLog
@@ -27,7 +28,8 @@ __all__ = ['PROMPTS', 'PROTOCOL_KEYS', 'Protocol', 'Pool', 'as_pool', 'Models', 
            'run_cell', 'world_own', 'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
-PROMPTS = ("plain", "chat", "auto")  # the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
+# the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
+PROMPTS = ("plain", "chat", "auto")
 
 @dataclass(frozen=True)
 class Protocol:
@@ -60,7 +62,8 @@ class Protocol:
     def record(self) -> dict:
         "The protocol as plain JSON (for a results file's config); the plain prompt, as before it had a name, unsaid."
         mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
-        if mine["prompt"] == "plain": del mine["prompt"]   # records written before the chat protocol resume as they are
+        # records written before the chat protocol resume as they are
+        if mine["prompt"] == "plain": del mine["prompt"]
         return {**mine, **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
@@ -98,7 +101,8 @@ class Models:
         mods = [self.cache[n] for n in names]
         self.cache = {m.name: m for m in mods}       # keep only this draw in memory
         if self.hub is not None: return self.hub.use(mods)
-        self.hub = LoraHub(mods, base=self.base, model=self.model, tokenizer=self.tokenizer, device=self.device,
+        self.hub = LoraHub(mods, base=self.base, model=self.model, tokenizer=self.tokenizer,
+                           device=self.device,
                            dtype=self.dtype, progress=False, max_input_tokens=self.max_input_tokens)
         if self.compile: self.hub.compile()
         self.tokenizer = self.hub.tokenizer
@@ -137,7 +141,8 @@ def rank(models:Models, plan:Plan, prompts:list, options:list, own=None) -> list
     "The most likely of each prompt's candidate answers under `plan` (None when there are no candidates)."
     if not options: return None
     with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
-        return rank_classify(model, tokenizer, prompts, options, max_input_tokens=models.max_input_tokens)
+        return rank_classify(model, tokenizer, prompts, options,
+                             max_input_tokens=models.max_input_tokens)
 
 # %% ../nbs/10_harness.ipynb #10769cb6
 @dataclass
@@ -169,22 +174,30 @@ def _timed(fn, *args, **kw):
 def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=None) -> dict:
     "Apply method `name` to one cell and score it: one results row (None when the method does not apply)."
     hub = models.hub if cell.names else None
-    plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed), **(options or {}))
-    if plan.own and cell.own is None: return None                       # the oracle, where there is no own module
+    plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed),
+                         **(options or {}))
+    # the oracle, where there is no own module
+    if plan.own and cell.own is None: return None
     prompts, targets = cell.prompts(plan), [t["output"] for t in cell.test]
-    preds, answer_s = _timed(answer, models, plan, prompts, max_new_tokens=cell.max_new_tokens, own=cell.own)
+    preds, answer_s = _timed(answer, models, plan, prompts,
+                             max_new_tokens=cell.max_new_tokens, own=cell.own)
     ranked, rank_s = _timed(rank, models, plan, prompts, cell.options, own=cell.own)
-    (acc, strict), score_s = _timed(lambda: (accuracy(preds, targets), accuracy(preds, targets, normalize=False)))
+    (acc, strict), score_s = _timed(lambda: (accuracy(preds, targets),
+                                             accuracy(preds, targets, normalize=False)))
     used = [cell.own.name] if plan.own else (cell.names if plan.w is not None else None)
     w = [1.0] if plan.own else plan.w
     ntok = count_tokens(models.tokenizer, prompts)
-    return Row(task=cell.task, method=name, seed=cell.seed, n_test=len(targets), n_adapt=len(cell.shots),
-                acc=acc, acc_strict=strict, acc_rank=None if ranked is None else accuracy(ranked, targets),
-                **(cell.reference or {}), tokens_per_example=sum(ntok) / len(ntok),
-                max_new_tokens=cell.max_new_tokens, modules=cell.names if get_method(name).needs_modules else None,
-                weights=None if used is None else dict(zip(used, map(float, w))), info=plan.info,
-                select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, rank_s=rank_s, score_s=score_s,
-                sample=[[p, t] for p, t in zip(preds[:3], targets)])
+    return Row(task=cell.task, method=name, seed=cell.seed, n_test=len(targets),
+               n_adapt=len(cell.shots),
+               acc=acc, acc_strict=strict,
+               acc_rank=None if ranked is None else accuracy(ranked, targets),
+               **(cell.reference or {}), tokens_per_example=sum(ntok) / len(ntok),
+               max_new_tokens=cell.max_new_tokens,
+               modules=cell.names if get_method(name).needs_modules else None,
+               weights=None if used is None else dict(zip(used, map(float, w))), info=plan.info,
+               select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, rank_s=rank_s,
+               score_s=score_s,
+               sample=[[p, t] for p, t in zip(preds[:3], targets)])
 
 # %% ../nbs/10_harness.ipynb #9ec82f26
 def own_name(own:dict, task:str):
@@ -205,10 +218,12 @@ def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:di
     if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
     else:
         if models.hub is None: models.attach(names[:1], pool)
-        picked = select_modules([pool[k] for k in names], cell.shots, protocol.prefilter, n, hub=models.hub,
+        picked = select_modules([pool[k] for k in names], cell.shots, protocol.prefilter, n,
+                                hub=models.hub,
                                 seed=seed, **(options or {}))
         chosen = {k for k in names if any(pool[k] is s for s in picked)}
-    return [k for k in names if k in chosen]   # in pool order: the same set is always the same search
+    # in pool order: the same set is always the same search
+    return [k for k in names if k in chosen]
 
 # %% ../nbs/10_harness.ipynb #b5f71381
 def _as_data(data, tasks) -> BBH:
@@ -235,9 +250,11 @@ def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
                                  split=protocol.split)
     wrap = functools.partial(chat_prompt, tokenizer) if chats(protocol, tokenizer) else None
     options = [candidates(data, task, e["input"]) for e in test]
-    cell = Cell(task, int(seed), _queries(data, task, adapt, wrap), _queries(data, task, test, wrap), None,
+    cell = Cell(task, int(seed), _queries(data, task, adapt, wrap),
+                _queries(data, task, test, wrap), None,
                 options=None if None in options else options, wrap=wrap,
-                reference=dict(chance=task_chance(data, task), majority=task_majority(data, task)["acc"]))
+                reference=dict(chance=task_chance(data, task),
+                               majority=task_majority(data, task)["acc"]))
     if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
     return cell
 
@@ -245,7 +262,8 @@ def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
 def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
     "What must match for a results file to be resumed."
     base = models.base or getattr(models.model, "name_or_path", None)
-    return dict(protocol=2, pool=list(pool) or None, **protocol.record(), base=str(base) if base else None,
+    return dict(protocol=2, pool=list(pool) or None, **protocol.record(),
+                base=str(base) if base else None,
                 dtype=str(models.dtype) if models.dtype else None, raw_prompts=data.raw,
                 own=dict(pool.own) if pool.own else None)
 
@@ -303,7 +321,8 @@ def open_run(data, protocol:Protocol=None, models=None, *, pool=None, out=None, 
     except BaseException:
         log.close()
         raise
-    return Run(data=data, tasks=tasks, methods=methods, pool=pool, protocol=protocol, models=models, log=log,
+    return Run(data=data, tasks=tasks, methods=methods, pool=pool, protocol=protocol,
+               models=models, log=log,
                options=options or {})
 
 # %% ../nbs/10_harness.ipynb #4cb051a8
@@ -319,9 +338,11 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
               options:dict=None, # method name -> options for it (e.g. {"centroid": {"samples": ...}})
               progress:bool=True) -> list:
     "Run `methods` on every task × seed, appending one row per result to `out`; returns this grid's rows."
-    run = open_run(data, protocol, models, pool=pool, out=out, tasks=tasks, methods=methods, options=options)
+    run = open_run(data, protocol, models, pool=pool, out=out, tasks=tasks, methods=methods,
+                   options=options)
     todo = run.todo(seeds)
-    with run.log, tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress, mininterval=2) as bar:
+    with run.log, tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress,
+                       mininterval=2) as bar:
         for seed, task in dict.fromkeys((s, t) for s, t, _ in todo):
             names = [m for s, t, m in todo if (s, t) == (seed, task)]
             run_cell(run, task, seed, names, bar)
@@ -332,7 +353,8 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
              bar=None) -> list:
     "Prepare (task, seed) once, then run each method and log its row; returns the new rows."
     data, pool, protocol, models, options = run.data, run.pool, run.protocol, run.models, run.options
-    known = models.hub is not None or models.model is not None or bool(models.base)   # else the modules name it
+    # else the modules name it
+    known = models.hub is not None or models.model is not None or bool(models.base)
     tok = _tokenizer(models) if protocol.prompt != "plain" and known else None
     plain = protocol if tok is not None else protocol.but(prompt="plain")
     cell, sha, rows = prepare_cell(data, task, seed, plain, tok), task_sha(data, task), []
@@ -343,13 +365,16 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         cell.select_s = time.perf_counter() - t0
         mine = own_name(pool.own, task)
         if mine in pool and not protocol.leave_one_out: cell.own = _own_module(models, mine, pool)
-    if plain is not protocol:   # the base came with the modules: its tokenizer decides the prompt only now
-        cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)), names=cell.names,
+    # the base came with the modules: its tokenizer decides the prompt only now
+    if plain is not protocol:
+        cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)),
+                                   names=cell.names,
                                    own=cell.own, select_s=cell.select_s)
     cell.max_new_tokens = answer_length(data, task, _tokenizer(models), protocol.margin)
     for name in names:
         if bar is not None: bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)
-        row = _memoized(models.memo, (sha, task, seed, name, tuple(cell.names or ()), _memo_protocol(protocol)),
+        row = _memoized(models.memo,
+                        (sha, task, seed, name, tuple(cell.names or ()), _memo_protocol(protocol)),
                         lambda: run_one(name, cell, models, protocol, options.get(name)))
         if bar is not None: bar.update()
         if row is None: continue
@@ -399,4 +424,5 @@ def world_run(world:World, methods, # a built world, and method names
     protocol = (settings.pop("protocol", None) or Protocol()).but(**{"n_modules": None, **changes, "limit": n_test})
     settings.setdefault("models", Models(base=str(world.base_path), dtype=world.dtype))
     data = world_data(world, n_test + changes.get("shots", 5))
-    return run_tasks(data, protocol, pool=world_pool(world), methods=methods, progress=progress, **settings)
+    return run_tasks(data, protocol, pool=world_pool(world), methods=methods,
+                     progress=progress, **settings)

@@ -19,7 +19,8 @@ from .bbh import answer_kind, task_chance, task_majority, task_sha
 from .results import ResultsLog, read_results, row_key
 from .world import World, world_data
 from .harness import Models, Protocol, prepare_cell, rank, world_pool, world_run
-from .report import (REFERENCES, SETTINGS, direction, interval, method_interval, paired_difference,
+from .report import (REFERENCES, SETTINGS, direction, interval, method_interval,
+                               paired_difference,
                               task_means, verdict)
 
 # %% auto #0
@@ -111,7 +112,8 @@ def run_real_study(world:World, # a `realworld.RealWorld` (or any split world wi
     n = min(n_modules, len(world.module_paths))   # a small world has fewer modules than N
     kw = dict(n_test=n_test, seeds=seeds, search=search, models=models, progress=progress)
     for run in stage_runs(stages, tasks):
-        world_run(world, run.methods, n_modules=n, tasks=run.tasks, leave_one_out=run.setting == "loo",
+        world_run(world, run.methods, n_modules=n, tasks=run.tasks,
+                  leave_one_out=run.setting == "loo",
                   out=out / "runs" / f"{run.setting}.jsonl", **kw)
     embedder = "minilm" if minilm_available() else "base"
     for run in prefilter_runs(prefilter, tasks):
@@ -150,7 +152,8 @@ def prefilter_claims(prefilter:Prefilter=REAL_PREFILTER) -> tuple:
                  for n in p.sizes for s in p.strategies if s != "random")
 
 # %% ../nbs/14_study_real.ipynb #15092774
-_KEEP = ("task", "seed", "method", "acc", "acc_strict", "acc_rank", "n_test", "tokens_per_example", "modules",
+_KEEP = ("task", "seed", "method", "acc", "acc_strict", "acc_rank", "n_test",
+         "tokens_per_example", "modules",
          "weights", "fit_s", "answer_s", "data_sha", "host")
 
 # %% ../nbs/14_study_real.ipynb #7e0e7858
@@ -180,7 +183,8 @@ def merge_real_rows(out) -> list:
         _, strategy, size = path.stem.split("-")
         rows += [{**r, "method": prefilter_name(r["method"], strategy, size)} for r in _run_rows(path, "loo")]
     rows += [{**r, "method": chat_name(r["method"])} for r in _run_rows(runs / "chat.jsonl", "loo")]
-    rows = _with_rank(rows, [r for s in ("loo", "full") for r in _run_rows(runs / f"rank-{s}.jsonl", s)])
+    rows = _with_rank(rows,
+                      [r for s in ("loo", "full") for r in _run_rows(runs / f"rank-{s}.jsonl", s)])
     have = {(r["setting"], r["task"], r["seed"], r["method"]) for r in rows}
     shared = lambda m: m in SHARED or m in map(chat_name, SHARED)
     rows += [{**r, "setting": "full", "shared": True} for r in rows if r["setting"] == "loo" and shared(r["method"])
@@ -198,7 +202,8 @@ def row_plan(row:dict, cell) -> Plan:
 # %% ../nbs/14_study_real.ipynb #ababb2b6
 def _record_protocol(config:dict) -> Protocol:
     "The protocol a results file's config records (what decides its cells: shots, split, limit, draw)."
-    keep = ("n_modules", "shots", "limit", "split", "prefilter", "leave_one_out", "margin", "prompt")
+    keep = ("n_modules", "shots", "limit", "split", "prefilter", "leave_one_out",
+            "margin", "prompt")
     return Protocol(**{k: config[k] for k in keep if k in config})
 
 # %% ../nbs/14_study_real.ipynb #ee49ce31
@@ -213,7 +218,8 @@ def rescore_rank(world, out, # the study's world and results folder
     todo = [r for r in rows if not get_method(r["method"]).needs_own and keep(r, "method", methods)
             and keep(r, "task", tasks) and keep(r, "seed", seeds)]
     models = models or Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
-    log = ResultsLog(runs / f"rank-{setting}.jsonl", dict(rescores=f"{setting}.jsonl", dtype=str(models.dtype)))
+    log = ResultsLog(runs / f"rank-{setting}.jsonl",
+                     dict(rescores=f"{setting}.jsonl", dtype=str(models.dtype)))
     with log:
         for r in tqdm(todo, desc=f"rank {setting}", disable=not progress):
             if row_key(r) not in log.done: log.add(_rescored(r, data, protocol, models, pool))
@@ -244,33 +250,40 @@ def real_progress(rows:list, n_tasks:int=27, n_seeds:int=3, stages=REAL_STAGES,
     return [(s, m, done[(s, m)], k * n_seeds) for s, m, k in planned]
 
 # %% ../nbs/14_study_real.ipynb #2a1599a7
-CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ngopt", "best_single"),
-          ("lorahub_cma", "lorahub_ngopt"), ("lorahub_plus", "lorahub_ngopt"), ("lorahub_plus", "best_single"),
+CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"),
+          ("lorahub_ngopt", "best_single"),
+          ("lorahub_cma", "lorahub_ngopt"), ("lorahub_plus", "lorahub_ngopt"),
+          ("lorahub_plus", "best_single"),
           ("gradient", "lorahub_ngopt"), ("centroid", "lorahub_ngopt"), ("centroid:0", "centroid"),
           ("centroid:0", "best_single"), ("centroid_linear", "centroid"), ("uniform", "zero_shot"),
           ("best_single", "zero_shot"), ("oracle", "lorahub_ngopt"),
-          ("zero_shot@chat", "zero_shot"), ("icl@chat", "zero_shot@chat"), ("lorahub_ngopt", "zero_shot@chat"))
+          ("zero_shot@chat", "zero_shot"), ("icl@chat", "zero_shot@chat"),
+          ("lorahub_ngopt", "zero_shot@chat"))
 
 # %% ../nbs/14_study_real.ipynb #bbf3b82a
 def real_references(world) -> dict:
     "Task -> its chance, majority and answer kind, on the world's test rows and shot pools (`bbh` data)."
     data = world.bbh()
-    return {t: dict(chance=task_chance(data, t), majority=task_majority(data, t)["acc"], kind=answer_kind(data, t))
+    return {t: dict(chance=task_chance(data, t), majority=task_majority(data, t)["acc"],
+                    kind=answer_kind(data, t))
             for t in world.unseen_tasks()}
 
 # %% ../nbs/14_study_real.ipynb #ed559054
 def reference_rows(rows:list, references:dict) -> list:
     "Rows of the pseudo-methods 'chance' and 'majority' for each (setting, task, seed) cell that `rows` hold."
     cells = sorted({(r["setting"], r["task"], r["seed"]) for r in rows if r["task"] in references})
-    score = lambda t, k: dict(acc=references[t][k], acc_rank=None if references[t]["kind"] == "free" else references[t][k])
-    return [dict(setting=s, task=t, seed=seed, method=k, **score(t, k), tokens_per_example=0.0, reference=True)
+    score = lambda t, k: dict(acc=references[t][k],
+                              acc_rank=None if references[t]["kind"] == "free" else references[t][k])
+    return [dict(setting=s, task=t, seed=seed, method=k, **score(t, k), tokens_per_example=0.0,
+                 reference=True)
             for s, t, seed in cells for k in REFERENCES]
 
 # %% ../nbs/14_study_real.ipynb #0f200b75
 def _entry(rows:list, m:str, s:str, refs:bool) -> dict:
     "One method's summary in one setting: mean and interval, size, cost; against the references; by rank."
     mine = [r for r in rows if (r["method"], r["setting"]) == (m, s)]
-    out = dict(**method_interval(rows, m, s), n_rows=len(mine), seeds=sorted({r["seed"] for r in mine}),
+    out = dict(**method_interval(rows, m, s), n_rows=len(mine),
+               seeds=sorted({r["seed"] for r in mine}),
                tokens_per_example=float(np.mean([r["tokens_per_example"] for r in mine])))
     if refs and m not in REFERENCES:
         out.update(vs_chance=paired_difference(rows, m, "chance", s),
@@ -285,7 +298,8 @@ def real_summary(rows:list, claims=CLAIMS + prefilter_claims(), references:dict=
     "Per setting and method: mean, interval, size, tokens, against chance and majority; the claims' differences."
     rows = rows + (reference_rows(rows, references) if references else [])
     order = list(REFERENCES) + list(dict.fromkeys(m for stage in REAL_STAGES for m in stage.methods))
-    order += [prefilter_name(r.method, r.strategy, r.n) for r in prefilter_runs(REAL_PREFILTER, [])]   # 5 before 20
+    # 5 before 20
+    order += [prefilter_name(r.method, r.strategy, r.n) for r in prefilter_runs(REAL_PREFILTER, [])]
     rank = lambda m: (order.index(m) if m in order else len(order), m)
     methods = {s: {m: _entry(rows, m, s, bool(references))
                    for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank)} for s in ("loo", "full")}
@@ -317,13 +331,16 @@ def setting_name(setting:str) -> str:
 def real_table(summary:dict, settings=("loo", "full")) -> str:
     "Markdown table: mean exact match [95% CI], tasks and rows per method and setting; tokens per example."
     ms = list(dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {})))
-    size = lambda v: "—" if v is None else f"{v['n_tasks']} / {v['n_rows']}"   # a grid under way: rows tell
-    head = ["method", *(h for s in settings for h in (setting_name(s), "tasks / rows")), "tokens / example"]
+    # a grid under way: rows tell
+    size = lambda v: "—" if v is None else f"{v['n_tasks']} / {v['n_rows']}"
+    head = ["method", *(h for s in settings for h in (setting_name(s), "tasks / rows")),
+            "tokens / example"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in ms:
         vs = [summary["methods"].get(s, {}).get(m) for s in settings]
         first = next(v for v in vs if v is not None)
-        row = [m, *(f for v in vs for f in (interval(v), size(v))), f"{first['tokens_per_example']:.0f}"]
+        row = [m, *(f for v in vs for f in (interval(v), size(v))),
+               f"{first['tokens_per_example']:.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -387,7 +404,8 @@ def agreement_table(summary:dict, study:dict, setting:str="loo") -> str:
     "Markdown: each claim both worlds measured, its paired difference in each (points), and whether they agree."
     real = {(d["a"], d["b"]): d for d in summary["paired"] if d["setting"] == setting}
     have = {r["method"] for r in study["rows"] if r["setting"] == setting}
-    lines = [f"| {setting_name(setting)}: a vs b | embedded world | SmolLM2 + BBH | |", "|---|---|---|---|"]
+    lines = [f"| {setting_name(setting)}: a vs b | embedded world | SmolLM2 + BBH | |",
+             "|---|---|---|---|"]
     for (a, b), r in real.items():
         if not {a, b} <= have: continue
         s = paired_difference(study["rows"], a, b, setting)
@@ -420,7 +438,8 @@ def plot_paired(summary:dict, setting:str="loo", ax=None):
     ax = ax or plt.subplots(figsize=(5, 0.35 * len(ds) + 1))[1]
     y = np.arange(len(ds))
     ax.errorbar([100 * d["mean"] for d in ds], y, capsize=3, fmt="o",
-                xerr=[[100 * (d["mean"] - d["lo"]) for d in ds], [100 * (d["hi"] - d["mean"]) for d in ds]])
+                xerr=[[100 * (d["mean"] - d["lo"]) for d in ds],
+                      [100 * (d["hi"] - d["mean"]) for d in ds]])
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, [f"{d['a']} − {d['b']}" for d in ds], fontsize=7)
     ax.invert_yaxis()
@@ -442,7 +461,8 @@ def plot_em_tokens(summary:dict, setting:str="loo", methods:list=None, ax=None):
     have = summary["methods"].get(setting, {})
     points = [(m, have[m]["tokens_per_example"], 100 * have[m]["mean"]) for m in (methods or have) if m in have]
     for m, x, y in points:
-        ax.errorbar(x, y, yerr=[[y - 100 * have[m]["lo"]], [100 * have[m]["hi"] - y]], fmt="o", capsize=2)
+        ax.errorbar(x, y, yerr=[[y - 100 * have[m]["lo"]], [100 * have[m]["hi"] - y]],
+                    fmt="o", capsize=2)
     ax.set(xlabel="input tokens per example", ylabel="exact match (%)", xscale="log")
     gap = 0.05 * np.subtract(*ax.get_ylim()[::-1])
     for x in sorted({round(x) for _, x, _ in points}):   # one column of labels per token count
@@ -465,9 +485,11 @@ def plot_prefilter(summary:dict, prefilter:Prefilter=REAL_PREFILTER, ax=None):
         if not cells: continue
         x, v = np.array([i for i, _ in cells]) + 0.06 * (k - (len(strategies) - 1) / 2), [v for _, v in cells]
         y = np.array([100 * d["mean"] for d in v])
-        ax.errorbar(x, y, yerr=[y - [100 * d["lo"] for d in v], [100 * d["hi"] for d in v] - y], fmt="o-",
+        ax.errorbar(x, y,
+                    yerr=[y - [100 * d["lo"] for d in v], [100 * d["hi"] for d in v] - y], fmt="o-",
                     capsize=3, label=s)
     ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
-    ax.set(xlabel="modules searched (N)", ylabel="exact match (%)", title=f"pre-filter, then {method}")
+    ax.set(xlabel="modules searched (N)", ylabel="exact match (%)",
+           title=f"pre-filter, then {method}")
     ax.legend(fontsize=8)
     return ax

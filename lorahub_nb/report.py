@@ -24,7 +24,8 @@ def _spread(rows:list, metric:str) -> float:
     return float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
 
 def _average(rows:list, cells:list, metric:str) -> dict:
-    return dict(mean=float(np.mean([c["mean"] for c in cells])), best=float(np.mean([c["best"] for c in cells])),
+    return dict(mean=float(np.mean([c["mean"] for c in cells])),
+                best=float(np.mean([c["best"] for c in cells])),
                 sd=_spread(rows, metric), n=len(rows), tasks=len(cells),
                 tokens_per_example=float(np.mean([r["tokens_per_example"] for r in rows])))
 
@@ -35,7 +36,8 @@ def task_references(rows:list) -> dict:
     "Task -> its chance and majority, as its rows carry them (tasks whose rows carry none are left out)."
     out = {}
     for r in rows:
-        if r.get("chance") is not None: out.setdefault(r["task"], {k: float(r[k]) for k in REFERENCES})
+        if r.get("chance") is not None: out.setdefault(r["task"],
+                                                       {k: float(r[k]) for k in REFERENCES})
     return out
 
 def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
@@ -43,11 +45,13 @@ def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
     "Per task and method: mean and best over seeds; per method: averages over tasks, spread, tokens/example; references."
     rows, by = [r for r in _rows(rows_or_path) if r.get(metric) is not None], {}
     for r in rows: by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
-    cell = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])), best=float(max(r[metric] for r in rs)),
+    cell = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])),
+                           best=float(max(r[metric] for r in rs)),
                            seeds=len(rs))
     per_task = {t: {m: cell(rs) for m, rs in ms.items()} for t, ms in sorted(by.items())}
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    average = {m: _average([r for r in rows if r["method"] == m], [ms[m] for ms in per_task.values() if m in ms],
+    average = {m: _average([r for r in rows if r["method"] == m],
+                           [ms[m] for ms in per_task.values() if m in ms],
                            metric) for m in methods}
     refs = task_references(rows)
     mean_ref = {k: float(np.mean([v[k] for v in refs.values()])) for k in REFERENCES} if refs else {}
@@ -79,7 +83,8 @@ def format_table(rows_or_path, metric:str="acc") -> str:
     grid += [["average"] + [cell(s["average"][m]) for m in methods] + [f"{100 * s['reference'][k]:.1f}" for k in extra],
              ["tokens/example"] + [f"{s['average'][m]['tokens_per_example']:.1f}" for m in methods] + [""] * len(extra)]
     lines = _grid_text(grid)
-    return "\n".join([f"{metric}: mean / best over seeds (%)", lines[0], "-" * len(lines[0])] + lines[1:])
+    return "\n".join([f"{metric}: mean / best over seeds (%)", lines[0],
+                      "-" * len(lines[0])] + lines[1:])
 
 # %% ../nbs/10_report.ipynb #f57a52c4
 def compare_table(runs:dict, # label -> rows (or a `summarize` result's "average")
@@ -105,8 +110,10 @@ def plot_tasks(rows_or_path, metric:str="acc", ax=None):
         xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
         vals = [s["tasks"][t].get(m) for t in tasks]
         ax.bar(xs, [100 * v["mean"] if v else 0 for v in vals], width, label=m)
-        ax.scatter(xs, [100 * v["best"] if v else np.nan for v in vals], marker="_", color="k", s=30, zorder=3)
-    ax.set_xticks(range(len(tasks)), [t.replace("_", " ") for t in tasks], rotation=60, ha="right", fontsize=7)
+        ax.scatter(xs, [100 * v["best"] if v else np.nan for v in vals], marker="_", color="k",
+                   s=30, zorder=3)
+    ax.set_xticks(range(len(tasks)), [t.replace("_", " ") for t in tasks], rotation=60,
+                  ha="right", fontsize=7)
     ax.set_ylabel(f"{metric} (%)")
     ax.legend(fontsize=6, ncol=min(len(methods), 3))
     ax.figure.tight_layout()
@@ -136,7 +143,8 @@ def plot_methods(runs:dict, # label -> rows (or a `summarize` result's "average"
     width, x = 0.8 / len(avg), np.arange(len(methods))
     for j, (label, a) in enumerate(avg.items()):
         get = lambda m, k: 100 * a[m][k] if m in a else 0
-        ax.bar(x + (j - (len(avg) - 1) / 2) * width, [get(m, "mean") for m in methods], width, label=label,
+        ax.bar(x + (j - (len(avg) - 1) / 2) * width, [get(m, "mean") for m in methods],
+               width, label=label,
                yerr=[get(m, "sd") for m in methods], capsize=2)
     ax.set_xticks(x, methods, rotation=30, ha="right")
     ax.set(ylabel="exact match (%)", ylim=(0, 100), title=title)
@@ -221,8 +229,10 @@ def interval(d:dict, # {mean, lo, hi} as fractions (None: nothing measured)
     return f"{mean} [{100 * d['lo']:{sign}.{digits}f}, {100 * d['hi']:{sign}.{digits}f}]"
 
 # %% ../nbs/10_report.ipynb #014db6bb
-SETTINGS = {"loo": "leave-one-out", "full": "full pool"}  # the setting's name in rows and files -> in prose
-SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full"}  # older records' spellings
+# the setting's name in rows and files -> in prose
+SETTINGS = {"loo": "leave-one-out", "full": "full pool"}
+# older records' spellings
+SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full"}
 
 # %% ../nbs/10_report.ipynb #c5127b50
 def setting_of(name:str) -> str:

@@ -45,7 +45,8 @@ ROW_KEYS = tuple(Row.__annotations__)
 # %% ../nbs/09_results.ipynb #5f17f6cc
 def jsonable(x):
     "Plain-JSON version of `x` (numpy scalars/arrays, tuples, paths)."
-    return json.loads(json.dumps(x, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    return json.loads(json.dumps(x,
+                                 default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 def row_key(row:dict) -> tuple: return (row["task"], row["method"], int(row["seed"]))
 
@@ -109,7 +110,8 @@ def is_results_file(path) -> bool:
 # %% ../nbs/09_results.ipynb #07ecfca8
 def _holder(f) -> str:
     "The process id written in an open lock file ('' if none)."
-    return os.pread(f.fileno(), 64, 0).decode(errors="replace").strip()   # unbuffered: what is on disk now
+    # unbuffered: what is on disk now
+    return os.pread(f.fileno(), 64, 0).decode(errors="replace").strip()
 
 # %% ../nbs/09_results.ipynb #245800ca
 def _make_parents(path:Path) -> list:
@@ -133,7 +135,8 @@ def lock_results(path):
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = _holder(f)
-            for _ in range(40):   # the holder writes its pid just after taking the lock: give it that moment
+            # the holder writes its pid just after taking the lock: give it that moment
+            for _ in range(40):
                 if pid: break
                 time.sleep(0.025); pid = _holder(f)
             f.close()
@@ -164,7 +167,8 @@ class ResultsLog:
         self.path, self.config, self.rows = (Path(path) if path else None), jsonable(config), []
         self.lock, self.made, self.repaired = None, [], False
         if self.path:
-            check_results_out(self.path)                  # identify before anything is created, locked or read
+            # identify before anything is created, locked or read
+            check_results_out(self.path)
             self.made = _make_parents(self.path)
             try:
                 self.lock = lock_results(self.path)
@@ -186,9 +190,11 @@ class ResultsLog:
     def _write(self, record:dict):
         if self.lock is None: raise RuntimeError(f"{self.path}: the results log is closed")
         fresh = not self.path.exists() or not self.path.stat().st_size
-        if not fresh and not self.repaired: _repair(self.path)      # once, under the lock, before our first row
+        # once, under the lock, before our first row
+        if not fresh and not self.repaired: _repair(self.path)
         self.repaired = True
-        if fresh: record = [{"kind": "config", "config": self.config}, record]   # the header goes first
+        # the header goes first
+        if fresh: record = [{"kind": "config", "config": self.config}, record]
         with open(self.path, "a") as f:
             f.write("".join(json.dumps(r) + "\n" for r in (record if isinstance(record, list) else [record])))
             f.flush()

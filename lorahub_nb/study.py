@@ -22,9 +22,11 @@ __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'PEER_METHODS', 'HEADLINE', 'gri
            'study_intervals', 'study_table', 'plot_settings', 'headline_table', 'plot_curves', 'plot_grid']
 
 # %% ../nbs/14_study.ipynb #80a56847
-STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
+STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient",
+                 "lorahub_ngopt",
                  "lorahub_cma", "lorahub_plus", "oracle")
-CURVE_OPTIMIZERS = ("OnePlusOne", "RandomSearch")  # besides the search methods' own: CMA, NGOpt (Cobyla), Adam
+# besides the search methods' own: CMA, NGOpt (Cobyla), Adam
+CURVE_OPTIMIZERS = ("OnePlusOne", "RandomSearch")
 
 # %% ../nbs/14_study.ipynb #29b51e1e
 def grid_sizes(pool_size:int) -> list:
@@ -57,7 +59,8 @@ def run_settings(world:World, methods, # a built world, and method names
     "Every method on every unseen task × seed, full pool and leave-one-out; each row tagged with its setting."
     models = models or Models(base=str(world.base_path), dtype=world.dtype)
     full = world_run(world, list(methods), models=models, **settings)
-    loo = world_run(world, [m for m in methods if not get_method(m).needs_own], leave_one_out=True, models=models,
+    loo = world_run(world, [m for m in methods if not get_method(m).needs_own],
+                    leave_one_out=True, models=models,
                     **settings)
     return [{**r, "setting": "full"} for r in full] + [{**r, "setting": "loo"} for r in loo]
 
@@ -74,19 +77,24 @@ def settings_record(rows:list) -> dict:
 def _settings_rows(world, cfg:StudyConfig, models:Models, options:dict, progress:bool) -> list:
     "The study's method table: `run_settings` with the study's settings."
     n = min(cfg.n_modules, len(world.module_paths))
-    return run_settings(world, cfg.methods, models, seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots,
+    return run_settings(world, cfg.methods, models, seeds=cfg.seeds, n_test=cfg.n_test,
+                        shots=cfg.shots,
                         n_modules=n, search=cfg.search, options=options, progress=progress)
 
 # %% ../nbs/14_study.ipynb #aa91bcf3
 def _curve_rows(world, cfg:StudyConfig, models:Models, rows:list, progress:bool) -> list:
     "Objective after each evaluation, per search method and extra optimizer (leave-one-out pool)."
     n = min(cfg.n_modules, len(world.module_paths))
-    extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], leave_one_out=True, seeds=cfg.seeds,
-                      n_test=cfg.n_test, shots=cfg.shots, n_modules=n, search=cfg.search, models=models,
+    extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], leave_one_out=True,
+                      seeds=cfg.seeds,
+                      n_test=cfg.n_test, shots=cfg.shots, n_modules=n,
+                      search=cfg.search, models=models,
                       progress=progress) if cfg.curve_optimizers else []
-    full_k = lambda r: len(r["info"].get("history") or ()) == cfg.search.budget   # K evaluations from w = 0
+    # K evaluations from w = 0
+    full_k = lambda r: len(r["info"].get("history") or ()) == cfg.search.budget
     own = [r for r in rows if r["setting"] == "loo" and full_k(r)]
-    searched = own + extra   # lorahub_plus's history starts after its screening (fewer than K): not on this axis
+    # lorahub_plus's history starts after its screening (fewer than K): not on this axis
+    searched = own + extra
     return [dict(task=r["task"], seed=r["seed"], method=r["method"].replace("lorahub:", ""),
                  optimizer=r["info"]["optimizer"], values=r["info"]["history"]) for r in searched]
 
@@ -97,11 +105,14 @@ def _grid_rows(world, cfg:StudyConfig, models:Models, sizes:list, progress:bool)
     with models.memoized():    # strategies that pick the same modules share their search
         for n in sizes:
             for strategy in cfg.grid_strategies:
-                rows = world_run(world, [f"lorahub:{cfg.grid_optimizer}"], leave_one_out=True, seeds=seeds,
-                                 n_test=cfg.n_test, shots=cfg.shots, n_modules=n, prefilter=strategy,
+                rows = world_run(world, [f"lorahub:{cfg.grid_optimizer}"],
+                                 leave_one_out=True, seeds=seeds,
+                                 n_test=cfg.n_test, shots=cfg.shots, n_modules=n,
+                                 prefilter=strategy,
                                  search=cfg.search, models=models, progress=progress,
                                  options={"prefilter": {"embedder": cfg.embedder}})
-                out += [dict(task=r["task"], seed=r["seed"], n_modules=n, strategy=strategy, acc=r["acc"],
+                out += [dict(task=r["task"], seed=r["seed"], n_modules=n,
+                             strategy=strategy, acc=r["acc"],
                              objective=r["info"]["objective"], modules=r["modules"]) for r in rows]
     return out
 
@@ -119,9 +130,12 @@ def study_record(cfg:StudyConfig, world, parts:dict, # rows, curve_rows, grid: w
     strategies, sizes = dict.fromkeys(r["strategy"] for r in grid), sorted({r["n_modules"] for r in grid})
     grid_summary = {s: {str(n): float(np.mean([r["acc"] for r in grid if (r["strategy"], r["n_modules"]) == (s, n)]))
                         for n in sizes} for s in strategies}
-    config = dict(cfg.__dict__, search=cfg.search.__dict__, seeds=list(cfg.seeds), methods=list(cfg.methods),
-                  embedder=embedder, pool=list(world.module_paths), unseen=list(world.unseen_tasks()))
-    return dict(config=config, **settings_record(rows), curves=curves, grid_summary=grid_summary, rows=rows,
+    config = dict(cfg.__dict__, search=cfg.search.__dict__, seeds=list(cfg.seeds),
+                  methods=list(cfg.methods),
+                  embedder=embedder, pool=list(world.module_paths),
+                  unseen=list(world.unseen_tasks()))
+    return dict(config=config, **settings_record(rows), curves=curves,
+                grid_summary=grid_summary, rows=rows,
                 curve_rows=curve_rows, grid=grid, seconds=seconds)
 
 # %% ../nbs/14_study.ipynb #128c55b0
@@ -136,33 +150,38 @@ def run_study(out, # folder for study.json (created); None: write nothing
     if not cfg.seeds: raise ValueError("need at least one seed")
     if world is None:
         from lorahub_nb.toyworld import build_world
-        world = build_world(size=cfg.size, progress=progress, **({"described": True} if cfg.described else {}))
+        world = build_world(size=cfg.size, progress=progress,
+                            **({"described": True} if cfg.described else {}))
     models = Models(base=str(world.base_path), device=device, compile=compile)
     embedder = "minilm" if cfg.embedder == "auto" and minilm_available() else cfg.embedder
     embedder = "base" if embedder == "auto" else embedder
     rows = _settings_rows(world, cfg, models, {"centroid": {"embedder": embedder}}, progress)
     curve_rows = _curve_rows(world, cfg, models, rows, progress)
     sizes = grid_sizes(len(world.module_paths) - 1) if cfg.grid_sizes is None else list(cfg.grid_sizes)
-    grid = _grid_rows(world, cfg.__class__(**{**cfg.__dict__, "embedder": embedder}), models, sizes, progress)
+    grid = _grid_rows(world, cfg.__class__(**{**cfg.__dict__, "embedder": embedder}), models,
+                      sizes, progress)
     parts = dict(rows=rows, curve_rows=curve_rows, grid=grid)
     study = study_record(cfg, world, parts, embedder, time.perf_counter() - t0)
     if out is not None: write_json(Path(out) / "study.json", study)
     return study
 
 # %% ../nbs/14_study.ipynb #869261cf
-PEER_METHODS = ("ties", "dare_ties", "magnitude_prune", "lorahub_ties", "arrow", "arrow_gks")  # PEFT's (`methods`)
+# PEFT's (`methods`)
+PEER_METHODS = ("ties", "dare_ties", "magnitude_prune", "lorahub_ties", "arrow", "arrow_gks")
 
 # %% ../nbs/14_study.ipynb #c7032f12
 def study_config(study:dict) -> StudyConfig:
     "The `StudyConfig` a study.json was run with."
     c = {k: v for k, v in study["config"].items() if k in StudyConfig.__dataclass_fields__}
-    return StudyConfig(**{**c, "search": Search(**c["search"]), "seeds": tuple(c["seeds"]), "methods": tuple(c["methods"])})
+    return StudyConfig(**{**c, "search": Search(**c["search"]), "seeds": tuple(c["seeds"]),
+                          "methods": tuple(c["methods"])})
 
 # %% ../nbs/14_study.ipynb #7fcf0adc
 def _run_like(study:dict, world, methods:list, models:Models, **changes) -> list:
     "`run_settings` of `methods` with the study's settings (`changes`: `world_run` settings to override)."
     cfg = study_config(study)
-    kw = dict(seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots, n_modules=min(cfg.n_modules, len(world.module_paths)),
+    kw = dict(seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots,
+              n_modules=min(cfg.n_modules, len(world.module_paths)),
               search=cfg.search, options={"centroid": {"embedder": study["config"]["embedder"]}})
     return run_settings(world, methods, models, **{**kw, **changes})
 
@@ -170,10 +189,12 @@ def _run_like(study:dict, world, methods:list, models:Models, **changes) -> list
 def same_world(study:dict, world, models:Models, rel:float=0.05) -> bool:
     "Does `world` give one of the study's rows again? `best_single`'s first full-pool row: its module, accuracy, loss (± `rel`)."
     r = next(r for r in study["rows"] if r["method"] == "best_single" and r["setting"] == "full")
-    again = next(a for a in _run_like(study, world, ["best_single"], models, seeds=(r["seed"],), tasks=[r["task"]])
+    again = next(a for a in _run_like(study, world, ["best_single"], models, seeds=(r["seed"],),
+                                      tasks=[r["task"]])
                  if a["setting"] == "full")
     same = (again["info"]["module"], again["acc"]) == (r["info"]["module"], r["acc"])
-    return same and math.isclose(again["info"]["loss"], r["info"]["loss"], rel_tol=rel, abs_tol=1e-6)
+    return same and math.isclose(again["info"]["loss"], r["info"]["loss"],
+                                 rel_tol=rel, abs_tol=1e-6)
 
 # %% ../nbs/14_study.ipynb #fad963d5
 def add_methods(out, # the folder of a finished study's study.json
@@ -185,13 +206,15 @@ def add_methods(out, # the folder of a finished study's study.json
     if world is None:
         from lorahub_nb.toyworld import build_world
         c = study["config"]
-        world = build_world(size=c["size"], progress=progress, **({"described": True} if c["described"] else {}))
+        world = build_world(size=c["size"], progress=progress,
+                            **({"described": True} if c["described"] else {}))
     models = Models(base=str(world.base_path), dtype=world.dtype)
     if not same_world(study, world, models):
         raise ValueError(f"{path.name} in {path.parent.name}/ was not run on this world (best_single gives another row): "
                          "add methods on the world it ran on, or rerun the whole study (`run_study`)")
     rows = [r for r in study["rows"] if r["method"] not in methods] + _run_like(study, world, methods, models)
-    config = {**study["config"], "methods": list(dict.fromkeys([*study["config"]["methods"], *methods]))}
+    config = {**study["config"],
+              "methods": list(dict.fromkeys([*study["config"]["methods"], *methods]))}
     added = {**study.get("added", {}), **{m: time.perf_counter() - t0 for m in methods}}
     study.update(settings_record(rows), rows=rows, config=config, added=added)
     write_json(path, study)
@@ -226,8 +249,10 @@ def plot_settings(study:dict, ax=None):
 # %% ../nbs/14_study.ipynb #7244923b
 HEADLINE = (("zero_shot", "zero-shot"), ("best_single", "best single module"),
             ("lorahub_ngopt", "LoraHub, NGOpt (Cobyla, the official code's)"),
-            ("lorahub_cma", "LoraHub, CMA-ES (the paper's text)"), ("gradient", "Adam through the composition"),
-            ("lorahub_plus", "`lorahub_plus`: screen, then search from the best"), ("centroid", "centroid weights"))
+            ("lorahub_cma", "LoraHub, CMA-ES (the paper's text)"),
+            ("gradient", "Adam through the composition"),
+            ("lorahub_plus", "`lorahub_plus`: screen, then search from the best"),
+            ("centroid", "centroid weights"))
 
 # %% ../nbs/14_study.ipynb #1c9b2fe1
 def headline_table(study:dict) -> str:
@@ -248,7 +273,8 @@ def plot_curves(study:dict, ax=None):
     for m, c in study["curves"].items():
         label = m if m == c["optimizer"] else f"{m} ({c['optimizer']})"
         ax.plot(np.arange(1, len(c["mean_best"]) + 1), c["mean_best"], label=label)
-    ax.set(xlabel="evaluations (forward passes; Adam: forward+backward)", ylabel="best objective so far")
+    ax.set(xlabel="evaluations (forward passes; Adam: forward+backward)",
+           ylabel="best objective so far")
     ax.legend(fontsize=8)
     return ax
 
@@ -260,6 +286,7 @@ def plot_grid(study:dict, ax=None):
     for s, byn in study["grid_summary"].items():
         ns = sorted(byn, key=int)
         ax.plot([int(n) for n in ns], [100 * byn[n] for n in ns], "o-", label=s)
-    ax.set(xlabel="modules N", ylabel="exact match (%)", title=f"pre-filter, then {study['config']['grid_optimizer']}")
+    ax.set(xlabel="modules N", ylabel="exact match (%)",
+           title=f"pre-filter, then {study['config']['grid_optimizer']}")
     ax.legend(fontsize=8)
     return ax
