@@ -15,9 +15,8 @@ from .adapt import LoraHub, Search
 from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt, has_chat_template
 from .baselines import draw_modules, select_modules, module_name, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
-from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates,
-                            chat_text, task_chance,
-                            task_majority, answer_length, task_sha)
+from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text
+from .bbh import task_chance, task_majority, answer_length, task_sha
 from .utils import host
 from .results import Row, jsonable, row_key, ResultsLog
 from .world import World, KinWorld, world_data
@@ -68,20 +67,20 @@ class Protocol:
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 class Pool(dict):
-    "Module name -> source: the modules a run draws from; `own` says which of them is each task's own."
+    "Module name -> source: the modules a run draws from; `own_modules` says which of them is each task's own."
     def __init__(self, modules=(), # a dict name -> source
-                 own:dict=None): # task -> its own module's name, or a list: the own module first, then its kin
+                 own_modules:dict=None): # task -> its own module's name, or a list: the own module first, then its kin
         super().__init__(modules)
-        self.own = dict(own) if own else None
+        self.own_modules = dict(own_modules) if own_modules else None
 
-def as_pool(pool, own:dict=None) -> Pool:
-    "A `Pool` from a dict, a list of sources (each named by itself) or a `Pool` (`own` replaces its own modules)."
-    own = own if own is not None else getattr(pool, "own", None)
-    if pool is None: return Pool({}, own)
-    if isinstance(pool, dict): return Pool(pool, own)
+def as_pool(pool, own_modules:dict=None) -> Pool:
+    "A `Pool` from a dict, a list of sources (each named by itself) or a `Pool` (`own_modules` replaces its own)."
+    if own_modules is None: own_modules = getattr(pool, "own_modules", None)
+    if pool is None: return Pool({}, own_modules)
+    if isinstance(pool, dict): return Pool(pool, own_modules)
     names = [module_name(s) for s in pool]
     if len(set(names)) != len(names): raise ValueError("the pool names a module twice")
-    return Pool(zip(names, pool), own)
+    return Pool(zip(names, pool), own_modules)
 
 # %% ../nbs/10_harness.ipynb #519f115f
 class Models:
@@ -131,16 +130,16 @@ def as_models(models) -> Models:
 
 # %% ../nbs/10_harness.ipynb #eea7c6b4
 def answer(models:Models, plan:Plan, prompts:list, # what the model reads (`Cell.prompts`)
-           max_new_tokens:int, own=None) -> list:
-    "The answers to `prompts` under `plan` (`own`: the task's own LoraModule, for the oracle)."
-    with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
+           max_new_tokens:int, own_module=None) -> list:
+    "The answers to `prompts` under `plan` (`own_module`: the task's LoraModule, for the oracle)."
+    with plan.applied(models.hub, own_module, bare=models.bare) as (model, tokenizer):
         return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                         max_input_tokens=models.max_input_tokens)
 
-def rank(models:Models, plan:Plan, prompts:list, options:list, own=None) -> list:
+def rank(models:Models, plan:Plan, prompts:list, options:list, own_module=None) -> list:
     "The most likely of each prompt's candidate answers under `plan` (None when there are no candidates)."
     if not options: return None
-    with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
+    with plan.applied(models.hub, own_module, bare=models.bare) as (model, tokenizer):
         return rank_classify(model, tokenizer, prompts, options,
                              max_input_tokens=models.max_input_tokens)
 
@@ -154,7 +153,7 @@ class Cell:
     test: list  # the same, for the test rows
     max_new_tokens: int
     names: list = None  # the drawn modules (None: no module needed)
-    own: object = None  # the task's own module, when it has one in this setting
+    own_module: object = None  # the task's own LoraModule, when it has one in this setting
     select_s: float = 0.0
     options: list = None  # per test row, the candidate answers of rank classification (None: a free-form task)
     wrap: object = None  # query -> what the model reads (the chat template); None: the query as it is
@@ -177,15 +176,15 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
     plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed),
                          **(options or {}))
     # the oracle, where there is no own module
-    if plan.own and cell.own is None: return None
+    if plan.uses_own and cell.own_module is None: return None
     prompts, targets = cell.prompts(plan), [t["output"] for t in cell.test]
     preds, answer_s = _timed(answer, models, plan, prompts,
-                             max_new_tokens=cell.max_new_tokens, own=cell.own)
-    ranked, rank_s = _timed(rank, models, plan, prompts, cell.options, own=cell.own)
+                             max_new_tokens=cell.max_new_tokens, own_module=cell.own_module)
+    ranked, rank_s = _timed(rank, models, plan, prompts, cell.options, own_module=cell.own_module)
     (acc, strict), score_s = _timed(lambda: (accuracy(preds, targets),
                                              accuracy(preds, targets, normalize=False)))
-    used = [cell.own.name] if plan.own else (cell.names if plan.w is not None else None)
-    w = [1.0] if plan.own else plan.w
+    used = [cell.own_module.name] if plan.uses_own else (cell.names if plan.w is not None else None)
+    w = [1.0] if plan.uses_own else plan.w
     ntok = count_tokens(models.tokenizer, prompts)
     return Row(task=cell.task, method=name, seed=cell.seed, n_test=len(targets),
                n_adapt=len(cell.shots),
@@ -200,20 +199,20 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
                sample=[[p, t] for p, t in zip(preds[:3], targets)])
 
 # %% ../nbs/10_harness.ipynb #9ec82f26
-def own_name(own:dict, task:str):
-    "The name of `task`'s own module in `own` (task -> a name, or a list: the own module first, then its kin)."
-    v = (own or {}).get(task)
+def own_name(own_modules:dict, task:str):
+    "The name of `task`'s own module in `own_modules` (task -> a name, or a list: the own module first, then its kin)."
+    v = (own_modules or {}).get(task)
     return v[0] if isinstance(v, (list, tuple)) else v
 
-def held_out(own:dict, task:str) -> set:
+def held_out(own_modules:dict, task:str) -> set:
     "The modules leave-one-out holds out for `task`: its own module and any kin listed with it."
-    v = (own or {}).get(task)
+    v = (own_modules or {}).get(task)
     return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
 
 def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
     "The modules drawn for `cell` (its task, seed, shots): `protocol.prefilter` over the pool less what it holds out."
     task, seed = cell.task, cell.seed
-    names = [n for n in pool if not (protocol.leave_one_out and n in held_out(pool.own, task))]
+    names = [n for n in pool if not (protocol.leave_one_out and n in held_out(pool.own_modules, task))]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
     if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
     else:
@@ -265,7 +264,7 @@ def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
     return dict(protocol=2, pool=list(pool) or None, **protocol.record(),
                 base=str(base) if base else None,
                 dtype=str(models.dtype) if models.dtype else None, raw_prompts=data.raw,
-                own=dict(pool.own) if pool.own else None)
+                own=dict(pool.own_modules) if pool.own_modules else None)   # the config's key
 
 def _check_data(log:ResultsLog, shas:dict, out):
     changed = sorted({r["task"] for r in log.rows if r["task"] in shas and r.get("data_sha") != shas[r["task"]]})
@@ -275,7 +274,7 @@ def _check_data(log:ResultsLog, shas:dict, out):
 # %% ../nbs/10_harness.ipynb #2c32aec7
 def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     "The pool (the published catalogue by default) when a method needs modules; checked against N."
-    if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own", None))
+    if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own_modules", None))
     pool = as_pool(catalogue() if pool is None else pool)
     if not pool: raise ValueError("the module pool is empty")
     usable = len(pool) - (1 if protocol.leave_one_out else 0)
@@ -363,13 +362,13 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         cell.names = choose_modules(cell, pool, protocol, models, options.get("prefilter"))
         models.attach(cell.names, pool)
         cell.select_s = time.perf_counter() - t0
-        mine = own_name(pool.own, task)
-        if mine in pool and not protocol.leave_one_out: cell.own = _own_module(models, mine, pool)
+        mine = own_name(pool.own_modules, task)
+        if mine in pool and not protocol.leave_one_out: cell.own_module = _own_module(models, mine, pool)
     # the base came with the modules: its tokenizer decides the prompt only now
     if plain is not protocol:
         cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)),
                                    names=cell.names,
-                                   own=cell.own, select_s=cell.select_s)
+                                   own_module=cell.own_module, select_s=cell.select_s)
     cell.max_new_tokens = answer_length(data, task, _tokenizer(models), protocol.margin)
     for name in names:
         if bar is not None: bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)

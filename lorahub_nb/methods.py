@@ -28,7 +28,7 @@ class Plan:
     w: np.ndarray = None  # N weights for the hub's modules (None: the base model alone)
     prompt: object = None  # callable query -> prompt (None: the query as is)
     linear: bool = False  # answer with Σ wᵢ Bᵢ Aᵢ (`compose.compose_linear`) instead of (Σ wA)(Σ wB)
-    own: bool = False  # answer with the task's own module alone (the oracle); skipped where there is none
+    uses_own: bool = False  # answer with the task's own module alone (the oracle); skipped where there is none
     state: dict = None  # a composed module in the hub's adapter layout (PEFT's merges), written into the hub as is
     router: dict = None  # options of `baselines.arrow_model`: answer through PEFT's Arrow router, not one adapter
     info: dict = field(default_factory=dict)  # what the results row keeps: objective, history, chosen module, ...
@@ -47,7 +47,7 @@ def _bare(hub:LoraHub) -> tuple:
 @contextmanager
 def _alone(hub:LoraHub, module):
     "The hub answering with `module` alone (w = 1); the drawn modules come back afterwards."
-    if module is None: raise ValueError("this plan answers with the task's own module: pass own=")
+    if module is None: raise ValueError("this plan answers with the task's own module: pass own_module=")
     drawn = list(hub.modules)
     try:
         hub.use([module])
@@ -60,11 +60,11 @@ def _alone(hub:LoraHub, module):
 @contextmanager
 def applied(self:Plan,
             hub:LoraHub=None, # the hub holding the drawn modules (None: no module was drawn)
-            own=None, # the task's own LoraModule, for a plan with `own` (the oracle)
+            own_module=None, # the task's own LoraModule, for a plan that `uses_own` (the oracle)
             bare=None): # callable -> the bare base's (model, tokenizer) (default: hub at w = 0)
     "Inside the block, the (model, tokenizer) answering as the plan says; the hub restored after."
-    if self.own:
-        with _alone(hub, own) as pair: yield pair
+    if self.uses_own:
+        with _alone(hub, own_module) as pair: yield pair
     elif self.router is not None:
         with arrow_model(hub, **self.router) as model: yield model, hub.tokenizer
     elif self.state is not None:
@@ -174,7 +174,7 @@ def best_single(hub, shots, search):
 @method("oracle", needs_own=True, needs_shots=False)
 def oracle(hub, shots, search):
     "The task's own module alone (exists only where the task has one, and not under leave-one-out)."
-    return Plan(own=True)
+    return Plan(uses_own=True)
 
 # %% ../nbs/08_methods.ipynb #10d6f26f
 def searched(res:LoraHubResult) -> Plan:

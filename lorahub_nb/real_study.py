@@ -19,17 +19,15 @@ from .bbh import answer_kind, task_chance, task_majority, task_sha
 from .results import ResultsLog, read_results, row_key
 from .world import World, world_data
 from .harness import Models, Protocol, prepare_cell, rank, world_pool, world_run
-from .report import (REFERENCES, SETTINGS, direction, interval, method_interval,
-                               paired_difference,
-                              task_means, verdict)
+from .report import REFERENCES, SETTINGS, direction, interval
+from .report import method_interval, paired_difference, verdict
 
 # %% auto #0
 __all__ = ['REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'Stage', 'Prefilter', 'spread_tasks', 'StageRun', 'stage_runs',
            'claim_folder', 'run_real_study', 'prefilter_name', 'PrefilterRun', 'prefilter_runs', 'prefilter_claims',
            'chat_name', 'merge_real_rows', 'row_plan', 'rescore_rank', 'real_progress', 'real_references',
            'reference_rows', 'real_summary', 'write_real_results', 'setting_name', 'real_table', 'standing',
-           'references_table', 'real_readme', 'agreement_table', 'plot_task_grid', 'plot_paired', 'label_heights',
-           'plot_em_tokens', 'plot_prefilter']
+           'references_table', 'real_readme', 'agreement_table', 'plot_prefilter']
 
 # %% ../nbs/14_study_real.ipynb #c02d073a
 class Stage(NamedTuple):
@@ -351,8 +349,8 @@ def standing(v:dict, key:str="vs_chance") -> str:
     return {"higher": "above", "lower": "below", "no difference": "at"}.get(direction(v[key]), "(too few tasks)")
 
 # %% ../nbs/14_study_real.ipynb #682bc766
-def _reference_cells(v:dict, key:str, score) -> list:
-    "A method's cells in one setting: its mean [CI], its difference from chance (and from majority, by acc)."
+def _reference_entries(v:dict, key:str, score) -> list:
+    "A method's entries in one setting: its mean [CI], its difference from chance (and from majority, by acc)."
     if key not in v: return ["—"] * (3 if score is None else 2)
     vs_majority = [] if score else [interval(v["vs_majority"], "+")]
     return [interval(v), f"{interval(v[key], '+')} {standing(v, key)}"] + vs_majority
@@ -370,11 +368,11 @@ def references_table(summary:dict, settings=("loo", "full"), methods:list=None, 
     names = methods or [m for m in dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {}))
                         if m not in REFERENCES and measured(m)]
     for m in names:
-        cells = []
+        entries = []
         for s in settings:
             v = summary["methods"].get(s, {}).get(m) or {}
-            cells += _reference_cells({**v, **(v.get(score) or {})} if score else v, key, score)
-        lines.append("| " + " | ".join([m, *cells]) + " |")
+            entries += _reference_entries({**v, **(v.get(score) or {})} if score else v, key, score)
+        lines.append("| " + " | ".join([m, *entries]) + " |")
     return "\n".join(lines)
 
 # %% ../nbs/14_study_real.ipynb #e968e22a
@@ -396,7 +394,7 @@ def real_readme(summary:dict, settings=("loo", "full")) -> str:
 
 # %% ../nbs/14_study_real.ipynb #7faab129
 def _said(d:dict) -> str:
-    "A paired difference in a table cell: what it says, then its interval in points."
+    "A paired difference in a table: what it says, then its interval in points."
     return f"{direction(d)}: {interval(d, '+')}"
 
 # %% ../nbs/14_study_real.ipynb #38568910
@@ -414,64 +412,6 @@ def agreement_table(summary:dict, study:dict, setting:str="loo") -> str:
         lines.append(f"| {a} vs {b} | {_said(s)} | {_said(r)} | {same} |")
     return "\n".join(lines)
 
-# %% ../nbs/14_study_real.ipynb #411ed37e
-def plot_task_grid(rows:list, setting:str="loo", methods:list=None, ax=None):
-    "Task × method heat map of exact match (mean over seeds) in one setting."
-    import matplotlib.pyplot as plt
-    methods = methods or list(dict.fromkeys(r["method"] for r in rows if r["setting"] == setting))
-    tasks = sorted({r["task"] for r in rows if r["setting"] == setting})
-    grid = np.full((len(tasks), len(methods)), np.nan)
-    for j, m in enumerate(methods):
-        for t, v in task_means(rows, m, setting).items(): grid[tasks.index(t), j] = 100 * v
-    ax = ax or plt.subplots(figsize=(1 + 0.6 * len(methods), 0.25 * len(tasks) + 1.2))[1]
-    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=100)
-    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(tasks)), [t.replace("_", " ") for t in tasks], fontsize=6)
-    ax.figure.colorbar(im, ax=ax, label="exact match (%)")
-    return ax
-
-# %% ../nbs/14_study_real.ipynb #dc1c8abd
-def plot_paired(summary:dict, setting:str="loo", ax=None):
-    "Each claim's paired difference (points) with its 95% interval; the zero line marks 'no difference'."
-    import matplotlib.pyplot as plt
-    ds = [d for d in summary["paired"] if d["setting"] == setting and d["n_tasks"]]
-    ax = ax or plt.subplots(figsize=(5, 0.35 * len(ds) + 1))[1]
-    y = np.arange(len(ds))
-    ax.errorbar([100 * d["mean"] for d in ds], y, capsize=3, fmt="o",
-                xerr=[[100 * (d["mean"] - d["lo"]) for d in ds],
-                      [100 * (d["hi"] - d["mean"]) for d in ds]])
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, [f"{d['a']} − {d['b']}" for d in ds], fontsize=7)
-    ax.invert_yaxis()
-    ax.set(xlabel="paired difference in exact match (points)")
-    return ax
-
-# %% ../nbs/14_study_real.ipynb #213f87bf
-def label_heights(ys:list, gap:float) -> list:
-    "Heights for the labels of points at `ys`: in the points' order, at least `gap` apart, none below its point."
-    out, last = [0.0] * len(ys), -np.inf
-    for i in np.argsort(ys, kind="stable"): last = out[i] = max(ys[i], last + gap)
-    return out
-
-# %% ../nbs/14_study_real.ipynb #9fd432f1
-def plot_em_tokens(summary:dict, setting:str="loo", methods:list=None, ax=None):
-    "Mean exact match (with its interval) against input tokens per example, one point per method, labels apart."
-    import matplotlib.pyplot as plt
-    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
-    have = summary["methods"].get(setting, {})
-    points = [(m, have[m]["tokens_per_example"], 100 * have[m]["mean"]) for m in (methods or have) if m in have]
-    for m, x, y in points:
-        ax.errorbar(x, y, yerr=[[y - 100 * have[m]["lo"]], [100 * have[m]["hi"] - y]],
-                    fmt="o", capsize=2)
-    ax.set(xlabel="input tokens per example", ylabel="exact match (%)", xscale="log")
-    gap = 0.05 * np.subtract(*ax.get_ylim()[::-1])
-    for x in sorted({round(x) for _, x, _ in points}):   # one column of labels per token count
-        column = [p for p in points if round(p[1]) == x]
-        for (m, x, y), h in zip(column, label_heights([y for *_, y in column], gap)):
-            ax.annotate(m, (x, y), xytext=(x * 1.12, h), fontsize=7, va="center",
-                        arrowprops=dict(arrowstyle="-", lw=0.4, color="0.6"))
-    return ax
-
 # %% ../nbs/14_study_real.ipynb #0472ce3f
 def plot_prefilter(summary:dict, prefilter:Prefilter=REAL_PREFILTER, ax=None):
     "Exact match of LoraHub after each pre-filter against N (leave-one-out), with 95% intervals over tasks."
@@ -480,10 +420,10 @@ def plot_prefilter(summary:dict, prefilter:Prefilter=REAL_PREFILTER, ax=None):
     have = summary["methods"].get("loo", {})
     ax = ax or plt.subplots(figsize=(4.5, 3))[1]
     for k, s in enumerate(strategies):
-        cells = [(i, have[prefilter_name(method, s, n)]) for i, n in enumerate(sizes)
+        points = [(i, have[prefilter_name(method, s, n)]) for i, n in enumerate(sizes)
                  if prefilter_name(method, s, n) in have]
-        if not cells: continue
-        x, v = np.array([i for i, _ in cells]) + 0.06 * (k - (len(strategies) - 1) / 2), [v for _, v in cells]
+        if not points: continue
+        x, v = np.array([i for i, _ in points]) + 0.06 * (k - (len(strategies) - 1) / 2), [v for _, v in points]
         y = np.array([100 * d["mean"] for d in v])
         ax.errorbar(x, y,
                     yerr=[y - [100 * d["lo"] for d in v], [100 * d["hi"] for d in v] - y], fmt="o-",

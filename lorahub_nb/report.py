@@ -11,7 +11,8 @@ from .results import read_results
 # %% auto #0
 __all__ = ['REFERENCES', 'SETTINGS', 'SETTING_ALIASES', 'task_references', 'summarize', 'summary_table', 'format_table',
            'compare_table', 'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'bootstrap_mean', 'task_means',
-           'method_interval', 'paired_difference', 'direction', 'verdict', 'interval', 'setting_of']
+           'method_interval', 'paired_difference', 'direction', 'verdict', 'interval', 'setting_of', 'plot_task_grid',
+           'plot_paired', 'label_heights', 'plot_em_tokens']
 
 # %% ../nbs/10_report.ipynb #837ada30
 def _rows(rows_or_path) -> list:
@@ -23,10 +24,10 @@ def _spread(rows:list, metric:str) -> float:
     per_seed = [np.mean([r[metric] for r in rows if r["seed"] == s]) for s in seeds]
     return float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
 
-def _average(rows:list, cells:list, metric:str) -> dict:
-    return dict(mean=float(np.mean([c["mean"] for c in cells])),
-                best=float(np.mean([c["best"] for c in cells])),
-                sd=_spread(rows, metric), n=len(rows), tasks=len(cells),
+def _average(rows:list, per_task:list, metric:str) -> dict:
+    return dict(mean=float(np.mean([c["mean"] for c in per_task])),
+                best=float(np.mean([c["best"] for c in per_task])),
+                sd=_spread(rows, metric), n=len(rows), tasks=len(per_task),
                 tokens_per_example=float(np.mean([r["tokens_per_example"] for r in rows])))
 
 # %% ../nbs/10_report.ipynb #5714e820
@@ -45,10 +46,10 @@ def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
     "Per task and method: mean and best over seeds; per method: averages over tasks, spread, tokens/example; references."
     rows, by = [r for r in _rows(rows_or_path) if r.get(metric) is not None], {}
     for r in rows: by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
-    cell = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])),
+    stats = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])),
                            best=float(max(r[metric] for r in rs)),
                            seeds=len(rs))
-    per_task = {t: {m: cell(rs) for m, rs in ms.items()} for t, ms in sorted(by.items())}
+    per_task = {t: {m: stats(rs) for m, rs in ms.items()} for t, ms in sorted(by.items())}
     methods = list(dict.fromkeys(r["method"] for r in rows))
     average = {m: _average([r for r in rows if r["method"] == m],
                            [ms[m] for ms in per_task.values() if m in ms],
@@ -76,11 +77,11 @@ def format_table(rows_or_path, metric:str="acc") -> str:
     s = summarize(rows_or_path, metric)
     methods, refs = list(s["average"]), s["references"]
     extra = list(REFERENCES) if refs else []
-    cell = lambda v: f"{100 * v['mean']:.1f} / {100 * v['best']:.1f}" if v else "-"
+    entry = lambda v: f"{100 * v['mean']:.1f} / {100 * v['best']:.1f}" if v else "-"
     ref = lambda t, k: f"{100 * refs[t][k]:.1f}" if t in refs else "-"
     grid = [["task"] + methods + extra]
-    grid += [[t] + [cell(ms.get(m)) for m in methods] + [ref(t, k) for k in extra] for t, ms in s["tasks"].items()]
-    grid += [["average"] + [cell(s["average"][m]) for m in methods] + [f"{100 * s['reference'][k]:.1f}" for k in extra],
+    grid += [[t] + [entry(ms.get(m)) for m in methods] + [ref(t, k) for k in extra] for t, ms in s["tasks"].items()]
+    grid += [["average"] + [entry(s["average"][m]) for m in methods] + [f"{100 * s['reference'][k]:.1f}" for k in extra],
              ["tokens/example"] + [f"{s['average'][m]['tokens_per_example']:.1f}" for m in methods] + [""] * len(extra)]
     lines = _grid_text(grid)
     return "\n".join([f"{metric}: mean / best over seeds (%)", lines[0],
@@ -240,3 +241,61 @@ def setting_of(name:str) -> str:
     name = SETTING_ALIASES.get(name, name)
     if name not in SETTINGS: raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
     return name
+
+# %% ../nbs/10_report.ipynb #411ed37e
+def plot_task_grid(rows:list, setting:str="loo", methods:list=None, ax=None):
+    "Task × method heat map of exact match (mean over seeds) in one setting."
+    import matplotlib.pyplot as plt
+    methods = methods or list(dict.fromkeys(r["method"] for r in rows if r["setting"] == setting))
+    tasks = sorted({r["task"] for r in rows if r["setting"] == setting})
+    grid = np.full((len(tasks), len(methods)), np.nan)
+    for j, m in enumerate(methods):
+        for t, v in task_means(rows, m, setting).items(): grid[tasks.index(t), j] = 100 * v
+    ax = ax or plt.subplots(figsize=(1 + 0.6 * len(methods), 0.25 * len(tasks) + 1.2))[1]
+    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=100)
+    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(tasks)), [t.replace("_", " ") for t in tasks], fontsize=6)
+    ax.figure.colorbar(im, ax=ax, label="exact match (%)")
+    return ax
+
+# %% ../nbs/10_report.ipynb #dc1c8abd
+def plot_paired(summary:dict, setting:str="loo", ax=None):
+    "Each claim's paired difference (points) with its 95% interval; the zero line marks 'no difference'."
+    import matplotlib.pyplot as plt
+    ds = [d for d in summary["paired"] if d["setting"] == setting and d["n_tasks"]]
+    ax = ax or plt.subplots(figsize=(5, 0.35 * len(ds) + 1))[1]
+    y = np.arange(len(ds))
+    ax.errorbar([100 * d["mean"] for d in ds], y, capsize=3, fmt="o",
+                xerr=[[100 * (d["mean"] - d["lo"]) for d in ds],
+                      [100 * (d["hi"] - d["mean"]) for d in ds]])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, [f"{d['a']} − {d['b']}" for d in ds], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel="paired difference in exact match (points)")
+    return ax
+
+# %% ../nbs/10_report.ipynb #213f87bf
+def label_heights(ys:list, gap:float) -> list:
+    "Heights for the labels of points at `ys`: in the points' order, at least `gap` apart, none below its point."
+    out, last = [0.0] * len(ys), -np.inf
+    for i in np.argsort(ys, kind="stable"): last = out[i] = max(ys[i], last + gap)
+    return out
+
+# %% ../nbs/10_report.ipynb #9fd432f1
+def plot_em_tokens(summary:dict, setting:str="loo", methods:list=None, ax=None):
+    "Mean exact match (with its interval) against input tokens per example, one point per method, labels apart."
+    import matplotlib.pyplot as plt
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    have = summary["methods"].get(setting, {})
+    points = [(m, have[m]["tokens_per_example"], 100 * have[m]["mean"]) for m in (methods or have) if m in have]
+    for m, x, y in points:
+        ax.errorbar(x, y, yerr=[[y - 100 * have[m]["lo"]], [100 * have[m]["hi"] - y]],
+                    fmt="o", capsize=2)
+    ax.set(xlabel="input tokens per example", ylabel="exact match (%)", xscale="log")
+    gap = 0.05 * np.subtract(*ax.get_ylim()[::-1])
+    for x in sorted({round(x) for _, x, _ in points}):   # one column of labels per token count
+        column = [p for p in points if round(p[1]) == x]
+        for (m, x, y), h in zip(column, label_heights([y for *_, y in column], gap)):
+            ax.annotate(m, (x, y), xytext=(x * 1.12, h), fontsize=7, va="center",
+                        arrowprops=dict(arrowstyle="-", lw=0.4, color="0.6"))
+    return ax

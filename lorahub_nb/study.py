@@ -236,8 +236,8 @@ def study_table(study:dict) -> str:
     methods = list(dict.fromkeys([*sp["full"], *sp["leave_one_out"]]))
     lines = [f"| method | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
     for m in methods:
-        cells = [interval(ci[k][m], spread=sp[k][m]) if m in sp[k] else "—" for k in ("full", "leave_one_out")]
-        lines.append(f"| {m} | {' | '.join(cells)} |")
+        entries = [interval(ci[k][m], spread=sp[k][m]) if m in sp[k] else "—" for k in ("full", "leave_one_out")]
+        lines.append(f"| {m} | {' | '.join(entries)} |")
     return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #b8d495a1
@@ -258,11 +258,10 @@ HEADLINE = (("zero_shot", "zero-shot"), ("best_single", "best single module"),
 def headline_table(study:dict) -> str:
     "The README's table: exact match (%) [95% interval over tasks] of the headline methods, both settings."
     ci, emb = study_intervals(study), study["config"]["embedder"]
-    cell = lambda v: interval(v, digits=0)
     lines = [f"| | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
     for m, label in HEADLINE:
         label = f"{label} ({emb})" if m == "centroid" else label
-        lines.append(f"| {label} | {cell(ci['full'].get(m))} | {cell(ci['leave_one_out'].get(m))} |")
+        lines.append(f"| {label} | {interval(ci['full'].get(m), digits=0)} | {interval(ci['leave_one_out'].get(m), digits=0)} |")
     return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #22ba0ffd
