@@ -22,9 +22,23 @@ from .results import Row, jsonable, row_key, ResultsLog
 from .world import World, KinWorld, world_data
 
 # %% auto #0
-__all__ = ['PROMPTS', 'PROTOCOL_KEYS', 'Protocol', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one',
-           'own_name', 'held_out', 'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks',
-           'run_cell', 'world_own', 'world_pool', 'world_run']
+__all__ = ['SETTINGS', 'SETTING_ALIASES', 'PROMPTS', 'PROTOCOL_KEYS', 'setting_of', 'Protocol', 'recorded_protocol', 'Pool',
+           'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name', 'held_out',
+           'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks', 'run_cell', 'world_own',
+           'world_pool', 'world_run']
+
+# %% ../nbs/10_harness.ipynb #014db6bb
+# the setting's name in rows and files -> in prose
+SETTINGS = {"loo": "leave-one-out", "full": "full pool"}
+# older records' spellings
+SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full"}
+
+# %% ../nbs/10_harness.ipynb #c5127b50
+def setting_of(name:str) -> str:
+    "The setting `name` spells ('loo' or 'full'), in any spelling a record uses."
+    name = SETTING_ALIASES.get(name, name)
+    if name not in SETTINGS: raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    return name
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
 # the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
@@ -38,7 +52,7 @@ class Protocol:
     limit: int = None  # at most this many test examples per task (None: all)
     split: str = "per-seed"  # 'per-seed' (new adapt examples per seed) or 'paper' (one draw per task)
     prefilter: str = "random"  # how the N modules are chosen: 'random' (the paper), 'loss', 'embedding', 'hybrid'
-    leave_one_out: bool = False  # hold each task's own module out of its pool
+    setting: str = "full"  # 'full' (every module in the pool) or 'loo' (each task's own module, and kin, out)
     margin: int = 2  # new tokens beyond the task's longest target
     search: Search = Search()  # optimizer, budget K, bound, alpha (the seed is each run's seed)
     prompt: str = "plain"  # 'plain' (the paper's), 'chat' (the base's template, `bbh.chat_text`), 'auto' (chat if it has one)
@@ -51,6 +65,8 @@ class Protocol:
         if self.n_modules is not None and self.n_modules < 1:
             raise ValueError(f"n_modules must be >= 1, got {self.n_modules}")
         if self.shots < 0: raise ValueError(f"shots must be >= 0, got {self.shots}")
+        if self.setting not in SETTINGS:
+            raise ValueError(f"unknown setting {self.setting!r}; valid: {', '.join(SETTINGS)}")
 
     def but(self, **changes) -> "Protocol":
         "A copy with some settings changed; search settings (budget=, alpha=, ...) may be given directly."
@@ -61,9 +77,18 @@ class Protocol:
     def record(self) -> dict:
         "The protocol as plain JSON (for a results file's config); the plain prompt, as before it had a name, unsaid."
         mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
+        # files spell the setting as a flag, `leave_one_out`, in its place
+        mine = dict(("leave_one_out", v == "loo") if k == "setting" else (k, v) for k, v in mine.items())
         # records written before the chat protocol resume as they are
         if mine["prompt"] == "plain": del mine["prompt"]
         return {**mine, **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
+
+# %% ../nbs/10_harness.ipynb #a90d21dc
+def recorded_protocol(config:dict) -> Protocol:
+    "The protocol a results file's config records: what decides its cells (split, shots, test set, draw, setting)."
+    keep = ("n_modules", "shots", "limit", "split", "prefilter", "margin", "prompt")
+    setting = "loo" if config.get("leave_one_out") else "full"
+    return Protocol(**{k: config[k] for k in keep if k in config}, setting=setting)
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 class Pool(dict):
@@ -212,7 +237,7 @@ def held_out(own_modules:dict, task:str) -> set:
 def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
     "The modules drawn for `cell` (its task, seed, shots): `protocol.prefilter` over the pool less what it holds out."
     task, seed = cell.task, cell.seed
-    names = [n for n in pool if not (protocol.leave_one_out and n in held_out(pool.own_modules, task))]
+    names = [n for n in pool if not (protocol.setting == "loo" and n in held_out(pool.own_modules, task))]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
     if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
     else:
@@ -277,7 +302,7 @@ def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own_modules", None))
     pool = as_pool(catalogue() if pool is None else pool)
     if not pool: raise ValueError("the module pool is empty")
-    usable = len(pool) - (1 if protocol.leave_one_out else 0)
+    usable = len(pool) - (1 if protocol.setting == "loo" else 0)
     if protocol.n_modules is not None and protocol.n_modules > len(pool):
         raise ValueError(f"cannot draw n_modules={protocol.n_modules} modules from a pool of {len(pool)}; "
                          "lower n_modules")
@@ -363,7 +388,7 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         models.attach(cell.names, pool)
         cell.select_s = time.perf_counter() - t0
         mine = own_name(pool.own_modules, task)
-        if mine in pool and not protocol.leave_one_out: cell.own_module = _own_module(models, mine, pool)
+        if mine in pool and protocol.setting == "full": cell.own_module = _own_module(models, mine, pool)
     # the base came with the modules: its tokenizer decides the prompt only now
     if plain is not protocol:
         cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)),
@@ -417,7 +442,7 @@ PROTOCOL_KEYS = frozenset(Protocol.__dataclass_fields__) | frozenset(Search.__da
 def world_run(world:World, methods, # a built world, and method names
               n_test:int=50, # test examples per task (and seed)
               progress:bool=False,
-              **settings) -> list: # protocol settings (shots=, budget=, leave_one_out=, ...) and `run_tasks` keywords
+              **settings) -> list: # protocol settings (shots=, budget=, setting=, ...) and `run_tasks` keywords
     "`run_tasks` on a world: its unseen tasks, its modules as the pool, each task's own module known."
     changes = {k: settings.pop(k) for k in list(settings) if k in PROTOCOL_KEYS}
     protocol = (settings.pop("protocol", None) or Protocol()).but(**{"n_modules": None, **changes, "limit": n_test})

@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from .adapt import LoraHub, LoraHubResult, Search, as_search
 from .evaluate import icl_prompt
 from .baselines import (centroid_weights, gradient_weights, get_embedder, linear_adapter,
-                                  module_name, select_modules, MERGES, DENSITY, merged_state, merge_search,
+                                  module_name, select_modules, MERGES, DENSITY,
+                                  merged_state, merge_search,
                                   arrow_model, ARROW_TOP_K, ARROW_TEMPERATURE)
 
 # %% auto #0
@@ -131,14 +132,17 @@ METHODS = {}  # name -> Method: the one registry
 def method(name:str, # how results, the command line and the study refer to it
            needs_modules:bool=True, # False: never touches the LoRA modules
            *, needs_own:bool=False, shots_in_prompt:bool=False, linear:bool=False, # see `Method`
-           needs_shots:bool=True, merge:str=None, router:bool=False, memory:str="hub", # see `Method`
+           needs_shots:bool=True, merge:str=None, router:bool=False,
+           memory:str="hub", # see `Method`
            cost:str="none", backward:bool=False, # passes before answering (`Method.passes`)
            **options): # default options passed to the function
     "Decorator: register `fn(hub, shots, search, **options) -> Plan` as the method `name`."
     def register(fn):
         METHODS[name] = Method(name, fn, needs_modules, options, needs_own=needs_own,
-                               shots_in_prompt=shots_in_prompt, linear=linear, needs_shots=needs_shots,
-                               merge=merge, router=router, memory=memory, cost=cost, backward=backward)
+                               shots_in_prompt=shots_in_prompt, linear=linear,
+                               needs_shots=needs_shots,
+                               merge=merge, router=router, memory=memory, cost=cost,
+                               backward=backward)
         return fn
     return register
 
@@ -180,7 +184,8 @@ def oracle(hub, shots, search):
 def searched(res:LoraHubResult) -> Plan:
     "The plan of a finished search: its best weights, objective and history."
     history = [h["value"] for h in res.history]
-    return Plan(res.w, info=dict(optimizer=res.optimizer, objective=float(res.value), loss=float(res.loss),
+    return Plan(res.w,
+                info=dict(optimizer=res.optimizer, objective=float(res.value), loss=float(res.loss),
                                  history=history))
 
 def lorahub_search(optimizer:str): # any nevergrad optimizer name
@@ -249,11 +254,14 @@ def lorahub_plus(hub, shots, search,
     points, losses = screen(hub, shots, chosen)
     b = int(np.argmin(losses))
     start, left = points[b], search.budget - len(points)
-    info = dict(start=_start_name(hub, start), start_loss=float(losses[b]), screened=len(points) - 1)
+    info = dict(start=_start_name(hub, start), start_loss=float(losses[b]),
+                screened=len(points) - 1)
     if (b > 0 and losses[b] < fit) or left < 1: return Plan(start, info=dict(info, searched=False))
-    plan = searched(hub.learn(shots, search.but(optimizer=optimizer, budget=left), progress=False, start=start,
+    plan = searched(hub.learn(shots, search.but(optimizer=optimizer, budget=left),
+                              progress=False, start=start,
                               centre=start))
-    if plan.info["objective"] >= losses[b]: plan.w = start    # the L1 term is 0 at the start: its objective is its loss
+    # the L1 term is 0 at the start: its objective is its loss
+    if plan.info["objective"] >= losses[b]: plan.w = start
     plan.info.update(info, searched=True)
     return plan
 
@@ -274,7 +282,8 @@ def uniform_merge(combination:str): # one of `baselines.MERGES`
 
 for c in MERGES: method(c, needs_shots=False, merge=c, memory="merge", density=DENSITY, weight=None)(uniform_merge(c))
 
-@method("lorahub_ties", cost="budget", merge="ties", memory="merge", density=DENSITY, optimizer="NGOpt")
+@method("lorahub_ties", cost="budget", merge="ties", memory="merge", density=DENSITY,
+        optimizer="NGOpt")
 def lorahub_ties(hub, shots, search, density=DENSITY, optimizer="NGOpt"):
     "LoraHub's search (K forward passes) with PEFT's TIES merge as the composition (`baselines.merge_search`)."
     res = merge_search(hub, shots, search.but(optimizer=optimizer), "ties", density)
@@ -297,7 +306,8 @@ def arrow_gks(hub, shots, search, top_k=ARROW_TOP_K, temperature=ARROW_TEMPERATU
     "Arrow after GenKnowSub: the general modules' mean subtracted from every module first."
     plan = arrow(hub, shots, search, top_k, temperature)
     plan.router.update(gks=True, general=general)
-    plan.info.update(gks=True, general="drawn" if general is None else [module_name(g) for g in general])
+    plan.info.update(gks=True,
+                     general="drawn" if general is None else [module_name(g) for g in general])
     return plan
 
 # %% ../nbs/08_methods.ipynb #9acab3a8

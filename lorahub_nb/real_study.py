@@ -18,8 +18,9 @@ from .methods import Plan, get_method
 from .bbh import answer_kind, task_chance, task_majority, task_sha
 from .results import ResultsLog, read_results, row_key
 from .world import World, world_data
-from .harness import Models, Protocol, prepare_cell, rank, world_pool, world_run
-from .report import REFERENCES, SETTINGS, direction, interval
+from .harness import SETTINGS, Models, Protocol, prepare_cell, rank, recorded_protocol, world_pool
+from .harness import world_run
+from .report import REFERENCES, direction, interval
 from .report import method_interval, paired_difference, verdict
 
 # %% auto #0
@@ -111,13 +112,13 @@ def run_real_study(world:World, # a `realworld.RealWorld` (or any split world wi
     kw = dict(n_test=n_test, seeds=seeds, search=search, models=models, progress=progress)
     for run in stage_runs(stages, tasks):
         world_run(world, run.methods, n_modules=n, tasks=run.tasks,
-                  leave_one_out=run.setting == "loo",
+                  setting=run.setting,
                   out=out / "runs" / f"{run.setting}.jsonl", **kw)
     embedder = "minilm" if minilm_available() else "base"
     for run in prefilter_runs(prefilter, tasks):
         size = min(run.n, n)    # a small world's pool is smaller than N
         world_run(world, [run.method], n_modules=size, prefilter=run.strategy, tasks=run.tasks,
-                  leave_one_out=True, out=out / "runs" / f"prefilter-{run.strategy}-{size}.jsonl",
+                  setting="loo", out=out / "runs" / f"prefilter-{run.strategy}-{size}.jsonl",
                   options={"prefilter": {"embedder": embedder}}, **kw)
     write_json(out / "references.json", real_references(world))
     return write_real_results(out)
@@ -197,13 +198,6 @@ def row_plan(row:dict, cell) -> Plan:
     if row.get("weights") is None: return Plan()
     return Plan(np.array([row["weights"][n] for n in row["modules"]]), linear=method.linear)
 
-# %% ../nbs/14_study_real.ipynb #ababb2b6
-def _record_protocol(config:dict) -> Protocol:
-    "The protocol a results file's config records (what decides its cells: shots, split, limit, draw)."
-    keep = ("n_modules", "shots", "limit", "split", "prefilter", "leave_one_out",
-            "margin", "prompt")
-    return Protocol(**{k: config[k] for k in keep if k in config})
-
 # %% ../nbs/14_study_real.ipynb #ee49ce31
 def rescore_rank(world, out, # the study's world and results folder
                  setting:str="loo", methods=None, tasks=None, seeds=None, # which rows (None: all but the oracle)
@@ -211,7 +205,7 @@ def rescore_rank(world, out, # the study's world and results folder
     "Rank-classify recorded rows of `out/runs/<setting>.jsonl` from their weights into `runs/rank-<setting>.jsonl`."
     runs = Path(out) / "runs"
     config, rows = read_results(runs / f"{setting}.jsonl")
-    protocol, data, pool = _record_protocol(config), world_data(world), world_pool(world)
+    protocol, data, pool = recorded_protocol(config), world_data(world), world_pool(world)
     keep = lambda r, k, v: v is None or r[k] in v
     todo = [r for r in rows if not get_method(r["method"]).needs_own and keep(r, "method", methods)
             and keep(r, "task", tasks) and keep(r, "seed", seeds)]

@@ -9,10 +9,10 @@ import numpy as np
 from .results import read_results
 
 # %% auto #0
-__all__ = ['REFERENCES', 'SETTINGS', 'SETTING_ALIASES', 'task_references', 'summarize', 'summary_table', 'format_table',
-           'compare_table', 'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'bootstrap_mean', 'task_means',
-           'method_interval', 'paired_difference', 'direction', 'verdict', 'interval', 'setting_of', 'plot_task_grid',
-           'plot_paired', 'label_heights', 'plot_em_tokens']
+__all__ = ['REFERENCES', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table', 'plot_tasks',
+           'plot_tokens', 'plot_methods', 'save_plots', 'bootstrap_mean', 'task_means', 'method_interval',
+           'paired_difference', 'direction', 'verdict', 'interval', 'plot_task_grid', 'plot_paired', 'label_heights',
+           'plot_em_tokens']
 
 # %% ../nbs/10_report.ipynb #837ada30
 def _rows(rows_or_path) -> list:
@@ -228,19 +228,6 @@ def interval(d:dict, # {mean, lo, hi} as fractions (None: nothing measured)
     if d is None: return "—"
     mean = f"{100 * (spread or d)['mean']:{sign}.1f}" + (f" ± {100 * spread['sd']:.1f}" if spread else "")
     return f"{mean} [{100 * d['lo']:{sign}.{digits}f}, {100 * d['hi']:{sign}.{digits}f}]"
-
-# %% ../nbs/10_report.ipynb #014db6bb
-# the setting's name in rows and files -> in prose
-SETTINGS = {"loo": "leave-one-out", "full": "full pool"}
-# older records' spellings
-SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full"}
-
-# %% ../nbs/10_report.ipynb #c5127b50
-def setting_of(name:str) -> str:
-    "The setting `name` spells ('loo' or 'full'), in any spelling a record uses."
-    name = SETTING_ALIASES.get(name, name)
-    if name not in SETTINGS: raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
-    return name
 
 # %% ../nbs/10_report.ipynb #411ed37e
 def plot_task_grid(rows:list, setting:str="loo", methods:list=None, ax=None):

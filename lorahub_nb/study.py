@@ -13,8 +13,8 @@ from .adapt import Search
 from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
 from .world import World
-from .harness import Models, world_run
-from .report import SETTINGS, interval, method_interval, plot_methods, setting_of, summarize
+from .harness import SETTINGS, Models, setting_of, world_run
+from .report import interval, method_interval, plot_methods, summarize
 
 # %% auto #0
 __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'PEER_METHODS', 'HEADLINE', 'grid_sizes', 'StudyConfig', 'run_settings',
@@ -60,7 +60,7 @@ def run_settings(world:World, methods, # a built world, and method names
     models = models or Models(base=str(world.base_path), dtype=world.dtype)
     full = world_run(world, list(methods), models=models, **settings)
     loo = world_run(world, [m for m in methods if not get_method(m).needs_own],
-                    leave_one_out=True, models=models,
+                    setting="loo", models=models,
                     **settings)
     return [{**r, "setting": "full"} for r in full] + [{**r, "setting": "loo"} for r in loo]
 
@@ -85,7 +85,7 @@ def _settings_rows(world, cfg:StudyConfig, models:Models, options:dict, progress
 def _curve_rows(world, cfg:StudyConfig, models:Models, rows:list, progress:bool) -> list:
     "Objective after each evaluation, per search method and extra optimizer (leave-one-out pool)."
     n = min(cfg.n_modules, len(world.module_paths))
-    extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], leave_one_out=True,
+    extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], setting="loo",
                       seeds=cfg.seeds,
                       n_test=cfg.n_test, shots=cfg.shots, n_modules=n,
                       search=cfg.search, models=models,
@@ -106,7 +106,7 @@ def _grid_rows(world, cfg:StudyConfig, models:Models, sizes:list, progress:bool)
         for n in sizes:
             for strategy in cfg.grid_strategies:
                 rows = world_run(world, [f"lorahub:{cfg.grid_optimizer}"],
-                                 leave_one_out=True, seeds=seeds,
+                                 setting="loo", seeds=seeds,
                                  n_test=cfg.n_test, shots=cfg.shots, n_modules=n,
                                  prefilter=strategy,
                                  search=cfg.search, models=models, progress=progress,
