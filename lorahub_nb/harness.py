@@ -44,6 +44,7 @@ def setting_of(name:str) -> str:
 # the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
 PROMPTS = ("plain", "chat", "auto")
 
+# %% ../nbs/10_harness.ipynb #26eb953d
 @dataclass(frozen=True)
 class Protocol:
     "What a run measures: module draw, few-shot split, test set, prompt, search settings."
@@ -69,13 +70,13 @@ class Protocol:
             raise ValueError(f"unknown setting {self.setting!r}; valid: {', '.join(SETTINGS)}")
 
     def but(self, **changes) -> "Protocol":
-        "A copy with some settings changed; search settings (budget=, alpha=, ...) may be given directly."
+        "A copy with settings changed; search settings (budget=, alpha=, ...) given directly."
         search = {k: changes.pop(k) for k in list(changes) if k in Search.__dataclass_fields__}
         if search: changes["search"] = self.search.but(**search)
         return dataclasses.replace(self, **changes)
 
     def record(self) -> dict:
-        "The protocol as plain JSON (for a results file's config); the plain prompt, as before it had a name, unsaid."
+        "The protocol as plain JSON, for a results file's config (the plain prompt unsaid)."
         mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
         # files spell the setting as a flag, `leave_one_out`, in its place
         mine = dict(("leave_one_out", v == "loo") if k == "setting" else (k, v) for k, v in mine.items())
@@ -85,21 +86,22 @@ class Protocol:
 
 # %% ../nbs/10_harness.ipynb #a90d21dc
 def recorded_protocol(config:dict) -> Protocol:
-    "The protocol a results file's config records: what decides its cells (split, shots, test set, draw, setting)."
+    "The protocol a results file's config records: what decides its cells."
     keep = ("n_modules", "shots", "limit", "split", "prefilter", "margin", "prompt")
     setting = "loo" if config.get("leave_one_out") else "full"
     return Protocol(**{k: config[k] for k in keep if k in config}, setting=setting)
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 class Pool(dict):
-    "Module name -> source: the modules a run draws from; `own_modules` says which of them is each task's own."
+    "Module name -> source: what a run draws from; `own_modules`: each task's own among them."
     def __init__(self, modules=(), # a dict name -> source
                  own_modules:dict=None): # task -> its own module's name, or a list: the own module first, then its kin
         super().__init__(modules)
         self.own_modules = dict(own_modules) if own_modules else None
 
+# %% ../nbs/10_harness.ipynb #d2abe059
 def as_pool(pool, own_modules:dict=None) -> Pool:
-    "A `Pool` from a dict, a list of sources (each named by itself) or a `Pool` (`own_modules` replaces its own)."
+    "A `Pool` from a dict, a list of sources (each its own name) or a `Pool`."
     if own_modules is None: own_modules = getattr(pool, "own_modules", None)
     if pool is None: return Pool({}, own_modules)
     if isinstance(pool, dict): return Pool(pool, own_modules)
@@ -133,7 +135,7 @@ class Models:
         return self.hub
 
     def bare(self):
-        "(model, tokenizer) of the base model alone: the hub at w = 0, or the base model loaded on its own."
+        "(model, tokenizer) of the base alone: the hub at w = 0, or the base loaded by itself."
         if self.hub is not None:
             self.hub.set_weights(np.zeros(self.hub.n))
             return self.hub.model, self.hub.tokenizer
@@ -144,13 +146,14 @@ class Models:
 
     @contextmanager
     def memoized(self):
-        "Within this block, a cell already computed (same data, draw, method and protocol) is reused, not rerun."
+        "Within this block, a cell already computed (same data, draw, method, protocol) is reused."
         old, self.memo = self.memo, {} if self.memo is None else self.memo
         try: yield self
         finally: self.memo = old
 
+# %% ../nbs/10_harness.ipynb #b01305a1
 def as_models(models) -> Models:
-    "`models` as `Models`: itself, or a base model (hub id, folder, GGUF file) to load when first needed."
+    "`models` as `Models`: itself, or a base model (hub id, folder, GGUF file) to load later."
     return models if isinstance(models, Models) else Models(base=None if models is None else str(models))
 
 # %% ../nbs/10_harness.ipynb #eea7c6b4
@@ -161,8 +164,9 @@ def answer(models:Models, plan:Plan, prompts:list, # what the model reads (`Cell
         return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                         max_input_tokens=models.max_input_tokens)
 
+# %% ../nbs/10_harness.ipynb #b4c46327
 def rank(models:Models, plan:Plan, prompts:list, options:list, own_module=None) -> list:
-    "The most likely of each prompt's candidate answers under `plan` (None when there are no candidates)."
+    "The most likely candidate answer of each prompt under `plan` (None: no candidates)."
     if not options: return None
     with plan.applied(models.hub, own_module, bare=models.bare) as (model, tokenizer):
         return rank_classify(model, tokenizer, prompts, options,
@@ -185,18 +189,17 @@ class Cell:
     reference: dict = None  # the task's chance and majority
 
     def prompts(self, plan:Plan) -> list:
-        "What the model reads for each test row under `plan`: its prompt of the row's query, wrapped."
+        "What the model reads for each test row under `plan`: the plan's prompt, wrapped."
         queries = plan.prompts([t.get("query", t["input"]) for t in self.test])
         return [self.wrap(q) for q in queries] if self.wrap else queries
 
-# %% ../nbs/10_harness.ipynb #8d955e23
 def _timed(fn, *args, **kw):
     t0 = time.perf_counter()
     return fn(*args, **kw), time.perf_counter() - t0
 
 # %% ../nbs/10_harness.ipynb #0a3c24aa
 def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=None) -> dict:
-    "Apply method `name` to one cell and score it: one results row (None when the method does not apply)."
+    "Apply method `name` to one cell and score it: a results row (None: it does not apply)."
     hub = models.hub if cell.names else None
     plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed),
                          **(options or {}))
@@ -225,17 +228,19 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
 
 # %% ../nbs/10_harness.ipynb #9ec82f26
 def own_name(own_modules:dict, task:str):
-    "The name of `task`'s own module in `own_modules` (task -> a name, or a list: the own module first, then its kin)."
+    "The name of `task`'s own module in `own_modules` (a name, or a list: own module, then kin)."
     v = (own_modules or {}).get(task)
     return v[0] if isinstance(v, (list, tuple)) else v
 
+# %% ../nbs/10_harness.ipynb #7a26cd2f
 def held_out(own_modules:dict, task:str) -> set:
     "The modules leave-one-out holds out for `task`: its own module and any kin listed with it."
     v = (own_modules or {}).get(task)
     return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
 
+# %% ../nbs/10_harness.ipynb #89583991
 def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
-    "The modules drawn for `cell` (its task, seed, shots): `protocol.prefilter` over the pool less what it holds out."
+    "The modules drawn for `cell`: `protocol.prefilter` over the pool less what it holds out."
     task, seed = cell.task, cell.seed
     names = [n for n in pool if not (protocol.setting == "loo" and n in held_out(pool.own_modules, task))]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
@@ -254,19 +259,20 @@ def _as_data(data, tasks) -> BBH:
     if isinstance(data, BBH): return data
     return load_bbh(data, tasks) if isinstance(data, (str, Path)) else BBH(data, {}, "a dict")
 
-# %% ../nbs/10_harness.ipynb #aefeaee3
 def _queries(data:BBH, task:str, examples:list, wrap=None) -> list:
-    "Examples as {input, output}: the prompt (plain), or the chat message as `query` and its wrapped form as input."
+    "Examples as {input, output}: the prompt, or the chat message (`query`) and its wrapped form."
     if wrap is None: return [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in examples]
     texts = [chat_text(data, task, e["input"]) for e in examples]
     return [{"input": wrap(q), "query": q, "output": e["target"]} for q, e in zip(texts, examples)]
 
+# %% ../nbs/10_harness.ipynb #06af8169
 def chats(protocol:Protocol, tokenizer) -> bool:
-    "Does `protocol` ask this base for its chat template ('chat'; 'auto' where the tokenizer has one)?"
+    "Does `protocol` ask for the base's chat template ('chat'; 'auto' where it has one)?"
     if protocol.prompt == "plain": return False
     if tokenizer is None: raise ValueError(f"the {protocol.prompt!r} prompt needs the tokenizer")
     return protocol.prompt == "chat" or has_chat_template(tokenizer)
 
+# %% ../nbs/10_harness.ipynb #346634d9
 def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
                  tokenizer=None) -> Cell: # needed by the chat protocol; sets the generation length
     "The few-shot examples, test prompts, rank candidates and references of (task, seed)."
@@ -282,7 +288,6 @@ def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
     if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
     return cell
 
-# %% ../nbs/10_harness.ipynb #6f5ad15f
 def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
     "What must match for a results file to be resumed."
     base = models.base or getattr(models.model, "name_or_path", None)
@@ -296,7 +301,6 @@ def _check_data(log:ResultsLog, shas:dict, out):
     if changed: raise ValueError(f"the data of task(s) {changed} differs from what {out} was computed on; "
                                  "use another output file")
 
-# %% ../nbs/10_harness.ipynb #2c32aec7
 def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     "The pool (the published catalogue by default) when a method needs modules; checked against N."
     if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own_modules", None))
@@ -335,7 +339,7 @@ class Run:
 # %% ../nbs/10_harness.ipynb #31576639
 def open_run(data, protocol:Protocol=None, models=None, *, pool=None, out=None, tasks=None,
              methods=PAPER_METHODS, options:dict=None) -> Run:
-    "Check everything and open the results log, before any model is loaded (see `run_tasks` for the arguments)."
+    "Check everything and open the results log before any model loads (arguments: `run_tasks`)."
     protocol, models = protocol or Protocol(), as_models(models)
     methods, data = check_methods(methods), _as_data(data, tasks)
     tasks = check_tasks(tasks, sorted(data), data.source)
@@ -361,7 +365,7 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
               methods=PAPER_METHODS, # names in `methods.METHODS` (or 'lorahub:<optimizer>')
               options:dict=None, # method name -> options for it (e.g. {"centroid": {"samples": ...}})
               progress:bool=True) -> list:
-    "Run `methods` on every task × seed, appending one row per result to `out`; returns this grid's rows."
+    "Run `methods` on every task × seed, a row per result appended to `out`; the grid's rows."
     run = open_run(data, protocol, models, pool=pool, out=out, tasks=tasks, methods=methods,
                    options=options)
     todo = run.todo(seeds)
@@ -420,18 +424,18 @@ def _memoized(memo:dict, key, compute):
     if key not in memo: memo[key] = compute()
     return memo[key]
 
-# %% ../nbs/10_harness.ipynb #f7acf648
 def _own_module(models:Models, name:str, pool:dict):
     "The task's own module: from the models' cache when the draw holds it, else read."
     return models.cache.get(name) or load_modules({name: pool[name]}, progress=False)[0]
 
 # %% ../nbs/10_harness.ipynb #369b5036
 def world_own(world:World, pool:dict) -> dict:
-    "Task -> its own module in `pool` (a list with its kin first, where the world holds kin out together)."
+    "Task -> its own module in `pool` (a list, own module first, where the world has kin)."
     if isinstance(world, KinWorld):
         return {t: v for t, v in world.own_modules().items() if own_name({t: v}, t) in pool}
     return {t: t for t in world.unseen_tasks() if t in pool}
 
+# %% ../nbs/10_harness.ipynb #5126f05c
 def world_pool(world:World) -> Pool:
     "The world's modules as a `Pool`, each unseen task's own module (and its kin) known."
     modules = {t: str(p) for t, p in world.module_paths.items()}
@@ -439,11 +443,12 @@ def world_pool(world:World) -> Pool:
 
 PROTOCOL_KEYS = frozenset(Protocol.__dataclass_fields__) | frozenset(Search.__dataclass_fields__)
 
+# %% ../nbs/10_harness.ipynb #dd663245
 def world_run(world:World, methods, # a built world, and method names
               n_test:int=50, # test examples per task (and seed)
               progress:bool=False,
               **settings) -> list: # protocol settings (shots=, budget=, setting=, ...) and `run_tasks` keywords
-    "`run_tasks` on a world: its unseen tasks, its modules as the pool, each task's own module known."
+    "`run_tasks` on a world: its unseen tasks, its modules as the pool, own modules known."
     changes = {k: settings.pop(k) for k in list(settings) if k in PROTOCOL_KEYS}
     protocol = (settings.pop("protocol", None) or Protocol()).but(**{"n_modules": None, **changes, "limit": n_test})
     settings.setdefault("models", Models(base=str(world.base_path), dtype=world.dtype))

@@ -47,7 +47,7 @@ SHARED = ("zero_shot", "icl")  # no module: one row serves both settings
 
 # %% ../nbs/14_study_real.ipynb #db9f64a8
 class Prefilter(NamedTuple):
-    "The pre-filter grid, after the stages: each strategy at each N, then one method (leave-one-out)."
+    "The pre-filter grid after the stages: each strategy at each N, then one method (loo)."
     strategies: tuple  # `baselines.STRATEGIES`
     sizes: tuple  # the pool sizes N
     method: str  # the search run on what each strategy chose
@@ -58,7 +58,7 @@ REAL_PREFILTER = Prefilter(("random", "loss", "embedding"), (5, 20), "lorahub_ng
 
 # %% ../nbs/14_study_real.ipynb #40dbaaa0
 def spread_tasks(tasks:list, n:int=None) -> list:
-    "`n` of `tasks` spread evenly over the sorted list (None: all), so a subset is not one corner of BBH."
+    "`n` of `tasks` spread evenly over the sorted list (None: all): no corner of BBH alone."
     tasks = sorted(tasks)
     if n is None or n >= len(tasks): return tasks
     return [tasks[round(i * (len(tasks) - 1) / max(1, n - 1))] for i in range(n)]
@@ -70,9 +70,8 @@ class StageRun(NamedTuple):
     methods: list
     tasks: list
 
-# %% ../nbs/14_study_real.ipynb #0e0a8f48
 def _applies(method:str, setting:str) -> bool:
-    "Does `method` run in `setting`? No oracle under leave-one-out; the shared methods under leave-one-out only."
+    "Does `method` run in `setting`? No oracle under 'loo'; shared methods only under 'loo'."
     return not (setting == "loo" and get_method(method).needs_own) and not (setting == "full" and method in SHARED)
 
 # %% ../nbs/14_study_real.ipynb #ed99b4bd
@@ -87,7 +86,7 @@ def stage_runs(stages=REAL_STAGES, tasks:list=None) -> list:
 
 # %% ../nbs/14_study_real.ipynb #c3286fc8
 def claim_folder(out) -> Path:
-    "Make `out` this library's folder (the marker); refuse one that holds anything this library did not write."
+    "Make `out` this library's folder (the marker); refuse one holding files of others."
     out = Path(out)
     if out.exists() and not is_ours(out):
         foreign = sorted(p.name for p in out.iterdir() if not is_ours(p))
@@ -105,7 +104,7 @@ def run_real_study(world:World, # a `realworld.RealWorld` (or any split world wi
                    n_modules:int=20, n_test:int=50, search:Search=Search(),
                    prefilter:Prefilter=REAL_PREFILTER, # the grid after the stages; None: none
                    progress:bool=True) -> dict:
-    "Run the stages, then the pre-filter grid (resuming what is there); write rows.jsonl and summary.json."
+    "Run the stages, then the pre-filter grid (resuming); write rows.jsonl and summary.json."
     out, tasks = claim_folder(out), tasks or world.unseen_tasks()
     models = Models(base=str(world.base_path), dtype=world.dtype)
     n = min(n_modules, len(world.module_paths))   # a small world has fewer modules than N
@@ -125,7 +124,7 @@ def run_real_study(world:World, # a `realworld.RealWorld` (or any split world wi
 
 # %% ../nbs/14_study_real.ipynb #cebf3e72
 def prefilter_name(method:str, strategy:str, n:int) -> str:
-    "How the record names `method` run after pre-filter `strategy` to `n` modules: 'lorahub_ngopt@loss:5'."
+    "The record's name of `method` after pre-filter `strategy` to `n`: 'lorahub_ngopt@loss:5'."
     return f"{method}@{strategy}:{n}"
 
 # %% ../nbs/14_study_real.ipynb #0d0aa005
@@ -145,7 +144,7 @@ def prefilter_runs(prefilter:Prefilter, tasks:list) -> list:
 
 # %% ../nbs/14_study_real.ipynb #9971ce1d
 def prefilter_claims(prefilter:Prefilter=REAL_PREFILTER) -> tuple:
-    "Each pre-filter against a random draw of the same N, as (method@strategy:N, method@random:N) pairs."
+    "Each pre-filter against a random draw of the same N: (m@strategy:N, m@random:N) pairs."
     p = Prefilter._make(prefilter)
     return tuple((prefilter_name(p.method, s, n), prefilter_name(p.method, "random", n))
                  for n in p.sizes for s in p.strategies if s != "random")
@@ -155,7 +154,6 @@ _KEEP = ("task", "seed", "method", "acc", "acc_strict", "acc_rank", "n_test",
          "tokens_per_example", "modules",
          "weights", "fit_s", "answer_s", "data_sha", "host")
 
-# %% ../nbs/14_study_real.ipynb #7e0e7858
 def _run_rows(path:Path, setting:str) -> list:
     "The kept fields of a results file's rows, with their setting."
     if not path.exists(): return []
@@ -166,7 +164,6 @@ def chat_name(method:str) -> str:
     "How the record names `method` run under the chat protocol: 'zero_shot@chat'."
     return f"{method}@chat"
 
-# %% ../nbs/14_study_real.ipynb #0dda4067
 def _with_rank(rows:list, rank_rows:list) -> list:
     "`rows` with `acc_rank` filled in from rescored rows of the same (setting, task, seed, method)."
     key = lambda r: (r["setting"], r["task"], r["seed"], r["method"])
@@ -175,7 +172,7 @@ def _with_rank(rows:list, rank_rows:list) -> list:
 
 # %% ../nbs/14_study_real.ipynb #90764137
 def merge_real_rows(out) -> list:
-    "The rows of `out/runs/` with their setting; shared methods serve both; pre-filter and chat rows renamed."
+    "The rows of `out/runs/` with their setting; shared ones serve both; grid and chat renamed."
     runs = Path(out) / "runs"
     rows = _run_rows(runs / "loo.jsonl", "loo") + _run_rows(runs / "full.jsonl", "full")
     for path in sorted(runs.glob("prefilter-*.jsonl")):
@@ -192,7 +189,7 @@ def merge_real_rows(out) -> list:
 
 # %% ../nbs/14_study_real.ipynb #e6a4c523
 def row_plan(row:dict, cell) -> Plan:
-    "The plan a recorded row answered with, rebuilt from its method and weights (no search is rerun)."
+    "The plan a recorded row answered with, rebuilt from its method and weights (no search)."
     method = get_method(row["method"])
     if method.shots_in_prompt: return Plan(prompt=functools.partial(icl_prompt, cell.shots))
     if row.get("weights") is None: return Plan()
@@ -202,7 +199,7 @@ def row_plan(row:dict, cell) -> Plan:
 def rescore_rank(world, out, # the study's world and results folder
                  setting:str="loo", methods=None, tasks=None, seeds=None, # which rows (None: all but the oracle)
                  models:Models=None, progress:bool=True) -> list:
-    "Rank-classify recorded rows of `out/runs/<setting>.jsonl` from their weights into `runs/rank-<setting>.jsonl`."
+    "Rank-classify the rows of `runs/<setting>.jsonl` from their weights into `runs/rank-...`."
     runs = Path(out) / "runs"
     config, rows = read_results(runs / f"{setting}.jsonl")
     protocol, data, pool = recorded_protocol(config), world_data(world), world_pool(world)
@@ -217,7 +214,6 @@ def rescore_rank(world, out, # the study's world and results folder
             if row_key(r) not in log.done: log.add(_rescored(r, data, protocol, models, pool))
     return [log.done[row_key(r)] for r in todo]
 
-# %% ../nbs/14_study_real.ipynb #88996384
 def _rescored(row:dict, data, protocol:Protocol, models:Models, pool) -> dict:
     "One recorded row rank-classified again under its own plan."
     if task_sha(data, row["task"]) != row.get("data_sha", task_sha(data, row["task"])):
@@ -233,7 +229,7 @@ def _rescored(row:dict, data, protocol:Protocol, models:Models, pool) -> dict:
 # %% ../nbs/14_study_real.ipynb #5b254ca8
 def real_progress(rows:list, n_tasks:int=27, n_seeds:int=3, stages=REAL_STAGES,
                   prefilter:Prefilter=REAL_PREFILTER) -> list:
-    "(setting, method, cells done, cells planned) of each method the real study plans; a shared row counts once."
+    "(setting, method, cells done, cells planned) per planned method; a shared row counts once."
     names = [f"t{i:02d}" for i in range(n_tasks)]   # only how many tasks each run takes matters
     planned = [(r.setting, m, len(r.tasks)) for r in stage_runs(stages, names) for m in r.methods]
     planned += [("loo", prefilter_name(r.method, r.strategy, r.n), len(r.tasks))
@@ -254,7 +250,7 @@ CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"),
 
 # %% ../nbs/14_study_real.ipynb #bbf3b82a
 def real_references(world) -> dict:
-    "Task -> its chance, majority and answer kind, on the world's test rows and shot pools (`bbh` data)."
+    "Task -> its chance, majority and answer kind, on the world's test rows and shot pools."
     data = world.bbh()
     return {t: dict(chance=task_chance(data, t), majority=task_majority(data, t)["acc"],
                     kind=answer_kind(data, t))
@@ -262,7 +258,7 @@ def real_references(world) -> dict:
 
 # %% ../nbs/14_study_real.ipynb #ed559054
 def reference_rows(rows:list, references:dict) -> list:
-    "Rows of the pseudo-methods 'chance' and 'majority' for each (setting, task, seed) cell that `rows` hold."
+    "Rows of the pseudo-methods 'chance' and 'majority' for each cell and setting `rows` hold."
     cells = sorted({(r["setting"], r["task"], r["seed"]) for r in rows if r["task"] in references})
     score = lambda t, k: dict(acc=references[t][k],
                               acc_rank=None if references[t]["kind"] == "free" else references[t][k])
@@ -270,9 +266,8 @@ def reference_rows(rows:list, references:dict) -> list:
                  reference=True)
             for s, t, seed in cells for k in REFERENCES]
 
-# %% ../nbs/14_study_real.ipynb #0f200b75
 def _entry(rows:list, m:str, s:str, refs:bool) -> dict:
-    "One method's summary in one setting: mean and interval, size, cost; against the references; by rank."
+    "One method's summary in one setting: interval, size, cost, references, rank."
     mine = [r for r in rows if (r["method"], r["setting"]) == (m, s)]
     out = dict(**method_interval(rows, m, s), n_rows=len(mine),
                seeds=sorted({r["seed"] for r in mine}),
@@ -287,7 +282,7 @@ def _entry(rows:list, m:str, s:str, refs:bool) -> dict:
 
 # %% ../nbs/14_study_real.ipynb #61b4d049
 def real_summary(rows:list, claims=CLAIMS + prefilter_claims(), references:dict=None) -> dict:
-    "Per setting and method: mean, interval, size, tokens, against chance and majority; the claims' differences."
+    "Per setting and method: interval, size, tokens, references; the claims' differences."
     rows = rows + (reference_rows(rows, references) if references else [])
     order = list(REFERENCES) + list(dict.fromkeys(m for stage in REAL_STAGES for m in stage.methods))
     # 5 before 20
@@ -307,7 +302,7 @@ def real_summary(rows:list, claims=CLAIMS + prefilter_claims(), references:dict=
 
 # %% ../nbs/14_study_real.ipynb #cb6a380c
 def write_real_results(out) -> dict:
-    "Write `rows.jsonl` and `summary.json` into `out` from its runs (and `references.json`); returns the summary."
+    "Write `rows.jsonl` and `summary.json` into `out` from its runs; returns the summary."
     rows, refs = merge_real_rows(out), Path(out) / "references.json"
     write_jsonl(Path(out) / "rows.jsonl", rows)
     summary = real_summary(rows, references=json.loads(refs.read_text()) if refs.exists() else None)
@@ -321,7 +316,7 @@ def setting_name(setting:str) -> str:
 
 # %% ../nbs/14_study_real.ipynb #af809922
 def real_table(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown table: mean exact match [95% CI], tasks and rows per method and setting; tokens per example."
+    "Markdown: mean exact match [95% CI], tasks and rows per method and setting; tokens."
     ms = list(dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {})))
     # a grid under way: rows tell
     size = lambda v: "—" if v is None else f"{v['n_tasks']} / {v['n_rows']}"
@@ -338,13 +333,12 @@ def real_table(summary:dict, settings=("loo", "full")) -> str:
 
 # %% ../nbs/14_study_real.ipynb #ae76c302
 def standing(v:dict, key:str="vs_chance") -> str:
-    "Where a method stands against chance (or `key`: 'vs_majority', 'rank_vs_chance'): above, at or below it."
+    "Where a method stands against chance (or `key`): above, at or below it."
     if key not in v: return "no reference"
     return {"higher": "above", "lower": "below", "no difference": "at"}.get(direction(v[key]), "(too few tasks)")
 
-# %% ../nbs/14_study_real.ipynb #682bc766
 def _reference_entries(v:dict, key:str, score) -> list:
-    "A method's entries in one setting: its mean [CI], its difference from chance (and from majority, by acc)."
+    "A method's entries in one setting: mean [CI], difference from chance (and majority)."
     if key not in v: return ["—"] * (3 if score is None else 2)
     vs_majority = [] if score else [interval(v["vs_majority"], "+")]
     return [interval(v), f"{interval(v[key], '+')} {standing(v, key)}"] + vs_majority
@@ -352,7 +346,7 @@ def _reference_entries(v:dict, key:str, score) -> list:
 # %% ../nbs/14_study_real.ipynb #14c8c84c
 def references_table(summary:dict, settings=("loo", "full"), methods:list=None, # None: every measured method
                      metric:str="acc") -> str: # or "acc_rank": rank accuracy against chance
-    "Markdown: per method and setting, its mean [95% CI], and its paired difference from chance and majority."
+    "Markdown: per method and setting, mean [95% CI] and paired difference from the references."
     key, score = ("vs_chance", None) if metric == "acc" else ("rank_vs_chance", "rank")
     cols = ("vs chance", "vs majority")[:2 if score is None else 1]
     head = ["method", *(h for s in settings for h in (setting_name(s), *cols))]
@@ -369,7 +363,6 @@ def references_table(summary:dict, settings=("loo", "full"), methods:list=None, 
         lines.append("| " + " | ".join([m, *entries]) + " |")
     return "\n".join(lines)
 
-# %% ../nbs/14_study_real.ipynb #e968e22a
 def _claim(d:dict, summary:dict) -> str:
     "A claim as `verdict` words it, then where each side stands against chance."
     ms = summary["methods"][d["setting"]]
@@ -379,7 +372,7 @@ def _claim(d:dict, summary:dict) -> str:
 
 # %% ../nbs/14_study_real.ipynb #4c95e091
 def real_readme(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown for the README: the real study's table, then each setting's claims, each side set against chance."
+    "Markdown for the README: the real study's table, then each setting's claims."
     lines = [real_table(summary), "", f"{summary['n_rows']} rows in all."]
     for s in settings:
         claims = [f"- {_claim(d, summary)}" for d in summary["paired"] if d["setting"] == s]
@@ -393,7 +386,7 @@ def _said(d:dict) -> str:
 
 # %% ../nbs/14_study_real.ipynb #38568910
 def agreement_table(summary:dict, study:dict, setting:str="loo") -> str:
-    "Markdown: each claim both worlds measured, its paired difference in each (points), and whether they agree."
+    "Markdown: each claim both worlds measured, its difference in each, whether they agree."
     real = {(d["a"], d["b"]): d for d in summary["paired"] if d["setting"] == setting}
     have = {r["method"] for r in study["rows"] if r["setting"] == setting}
     lines = [f"| {setting_name(setting)}: a vs b | embedded world | SmolLM2 + BBH | |",
@@ -408,7 +401,7 @@ def agreement_table(summary:dict, study:dict, setting:str="loo") -> str:
 
 # %% ../nbs/14_study_real.ipynb #0472ce3f
 def plot_prefilter(summary:dict, prefilter:Prefilter=REAL_PREFILTER, ax=None):
-    "Exact match of LoraHub after each pre-filter against N (leave-one-out), with 95% intervals over tasks."
+    "Exact match after each pre-filter against N (leave-one-out), with 95% intervals."
     import matplotlib.pyplot as plt
     strategies, sizes, method = Prefilter._make(prefilter)[:3]
     have = summary["methods"].get("loo", {})

@@ -33,17 +33,19 @@ def _average(rows:list, per_task:list, metric:str) -> dict:
 # %% ../nbs/10_report.ipynb #5714e820
 REFERENCES = ("chance", "majority")  # what every row of a task carries beside its scores
 
+# %% ../nbs/10_report.ipynb #d5195a05
 def task_references(rows:list) -> dict:
-    "Task -> its chance and majority, as its rows carry them (tasks whose rows carry none are left out)."
+    "Task -> its chance and majority, as its rows carry them (if they do)."
     out = {}
     for r in rows:
         if r.get("chance") is not None: out.setdefault(r["task"],
                                                        {k: float(r[k]) for k in REFERENCES})
     return out
 
+# %% ../nbs/10_report.ipynb #54a59fe9
 def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
               metric:str="acc") -> dict: # "acc" (paper normalisation), "acc_strict" or "acc_rank"
-    "Per task and method: mean and best over seeds; per method: averages over tasks, spread, tokens/example; references."
+    "Mean and best over seeds per task and method; averages, spread, tokens; references."
     rows, by = [r for r in _rows(rows_or_path) if r.get(metric) is not None], {}
     for r in rows: by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
     stats = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])),
@@ -66,14 +68,13 @@ def summary_table(rows_or_path, metric:str="acc") -> list:
     return recs + [dict(task="average", method=m, mean=v["mean"], best=v["best"], seeds=None,
                         tokens_per_example=v["tokens_per_example"]) for m, v in s["average"].items()]
 
-# %% ../nbs/10_report.ipynb #1bd90450
 def _grid_text(grid:list) -> list:
     widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in grid]
 
 # %% ../nbs/10_report.ipynb #8fd013a6
 def format_table(rows_or_path, metric:str="acc") -> str:
-    "Task × method grid of 'mean / best' accuracy (%) over seeds, chance and majority beside; averages, tokens."
+    "Task × method grid of 'mean / best' (%) over seeds, references beside; averages, tokens."
     s = summarize(rows_or_path, metric)
     methods, refs = list(s["average"]), s["references"]
     extra = list(REFERENCES) if refs else []
@@ -178,7 +179,7 @@ def bootstrap_mean(values:list, # one value per task
 
 # %% ../nbs/10_report.ipynb #871f3e23
 def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
-    "Task -> mean of `metric` over the seeds of one method and setting (rows without the metric left out)."
+    "Task -> mean of `metric` over the seeds of one method and setting (rows lacking it left out)."
     by = {}
     for r in rows:
         if (r["method"], r["setting"]) == (method, setting) and r.get(metric) is not None:
@@ -187,12 +188,12 @@ def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
 
 # %% ../nbs/10_report.ipynb #4ff68061
 def method_interval(rows:list, method:str, setting:str, metric:str="acc") -> dict:
-    "One method's mean score over tasks (its seeds averaged first), with the bootstrap interval over tasks."
+    "One method's mean over tasks (seeds averaged first), with its bootstrap interval over tasks."
     return bootstrap_mean(list(task_means(rows, method, setting, metric).values()))
 
 # %% ../nbs/10_report.ipynb #4bdec72b
 def paired_difference(rows:list, a:str, b:str, setting:str, metric:str="acc", **kw) -> dict:
-    "Mean of `a` − `b` over the (task, seed) cells both have, averaged per task; bootstrap interval over tasks."
+    "Mean of `a` − `b` over the cells both have, averaged per task; its interval over tasks."
     cells = lambda m: {(r["task"], r["seed"]): r[metric] for r in rows
                        if (r["method"], r["setting"]) == (m, setting) and r.get(metric) is not None}
     x, y = cells(a), cells(b)
@@ -211,7 +212,7 @@ def direction(d:dict, min_tasks:int=8) -> str:
 # %% ../nbs/10_report.ipynb #e7196b49
 def verdict(d:dict, unit:float=100,
             min_tasks:int=8) -> str: # below this many tasks a bootstrap over tasks says nothing
-    "The sentence a paired difference supports (`direction`'s reading): higher, lower, no difference, too few tasks."
+    "The sentence a paired difference supports, as `direction` reads it."
     span = f"{unit * d['mean']:+.1f} points, 95% CI {unit * d['lo']:+.1f} to {unit * d['hi']:+.1f}"
     said = direction(d, min_tasks)
     if d["n_tasks"] == 0: return f"{d['a']} vs {d['b']}: no pairs yet"
@@ -247,7 +248,7 @@ def plot_task_grid(rows:list, setting:str="loo", methods:list=None, ax=None):
 
 # %% ../nbs/10_report.ipynb #dc1c8abd
 def plot_paired(summary:dict, setting:str="loo", ax=None):
-    "Each claim's paired difference (points) with its 95% interval; the zero line marks 'no difference'."
+    "Each claim's paired difference (points) and 95% interval; the zero line: 'no difference'."
     import matplotlib.pyplot as plt
     ds = [d for d in summary["paired"] if d["setting"] == setting and d["n_tasks"]]
     ax = ax or plt.subplots(figsize=(5, 0.35 * len(ds) + 1))[1]
@@ -263,14 +264,14 @@ def plot_paired(summary:dict, setting:str="loo", ax=None):
 
 # %% ../nbs/10_report.ipynb #213f87bf
 def label_heights(ys:list, gap:float) -> list:
-    "Heights for the labels of points at `ys`: in the points' order, at least `gap` apart, none below its point."
+    "Label heights for points at `ys`: in their order, `gap` apart, none below its point."
     out, last = [0.0] * len(ys), -np.inf
     for i in np.argsort(ys, kind="stable"): last = out[i] = max(ys[i], last + gap)
     return out
 
 # %% ../nbs/10_report.ipynb #9fd432f1
 def plot_em_tokens(summary:dict, setting:str="loo", methods:list=None, ax=None):
-    "Mean exact match (with its interval) against input tokens per example, one point per method, labels apart."
+    "Mean exact match (and interval) against input tokens per example, a point per method."
     import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(4.5, 3))[1]
     have = summary["methods"].get(setting, {})

@@ -48,11 +48,12 @@ def jsonable(x):
     return json.loads(json.dumps(x,
                                  default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
+# %% ../nbs/09_results.ipynb #166ab4e9
 def row_key(row:dict) -> tuple: return (row["task"], row["method"], int(row["seed"]))
 
 # %% ../nbs/09_results.ipynb #a2c85755
 def results_header(path) -> dict:
-    "The config of a results file, from its first line; any other file raises an error naming it (and is not touched)."
+    "A results file's config, from its first line; any other file is refused by name, untouched."
     path = Path(path)
     if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a results file; name a file")
     with open(path, "rb") as f: first = f.readline()
@@ -65,14 +66,13 @@ def results_header(path) -> dict:
 
 # %% ../nbs/09_results.ipynb #f06fb137
 def check_results_out(path) -> dict:
-    "Refuse an existing `path` that is not a results file (an empty file is fine); its config, or None if new."
+    "Refuse an existing non-results file at `path` (empty is fine); its config, or None if new."
     p = Path(path)
     if not p.exists() or (p.is_file() and p.stat().st_size == 0): return None
     return results_header(p)
 
-# %% ../nbs/09_results.ipynb #78d90e37
 def _repair(path:Path):
-    "Cut a partial last line (left by a kill mid-write) off a results file; any other file is refused, untouched."
+    "Cut a partial last line (a kill mid-write) off a results file; any other file is refused."
     results_header(path)
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
@@ -93,7 +93,7 @@ def _records(path) -> list:
 
 # %% ../nbs/09_results.ipynb #eeac28fa
 def read_results(path) -> tuple:
-    "(config, rows) of a results JSONL; a partial last line is ignored, repeated keys keep the first row."
+    "(config, rows) of a results file; a cut last line ignored, a key's first row kept."
     recs, rows, seen = _records(path), [], set()
     for r in recs[1:]:
         if r.get("kind") == "row" and row_key(r) not in seen:
@@ -113,20 +113,20 @@ def _holder(f) -> str:
     # unbuffered: what is on disk now
     return os.pread(f.fileno(), 64, 0).decode(errors="replace").strip()
 
-# %% ../nbs/09_results.ipynb #245800ca
 def _make_parents(path:Path) -> list:
-    "Create the missing folders above `path`; returns them, deepest first (to remove them if they stay empty)."
+    "Create the missing folders above `path`; returns them, deepest first (to remove if unused)."
     missing = [p for p in path.parents if not p.exists()]
     if missing: path.parent.mkdir(parents=True)
     return missing
 
 # %% ../nbs/09_results.ipynb #2677f350
 def lock_file(path) -> Path:
-    "The lock of results file `path`: `<file>.lock` beside the file its links finally name, so one file has one lock."
+    "The lock of results file `path`: `<file>.lock` beside the file its links name: one per file."
     return Path(f"{Path(path).resolve()}.lock")
 
+# %% ../nbs/09_results.ipynb #e9519127
 def lock_results(path):
-    "Take the exclusive lock of a run on results file `path` (`<path>.lock`, holding our pid); returns the open lock."
+    "Take a run's exclusive lock on results file `path` (`<path>.lock`, our pid); returns it, open."
     lock, real = lock_file(path), Path(path).resolve()
     name = path if real == Path(path).absolute() else f"{path} (a link to {real.name})"
     while True:
@@ -161,7 +161,7 @@ def unlock_results(path, lock):
 
 # %% ../nbs/09_results.ipynb #c4371429
 class ResultsLog:
-    "Append-only results: a config header, then one fsync'ed JSON line per (task, method, seed); locked while open."
+    "Append-only results: a config, then one fsync'ed line per (task, method, seed); locked."
     def __init__(self, path, # JSONL file (None: keep rows in memory only)
                  config:dict): # settings that must match to resume
         self.path, self.config, self.rows = (Path(path) if path else None), jsonable(config), []
@@ -209,7 +209,7 @@ class ResultsLog:
         self.done[row_key(row)] = row
 
     def close(self):
-        "Release the lock (and remove folders made for the file if it was never written); rows stay readable."
+        "Release the lock (and folders made for a file never written); rows stay readable."
         if self.lock is not None: unlock_results(self.path, self.lock)
         self.lock = None
         for d in self.made:

@@ -30,7 +30,7 @@ CURVE_OPTIMIZERS = ("OnePlusOne", "RandomSearch")
 
 # %% ../nbs/14_study.ipynb #29b51e1e
 def grid_sizes(pool_size:int) -> list:
-    "Pool sizes N for the pre-filter grid: the paper's 5, 10, 20 (and 1, 2) where smaller than the pool, and the pool."
+    "Pool sizes N of the pre-filter grid: 1, 2, 5, 10, 20 where below the pool, and the pool."
     return [n for n in (1, 2, 5, 10, 20) if n < pool_size] + [pool_size]
 
 # %% ../nbs/14_study.ipynb #96ff4001
@@ -56,7 +56,7 @@ class StudyConfig:
 def run_settings(world:World, methods, # a built world, and method names
                  models:Models=None, # reused across both settings (default: the world's base model)
                  **settings) -> list: # `world_run` settings: seeds=, n_test=, shots=, budget=, tasks=, ...
-    "Every method on every unseen task × seed, full pool and leave-one-out; each row tagged with its setting."
+    "Every method on every unseen task × seed in both settings; each row tagged with its setting."
     models = models or Models(base=str(world.base_path), dtype=world.dtype)
     full = world_run(world, list(methods), models=models, **settings)
     loo = world_run(world, [m for m in methods if not get_method(m).needs_own],
@@ -66,14 +66,13 @@ def run_settings(world:World, methods, # a built world, and method names
 
 # %% ../nbs/14_study.ipynb #eb0e934d
 def settings_record(rows:list) -> dict:
-    "Each method's mean per setting (`summary`: full pool; `leave_one_out`), and its spread over seeds."
+    "Each method's mean per setting (`summary`, `leave_one_out`), and its spread over seeds."
     spread = {k: summarize([r for r in rows if r["setting"] == setting_of(k)])["average"]
               for k in ("full", "leave_one_out")}   # study.json's keys
     spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in a.items()} for k, a in spread.items()}
     return dict(summary={m: v["mean"] for m, v in spread["full"].items()},
                 leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()}, spread=spread)
 
-# %% ../nbs/14_study.ipynb #a9af9473
 def _settings_rows(world, cfg:StudyConfig, models:Models, options:dict, progress:bool) -> list:
     "The study's method table: `run_settings` with the study's settings."
     n = min(cfg.n_modules, len(world.module_paths))
@@ -98,7 +97,6 @@ def _curve_rows(world, cfg:StudyConfig, models:Models, rows:list, progress:bool)
     return [dict(task=r["task"], seed=r["seed"], method=r["method"].replace("lorahub:", ""),
                  optimizer=r["info"]["optimizer"], values=r["info"]["history"]) for r in searched]
 
-# %% ../nbs/14_study.ipynb #128c55ac
 def _grid_rows(world, cfg:StudyConfig, models:Models, sizes:list, progress:bool) -> list:
     "Each pre-filter at each pool size N, then the grid optimizer's search (leave-one-out pool)."
     seeds, out = cfg.grid_seeds or cfg.seeds[:2], []
@@ -145,7 +143,7 @@ def run_study(out, # folder for study.json (created); None: write nothing
               device=None, progress:bool=True,
               compile:bool=False, # compile the search's forward once (`LoraHub.compile`)
               **changes) -> dict: # settings of `cfg` to change, e.g. seeds=(0, 1)
-    "Every method on every unseen task × seed of a world, with and without the tasks' own modules; writes study.json."
+    "Every method on every unseen task × seed of a world, in both settings; writes study.json."
     cfg, t0 = StudyConfig(**{**(cfg or StudyConfig()).__dict__, **changes}), time.perf_counter()
     if not cfg.seeds: raise ValueError("need at least one seed")
     if world is None:
@@ -176,9 +174,8 @@ def study_config(study:dict) -> StudyConfig:
     return StudyConfig(**{**c, "search": Search(**c["search"]), "seeds": tuple(c["seeds"]),
                           "methods": tuple(c["methods"])})
 
-# %% ../nbs/14_study.ipynb #7fcf0adc
 def _run_like(study:dict, world, methods:list, models:Models, **changes) -> list:
-    "`run_settings` of `methods` with the study's settings (`changes`: `world_run` settings to override)."
+    "`run_settings` of `methods` as the study ran (`changes`: `world_run` settings to override)."
     cfg = study_config(study)
     kw = dict(seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots,
               n_modules=min(cfg.n_modules, len(world.module_paths)),
@@ -187,7 +184,7 @@ def _run_like(study:dict, world, methods:list, models:Models, **changes) -> list
 
 # %% ../nbs/14_study.ipynb #84d0f9ef
 def same_world(study:dict, world, models:Models, rel:float=0.05) -> bool:
-    "Does `world` give one of the study's rows again? `best_single`'s first full-pool row: its module, accuracy, loss (± `rel`)."
+    "Does `world` give back the study's first full-pool `best_single` row (loss within `rel`)?"
     r = next(r for r in study["rows"] if r["method"] == "best_single" and r["setting"] == "full")
     again = next(a for a in _run_like(study, world, ["best_single"], models, seeds=(r["seed"],),
                                       tasks=[r["task"]])
@@ -200,7 +197,7 @@ def same_world(study:dict, world, models:Models, rel:float=0.05) -> bool:
 def add_methods(out, # the folder of a finished study's study.json
                 methods=PEER_METHODS, world=None, # default: the embedded world the study names
                 progress:bool=False) -> dict:
-    "Run `methods` as the study in `out` ran its own, on the same world, and add their rows to its study.json."
+    "Run `methods` as the study in `out` ran its own, same world; add their rows to study.json."
     path, t0 = Path(out) / "study.json", time.perf_counter()
     study, methods = json.loads(path.read_text()), list(methods)
     if world is None:
@@ -222,7 +219,7 @@ def add_methods(out, # the folder of a finished study's study.json
 
 # %% ../nbs/14_study.ipynb #9ef6d6e0
 def study_intervals(study:dict) -> dict:
-    "Setting -> method -> mean exact match over tasks with its 95% bootstrap interval ({mean, lo, hi, n_tasks})."
+    "Setting -> method -> mean exact match over tasks, with its 95% bootstrap interval."
     rows, out = study["rows"], {}
     for key in ("full", "leave_one_out"):   # study.json's keys
         methods = dict.fromkeys(r["method"] for r in rows if r["setting"] == setting_of(key))
@@ -231,7 +228,7 @@ def study_intervals(study:dict) -> dict:
 
 # %% ../nbs/14_study.ipynb #aa983ed6
 def study_table(study:dict) -> str:
-    "Markdown table per method, full pool and leave-one-out: mean ± sd over seeds [95% interval over tasks] (%)."
+    "Markdown per method and setting: mean ± sd over seeds [95% interval over tasks] (%)."
     sp, ci = study["spread"], study_intervals(study)
     methods = list(dict.fromkeys([*sp["full"], *sp["leave_one_out"]]))
     lines = [f"| method | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
@@ -256,7 +253,7 @@ HEADLINE = (("zero_shot", "zero-shot"), ("best_single", "best single module"),
 
 # %% ../nbs/14_study.ipynb #1c9b2fe1
 def headline_table(study:dict) -> str:
-    "The README's table: exact match (%) [95% interval over tasks] of the headline methods, both settings."
+    "The README's table: the headline methods' exact match (%) [95% interval], both settings."
     ci, emb = study_intervals(study), study["config"]["embedder"]
     lines = [f"| | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
     for m, label in HEADLINE:
@@ -266,7 +263,7 @@ def headline_table(study:dict) -> str:
 
 # %% ../nbs/14_study.ipynb #22ba0ffd
 def plot_curves(study:dict, ax=None):
-    "Best objective so far against the number of evaluations, per optimizer (mean over tasks and seeds)."
+    "Best objective so far against evaluations, per optimizer (mean over tasks and seeds)."
     import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5, 3))[1]
     for m, c in study["curves"].items():

@@ -22,14 +22,14 @@ class World(typing.Protocol):
     def unseen_tasks(self) -> list:
         "The tasks a method is tested on."
     def task_examples(self, task:str, n:int, seed:int=0, split:str="test") -> list:
-        "`n` rows {'input', 'output'} of `task` from `split` ('test' or 'fewshot'), prompts already written."
+        "`n` rows {'input', 'output'} of `task` from `split` ('test' or 'fewshot'), as prompts."
 
 # %% ../nbs/09_world.ipynb #b4e4b1da
 @typing.runtime_checkable
 class SplitWorld(World, typing.Protocol):
     "A world whose tasks were split once: it gives its test rows and adaptation pools as BBH data."
     def bbh(self) -> BBH:
-        "The unseen tasks as BBH data: test rows as the tasks, adaptation pools as `pools`, prompts written."
+        "The unseen tasks as BBH data: test rows as tasks, few-shot pools as `pools`."
 
 # %% ../nbs/09_world.ipynb #6675f24a
 @typing.runtime_checkable
@@ -45,7 +45,7 @@ def _members(proto) -> list:
 
 # %% ../nbs/09_world.ipynb #125f4b92
 def check_world(world, n:int=2) -> World:
-    "`world`, checked against `World` (and `SplitWorld` / `KinWorld` where it claims them); raises naming the fault."
+    "`world`, checked against `World` (and `SplitWorld`, `KinWorld` where it is one)."
     if not isinstance(world, World):
         missing = [m for m in _members(World) if not hasattr(world, m)]
         raise TypeError(f"{type(world).__name__} is not a World: it lacks {', '.join(missing)}")
@@ -59,7 +59,6 @@ def check_world(world, n:int=2) -> World:
     if isinstance(world, KinWorld): _check_kin(world.own_modules(), tasks)
     return world
 
-# %% ../nbs/09_world.ipynb #fd36e8f8
 def _check_rows(rows:list, task:str, n:int):
     "Rows of `task_examples`: at most `n`, at least one, each {'input': str, 'output': str}."
     shape = lambda r: isinstance(r, dict) and isinstance(r.get("input"), str) and isinstance(r.get("output"), str)
@@ -73,7 +72,7 @@ def _check_kin(own:dict, tasks:list):
 
 # %% ../nbs/09_world.ipynb #ab502495
 def world_data(world:World, n:int=60) -> BBH:
-    "The world's unseen tasks as BBH-style data: a split world's `bbh()`, else `n` test rows of each."
+    "The unseen tasks as BBH data: a split world's `bbh()`, else `n` test rows of each."
     if isinstance(world, SplitWorld): return world.bbh()
     rows = lambda t: [{"input": e["input"], "target": e["output"]} for e in world.task_examples(t, n, seed=0)]
     return BBH({t: rows(t) for t in world.unseen_tasks()}, {}, type(world).__name__, raw=True)
