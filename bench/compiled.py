@@ -119,7 +119,7 @@ def _slice_once(bbh_dir, ws:dict, dt, compile:bool, settings:dict) -> dict:
 
 def compare_rows(a:list, b:list) -> dict:
     "Do two runs' rows agree: the same (task, method, seed) keys and accuracies; the largest weight difference."
-    from lorahub_nb.harness import row_key
+    from lorahub_nb.results import row_key
     A, B = ({row_key(r): r for r in rows} for rows in (a, b))
     same = A.keys() == B.keys()
     acc = same and all(A[k]["acc"] == B[k]["acc"] for k in A)

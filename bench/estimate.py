@@ -20,7 +20,7 @@ def generation_seconds(lengths:list, max_new:int, alpha:float, # seconds per pad
 def task_tokens(data, tokenizer, seed:int=1, shots:int=5, margin:int=2, max_input:int=2048) -> dict:
     "Per task, what its cost depends on: test prompts' tokens (zero-shot and ICL), few-shot batch tokens, answer steps."
     from lorahub_nb.bbh import split_task
-    from lorahub_nb.harness import answer_length
+    from lorahub_nb.bbh import answer_length
     out = {}
     for t in data:
         adapt, test = split_task(data[t], shots, seed, t)

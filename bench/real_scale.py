@@ -159,7 +159,7 @@ def _generation_costs(hub, spec:dict, rows:list) -> dict:
 
 def slice_stage(spec:dict) -> dict:
     "The slice, timed by stage: base load, module reads, each search, generation and scoring."
-    from lorahub_nb.harness import read_results
+    from lorahub_nb.results import read_results
     marks = {}
     with clocked(marks, "lorahub_nb.modules.load_base", "lorahub_nb.modules.load_modules"), watching_search(marks):
         via = _run_slice(spec)

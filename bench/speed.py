@@ -35,7 +35,7 @@ def _stopping(model, n:int, eos:int):
 
 
 def our_generate(model, tokenizer, test:list, margin:int=2) -> list:
-    "`evaluate.generate` with `max_new_tokens` = longest target + `margin` (as `bbh.run_bbh` does)."
+    "`evaluate.generate` with `max_new_tokens` = longest target + `margin` (as `bbh.answer_length` counts it for the harness)."
     max_new = max(count_tokens(tokenizer, [e["output"] for e in test])) + margin
     return generate(model, tokenizer, [e["input"] for e in test], max_new_tokens=max_new)
 

@@ -4,16 +4,17 @@
 
 # %% ../nbs/09_bbh.ipynb #4f3da873
 from __future__ import annotations
-import json, random, re
+import hashlib, json, random, re
 from collections import Counter
 from pathlib import Path
 from .utils import looks_like_hub_id, is_offline, hub_reachable
+from .evaluate import count_tokens
 
 # %% auto #0
 __all__ = ['BBH_INSTRUCTIONS', 'BBH_TASKS', 'PARQUET', 'FIXTURE_TASKS', 'SPLITS', 'PAPER_SPLIT_SEED', 'LABEL_SET_MAX',
            'instruction_from_cot', 'bbh_prompt', 'BBH', 'check_tasks', 'load_bbh', 'write_bbh_folder', 'make_fixture',
            'split_task', 'draw_shots', 'adapt_and_test', 'parse_options', 'answer_kind', 'task_labels', 'candidates',
-           'task_chance', 'task_majority', 'format_line', 'chat_text']
+           'task_chance', 'task_majority', 'format_line', 'chat_text', 'task_sha', 'answer_length']
 
 # %% ../nbs/09_bbh.ipynb #e9515499
 _DEDUCTION = "A logical deduction task which requires deducing the order of a sequence of objects."
@@ -157,7 +158,8 @@ def load_bbh(source, # a local folder in the official layout, or a hub dataset i
 # %% ../nbs/09_bbh.ipynb #3d161179
 _FRUITS = ["apple", "banana", "plum", "peach", "grape", "orange", "nectarine", "strawberry"]
 _OTHER = ["violin", "flute", "drum", "piano", "trumpet", "clarinet"]
-_WORDS = ["alpha", "breeze", "candle", "dune", "ember", "fjord", "glade", "harbor", "iris", "jade", "kettle", "lumen"]
+_WORDS = ["alpha", "breeze", "candle", "dune", "ember", "fjord", "glade", "harbor", "iris", "jade",
+          "kettle", "lumen"]
 _NUMBERS = ["a", "two", "three"]
 
 def _boolean_example(rng:random.Random) -> dict:
@@ -175,7 +177,8 @@ def _counting_example(rng:random.Random) -> dict:
     rng.shuffle(items)
     parts = [f"{_NUMBERS[counts[it] - 1]} {it}{'s' if counts[it] > 1 else ''}" for it in items]
     n = sum(c for it, c in counts.items() if it in _FRUITS)
-    return {"input": f"I have {', '.join(parts[:-1])}, and {parts[-1]}. How many fruits do I have?", "target": str(n)}
+    return {"input": f"I have {', '.join(parts[:-1])}, and {parts[-1]}. How many fruits do I have?",
+            "target": str(n)}
 
 # %% ../nbs/09_bbh.ipynb #0ff9ee25
 def _sorting_example(rng:random.Random) -> dict:
@@ -190,11 +193,12 @@ FIXTURE_TASKS = {"boolean_expressions": _boolean_example, "object_counting": _co
 def write_bbh_folder(tasks:dict, # task -> [{"input", "target" (or "output")}, …]
                      folder, # where to write `<task>.json` (+ `cot-prompts/<task>.txt`)
                      instructions:dict=None) -> Path: # task -> one-line instruction (written as a prompt file)
-    "Write tasks in the official BBH layout, so that `load_bbh` and `run_bbh` take them like the real thing."
+    "Write tasks in the official BBH layout, so that `load_bbh` and `harness.run_tasks` take them like the real thing."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for t, exs in tasks.items():
-        exs = [{"input": str(e["input"]), "target": str(e["target"] if "target" in e else e["output"])} for e in exs]
+        exs = [{"input": str(e["input"]),
+                "target": str(e["target"] if "target" in e else e["output"])} for e in exs]
         (folder / f"{t}.json").write_text(json.dumps({"examples": exs}, indent=1))
         if instructions and instructions.get(t):
             (folder / "cot-prompts").mkdir(exist_ok=True)
@@ -213,7 +217,8 @@ def make_fixture(folder, # where to write `<task>.json` and `cot-prompts/<task>.
 
 # %% ../nbs/09_bbh.ipynb #ee021bb2
 SPLITS = ("per-seed", "paper")
-PAPER_SPLIT_SEED = 42  # the official reproduce_bbh.py: random.seed(42), one draw of adapt examples per task
+# the official reproduce_bbh.py: random.seed(42), one draw of adapt examples per task
+PAPER_SPLIT_SEED = 42
 
 def split_task(examples:list, # the task's examples
                k:int=5, # adapt (few-shot) examples to draw
@@ -241,7 +246,8 @@ def draw_shots(pool:list, # a task's fixed adaptation pool
     seed = PAPER_SPLIT_SEED if split == "paper" else seed
     return [pool[i] for i in sorted(random.Random(f"{task}:{seed}").sample(range(len(pool)), k))]
 
-def adapt_and_test(data:BBH, task:str, k:int=5, seed:int=0, limit:int=None, split:str="per-seed") -> tuple:
+def adapt_and_test(data:BBH, task:str, k:int=5, seed:int=0, limit:int=None,
+                   split:str="per-seed") -> tuple:
     "(adapt, test) of one task and seed: from its fixed pool if `data` has one, else `split_task`."
     if task not in data.pools:
         return split_task(data[task], k, seed, task=task, limit=limit, split=split)
@@ -255,7 +261,8 @@ def parse_options(question:str) -> list:
     return [f"({m})" for m in dict.fromkeys(_OPTION.findall(question))]
 
 # %% ../nbs/09_bbh.ipynb #c489d45a
-LABEL_SET_MAX = 4  # at most this many distinct targets (and no options in the questions): a label set
+# at most this many distinct targets (and no options in the questions): a label set
+LABEL_SET_MAX = 4
 
 def _task_rows(data:BBH, task:str) -> list: return list(data[task]) + list(data.pools.get(task, []))
 
@@ -286,7 +293,8 @@ def task_chance(data:BBH, task:str) -> float:
     return float(sum(hit(r, candidates(data, task, r["input"])) for r in rows) / len(rows)) if rows else 0.0
 
 # %% ../nbs/09_bbh.ipynb #8b467cc1
-def _norm(text:str) -> str: return text.strip().lower().replace(".", "")   # `evaluate.normalize`, the paper's
+# `evaluate.normalize`, the paper's
+def _norm(text:str) -> str: return text.strip().lower().replace(".", "")
 
 def task_majority(data:BBH, task:str) -> dict:
     "The pool's most common answer (the task's rows without a pool) and its exact match on the test rows."
@@ -309,3 +317,17 @@ def chat_text(data:BBH, task:str, question:str) -> str:
     plain = data.prompt(task, question).rstrip()
     body = plain[:-2].rstrip() if plain.endswith("A:") else plain
     return f"{body}\n\n{format_line(data, task)}"
+
+# %% ../nbs/09_bbh.ipynb #787463a8
+def task_sha(data:BBH, task:str) -> str:
+    "Fingerprint of one task's prompts and targets."
+    # fingerprints of data without pools stay as they were
+    pool = [data.pools[task]] if task in data.pools else []
+    blob = json.dumps([data.instructions.get(task, ""), data[task], data.raw, *pool],
+                      sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+# %% ../nbs/09_bbh.ipynb #8ad60343
+def answer_length(data:BBH, task:str, tokenizer, margin:int=2) -> int:
+    "New tokens to generate for `task`: its longest target, plus a margin."
+    return max(count_tokens(tokenizer, [e["target"] for e in data[task]])) + margin

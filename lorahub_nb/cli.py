@@ -40,7 +40,7 @@ def check_writable(path) -> Path:
 def check_out(path, overwrite:bool) -> Path:
     "Refuse an output we may not write (see above); return it as a Path."
     from lorahub_nb.utils import check_replaceable
-    from lorahub_nb.harness import is_results_file
+    from lorahub_nb.results import is_results_file
     p = check_writable(path)
     if p.is_file() and is_results_file(p):
         raise FileExistsError(f"{p} holds bbh results (resumable); refusing to replace it: choose another --out")
@@ -191,7 +191,8 @@ def _protocol(args):
 # %% ../nbs/18_cli.ipynb #7ccdc314
 def cmd_bbh(args):
     "`bbh`: `worlds.run_bbh`, the paper's protocol over tasks × seeds × methods, appended to a resumable JSONL."
-    from lorahub_nb.harness import check_results_out, format_table, summarize
+    from lorahub_nb.results import check_results_out
+    from lorahub_nb.report import format_table, summarize
     from lorahub_nb.methods import PAPER_METHODS
     from lorahub_nb.worlds import run_bbh
     check_results_out(check_writable(args.out))       # a file that is not ours is refused, untouched, before any work
@@ -217,7 +218,7 @@ def cmd_study(args):
 
 def _real_study(args):
     "`study --world smollm2`: `worlds.real_study`, the stages asked for, resumed from what `--out` holds."
-    from lorahub_nb.study import real_table
+    from lorahub_nb.real_study import real_table
     from lorahub_nb.worlds import real_study
     out = check_writable(Path(args.out) / "rows.jsonl").parent
     summary = real_study(out, args.stages, args.seeds or 3, args.tasks, world_dir=args.world_dir, base=args.base,

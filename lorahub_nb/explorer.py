@@ -13,7 +13,8 @@ from .objective import l1_penalty
 from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, METHODS, get_method
 from .bbh import candidates, task_chance, task_majority
-from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, world_data, world_own
+from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, world_own
+from .world import world_data
 
 # %% auto #0
 __all__ = ['EXPLORER_METHODS', 'SETTINGS', 'MARK_COLOURS', 'ExplorerState', 'setting_own', 'setting_pool', 'settings_for',
@@ -29,7 +30,7 @@ class ExplorerState:
                  search:Search=None, # the search settings (alpha is the objective's L1 strength)
                  max_new_tokens:int=16,
                  task:str=None, # the task's name (what `own` is looked up by)
-                 own:dict=None, # task -> its own module, or [own module, kin...] (as `harness.Pool.own`)
+                 own:dict=None, # task -> its own module, or [own module, kin...] (as `harness.Pool.own_modules`)
                  options:list=None): # per query, the candidate answers of rank classification (None: free-form)
         self.hub, self.search, self.max_new_tokens = hub, as_search(search), max_new_tokens
         self.modules = list(hub.modules)
@@ -74,7 +75,8 @@ def _answers(state:ExplorerState) -> list:
     outs = state.hub.generate(prompts, max_new_tokens=state.max_new_tokens)
     ranked = (rank_classify(state.hub.model, state.hub.tokenizer, prompts, state.options,
                             max_input_tokens=state.hub.max_input_tokens) if state.options else [None] * len(outs))
-    return [dict(input=q["input"], answer=a, rank=r, target=q["output"], correct=exact_match(a, q["output"]))
+    return [dict(input=q["input"], answer=a, rank=r, target=q["output"],
+                 correct=exact_match(a, q["output"]))
             for q, a, r in zip(state.queries, outs, ranked)]
 
 # %% ../nbs/15_explorer.ipynb #781128e4
@@ -90,12 +92,15 @@ def on_weights(self:ExplorerState, w) -> dict:
                 rank_accuracy=score("rank") if self.options else None)
 
 # %% ../nbs/15_explorer.ipynb #8e235943
-EXPLORER_METHODS = ("lorahub_cma", "lorahub_ngopt", "lorahub_plus", "gradient", "best_single", "uniform", "centroid")
+EXPLORER_METHODS = ("lorahub_cma", "lorahub_ngopt", "lorahub_plus", "gradient", "best_single",
+                    "uniform", "centroid")
 
 @patch
-def on_run(self:ExplorerState, method:str="lorahub_cma", **changes) -> Plan: # search settings to change (budget=...)
+# search settings to change (budget=...)
+def on_run(self:ExplorerState, method:str="lorahub_cma", **changes) -> Plan:
     "Run a registered method on the selected modules; its weights become the current ones."
-    plan = get_method(method)(self.hub, self.examples, self.search.but(**changes) if changes else self.search)
+    plan = get_method(method)(self.hub, self.examples,
+                              self.search.but(**changes) if changes else self.search)
     w = np.zeros(self.hub.n) if plan.w is None else plan.w
     full = dict(zip(self.hub.names, map(float, w)))
     self.w = np.array([full.get(n, 0.0) for n in self.names])
@@ -118,7 +123,7 @@ def setting_pool(names:list, # the pool's modules
                  own:dict, task:str, setting:str) -> list:
     "The modules `task` may use under `setting`, as the harness chooses them (the whole pool, less what it holds out)."
     pool = Pool(dict.fromkeys(names), setting_own(own, task, setting))
-    protocol = Protocol(n_modules=None, leave_one_out=setting != "full")
+    protocol = Protocol(n_modules=None, setting="full" if setting == "full" else "loo")
     return choose_modules(Cell(task, 0, [], [], 0), pool, protocol, models=None)
 
 # %% ../nbs/15_explorer.ipynb #7c1e0a05
@@ -185,7 +190,8 @@ def weights_html(names:list, w, # the modules and their weights
     order, scale = by_weight(w), max(float(np.abs(w).max(initial=0)), 1e-9)
     bars = [_bar(name_html(names[i], marks.get(names[i])), w[i], scale, names[i] in grey) for i in order[:top]]
     rest = order[top:]
-    if len(rest): bars.append(_bar(f"<i>rest: {len(rest)} modules, Σ|w|</i>", float(np.abs(w[rest]).sum()), scale, True))
+    if len(rest): bars.append(_bar(f"<i>rest: {len(rest)} modules, Σ|w|</i>",
+                                   float(np.abs(w[rest]).sum()), scale, True))
     return f"<div class='lh-chart'><b>composition weights</b> (largest |w| first){''.join(bars)}</div>"
 
 # %% ../nbs/15_explorer.ipynb #3eb2ee3c
@@ -239,14 +245,16 @@ def _module_widgets(state:ExplorerState) -> dict:
     "Per module: a checkbox, a slider (fixed width, no description) and its name, in one row."
     import ipywidgets as W
     b = state.search.bound
-    slider = lambda: W.FloatSlider(0.0, min=-b, max=b, step=0.05, continuous_update=False, readout_format=".2f",
+    slider = lambda: W.FloatSlider(0.0, min=-b, max=b, step=0.05, continuous_update=False,
+                                   readout_format=".2f",
                                    layout=W.Layout(width="230px", flex="none"))
     checks = {n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px", flex="none")) for n in state.names}
     sliders = {n: slider() for n in state.names}
     labels = {n: W.HTML(name_html(n), layout=W.Layout(width="250px", flex="none")) for n in state.names}
     row = lambda n: W.HBox([checks[n], sliders[n], labels[n]], layout=W.Layout(align_items="center")).add_class("lh-row")
     rows = {n: row(n) for n in state.names}
-    box = W.VBox(list(rows.values()), layout=W.Layout(flex="none", width="max-content"))   # never squeezed
+    # never squeezed
+    box = W.VBox(list(rows.values()), layout=W.Layout(flex="none", width="max-content"))
     return dict(checks=checks, sliders=sliders, labels=labels, rows=rows, rows_box=box)
 
 # %% ../nbs/15_explorer.ipynb #36387462
@@ -256,16 +264,21 @@ def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, s
     methods = [m for m in EXPLORER_METHODS if m in METHODS]
     wide = W.Layout(width="420px")
     return dict(**_module_widgets(state),
-                task=W.Dropdown(options=tasks, value=task, description="task", disabled=world is None, layout=wide),
-                setting=W.Dropdown(options=[(SETTINGS[s], s) for s in settings], value=setting, description="pool",
+                task=W.Dropdown(options=tasks, value=task, description="task",
+                                disabled=world is None, layout=wide),
+                setting=W.Dropdown(options=[(SETTINGS[s], s) for s in settings], value=setting,
+                                   description="pool",
                                    disabled=len(settings) < 2, layout=wide),
-                show=W.Dropdown(options=show_options(len(state.names)), value=0, description="show"),
+                show=W.Dropdown(options=show_options(len(state.names)), value=0,
+                                description="show"),
                 method=W.Dropdown(options=methods, value=methods[0], description="method"),
-                budget=W.IntSlider(state.search.budget, min=5, max=200, step=5, description="budget",
+                budget=W.IntSlider(state.search.budget, min=5, max=200, step=5,
+                                   description="budget",
                                    continuous_update=False),
                 run_button=W.Button(description="run", button_style="primary"),
                 reset_button=W.Button(description="w = 0"),
-                status=W.HTML(), chart=W.HTML(), plot=W.HTML(), answers=W.HTML(layout=W.Layout(width="100%")))
+                status=W.HTML(), chart=W.HTML(), plot=W.HTML(),
+                answers=W.HTML(layout=W.Layout(width="100%")))
 
 # %% ../nbs/15_explorer.ipynb #36387463d
 def query_options(data, task:str, queries:list) -> list:
@@ -292,7 +305,8 @@ def status_html(out:dict, # what `on_weights` returned
 # %% ../nbs/15_explorer.ipynb #36387463
 class Explorer:
     "The explorer's handlers: widgets in, `ExplorerState` calls out."
-    def __init__(self, state:ExplorerState, widgets:dict, world=None, shots:int=5, n_queries:int=6, seed:int=0,
+    def __init__(self, state:ExplorerState, widgets:dict, world=None, shots:int=5,
+                 n_queries:int=6, seed:int=0,
                  data=None, # the world's tasks as BBH data (`harness.world_data`): rank candidates, chance, majority
                  reference:dict=None):
         self.state, self.w, self.world, self.busy = state, widgets, world, False
@@ -399,8 +413,10 @@ def layout(self:Explorer):
     "The widgets in a box, with its parts as attributes (`.state`, `.sliders`, `.run_button`, ...)."
     import ipywidgets as W
     w = self.w
-    right = W.VBox([w["chart"], w["plot"], w["answers"]], layout=W.Layout(margin="0 0 0 16px", flex="1 1 0", min_width="0"))
-    ui = W.VBox([W.HBox([w["task"], w["setting"]]), W.HBox([w["method"], w["budget"], w["run_button"], w["reset_button"]]),
+    right = W.VBox([w["chart"], w["plot"], w["answers"]],
+                   layout=W.Layout(margin="0 0 0 16px", flex="1 1 0", min_width="0"))
+    ui = W.VBox([W.HBox([w["task"], w["setting"]]),
+                 W.HBox([w["method"], w["budget"], w["run_button"], w["reset_button"]]),
                  w["show"], w["status"], W.HBox([w["rows_box"], right])])
     for k, v in w.items(): setattr(ui, k, v)
     ui.state, ui.explorer = self.state, self
@@ -411,7 +427,8 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
              examples:list=None, # few-shot examples (with a hub); with a world: drawn from the chosen task
              queries:list=None, # examples whose answers are shown
              task:str=None, # with a world: the first task shown (default: its first unseen task)
-             shots:int=5, n_queries:int=6, seed:int=0, search:Search=None, max_new_tokens:int=16, device=None,
+             shots:int=5, n_queries:int=6, seed:int=0, search:Search=None,
+             max_new_tokens:int=16, device=None,
              own:dict=None, # with a hub: task -> its own module (or [own, kin...]); a world knows its own
              setting:str="full"): # the pool: 'full', 'leave-one-out' or 'leave-family-out' (see `SETTINGS`)
     "An ipywidgets explorer of LoraHub: weight sliders, a run button, the pool's setting, objective, charts, answers."
@@ -419,7 +436,8 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
     if world is None and examples is None: raise ValueError("pass the few-shot examples together with a LoraHub")
     tasks = list(world.unseen_tasks()) if world is not None else [task or "task"]
     task = task or tasks[0]
-    hub = source if world is None else LoraHub(dict(world.module_paths), base=str(world.base_path), device=device,
+    hub = source if world is None else LoraHub(dict(world.module_paths),
+                                               base=str(world.base_path), device=device,
                                                progress=False)
     data = world_data(world) if world is not None else None
     if world is not None: examples, queries = _world_task(world, task, shots, n_queries, seed)
@@ -427,8 +445,10 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
     settings = settings_for(own)
     if setting not in settings: raise ValueError(f"setting {setting!r} is not offered here; choose from {settings}")
     options, reference = (query_options(data, task, queries), task_reference(data, task)) if data else (None, None)
-    state = ExplorerState(hub, examples, queries, search, max_new_tokens, task=task, own=own, options=options)
-    ex = Explorer(state, _controls(state, tasks, task, world, settings, setting), world=world, shots=shots,
+    state = ExplorerState(hub, examples, queries, search, max_new_tokens, task=task, own=own,
+                          options=options)
+    ex = Explorer(state, _controls(state, tasks, task, world, settings, setting),
+                  world=world, shots=shots,
                   n_queries=n_queries, seed=seed, data=data, reference=reference)
     ex.mark()
     ex.on_setting()
@@ -440,6 +460,8 @@ def save_page(ui, path, # the explorer (what `explorer` returned), and the .html
               title:str="LoraHub explorer") -> Path:
     "The explorer as a static HTML page: its widgets as they are now, drawn without a kernel (moving them does nothing)."
     from ipywidgets.embed import embed_minimal_html, dependency_state
-    kw = {} if embed_url is None else dict(embed_url=embed_url, cors=False)   # a local file: no CORS request
-    embed_minimal_html(path, views=[ui], state=dependency_state(ui), title=title, requirejs=False, **kw)
+    # a local file: no CORS request
+    kw = {} if embed_url is None else dict(embed_url=embed_url, cors=False)
+    embed_minimal_html(path, views=[ui], state=dependency_state(ui), title=title,
+                       requirejs=False, **kw)
     return Path(path)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_harness.ipynb #eed8dc93
 from __future__ import annotations
-import dataclasses, fcntl, functools, hashlib, json, os, time
+import dataclasses, functools, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,24 +13,38 @@ from tqdm.auto import tqdm
 from .modules import load_modules, load_base, catalogue
 from .adapt import LoraHub, Search
 from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt, has_chat_template
-from .baselines import draw_modules, select_modules, module_name, linear_adapter, STRATEGIES
+from .baselines import draw_modules, select_modules, module_name, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
-from .bbh import (BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text, task_chance,
-                            task_majority)
+from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text
+from .bbh import task_chance, task_majority, answer_length, task_sha
 from .utils import host
+from .results import Row, jsonable, row_key, ResultsLog
+from .world import World, KinWorld, world_data
 
 # %% auto #0
-__all__ = ['PROMPTS', 'run_bbh', 'REFERENCES', 'PROTOCOL_KEYS', 'Protocol', 'jsonable', 'row_key', 'results_header',
-           'check_results_out', 'read_results', 'is_results_file', 'lock_file', 'lock_results', 'unlock_results',
-           'ResultsLog', 'Pool', 'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name',
-           'held_out', 'choose_modules', 'task_sha', 'chats', 'prepare_cell', 'answer_length', 'Run', 'open_run',
-           'run_tasks', 'run_cell', 'task_references', 'summarize', 'summary_table', 'format_table', 'compare_table',
-           'plot_tasks', 'plot_tokens', 'plot_methods', 'save_plots', 'world_data', 'world_own', 'world_pool',
-           'world_run']
+__all__ = ['SETTINGS', 'SETTING_ALIASES', 'PROMPTS', 'PROTOCOL_KEYS', 'setting_of', 'Protocol', 'recorded_protocol', 'Pool',
+           'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name', 'held_out',
+           'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks', 'run_cell', 'world_own',
+           'world_pool', 'world_run']
+
+# %% ../nbs/10_harness.ipynb #014db6bb
+# the setting's name in rows and files -> in prose
+SETTINGS = {"loo": "leave-one-out", "full": "full pool"}
+# older records' spellings
+SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full"}
+
+# %% ../nbs/10_harness.ipynb #c5127b50
+def setting_of(name:str) -> str:
+    "The setting `name` spells ('loo' or 'full'), in any spelling a record uses."
+    name = SETTING_ALIASES.get(name, name)
+    if name not in SETTINGS: raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    return name
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
-PROMPTS = ("plain", "chat", "auto")  # the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
+# the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
+PROMPTS = ("plain", "chat", "auto")
 
+# %% ../nbs/10_harness.ipynb #26eb953d
 @dataclass(frozen=True)
 class Protocol:
     "What a run measures: module draw, few-shot split, test set, prompt, search settings."
@@ -39,7 +53,7 @@ class Protocol:
     limit: int = None  # at most this many test examples per task (None: all)
     split: str = "per-seed"  # 'per-seed' (new adapt examples per seed) or 'paper' (one draw per task)
     prefilter: str = "random"  # how the N modules are chosen: 'random' (the paper), 'loss', 'embedding', 'hybrid'
-    leave_one_out: bool = False  # hold each task's own module out of its pool
+    setting: str = "full"  # 'full' (every module in the pool) or 'loo' (each task's own module, and kin, out)
     margin: int = 2  # new tokens beyond the task's longest target
     search: Search = Search()  # optimizer, budget K, bound, alpha (the seed is each run's seed)
     prompt: str = "plain"  # 'plain' (the paper's), 'chat' (the base's template, `bbh.chat_text`), 'auto' (chat if it has one)
@@ -52,210 +66,48 @@ class Protocol:
         if self.n_modules is not None and self.n_modules < 1:
             raise ValueError(f"n_modules must be >= 1, got {self.n_modules}")
         if self.shots < 0: raise ValueError(f"shots must be >= 0, got {self.shots}")
+        if self.setting not in SETTINGS:
+            raise ValueError(f"unknown setting {self.setting!r}; valid: {', '.join(SETTINGS)}")
 
     def but(self, **changes) -> "Protocol":
-        "A copy with some settings changed; search settings (budget=, alpha=, ...) may be given directly."
+        "A copy with settings changed; search settings (budget=, alpha=, ...) given directly."
         search = {k: changes.pop(k) for k in list(changes) if k in Search.__dataclass_fields__}
         if search: changes["search"] = self.search.but(**search)
         return dataclasses.replace(self, **changes)
 
     def record(self) -> dict:
-        "The protocol as plain JSON (for a results file's config); the plain prompt, as before it had a name, unsaid."
+        "The protocol as plain JSON, for a results file's config (the plain prompt unsaid)."
         mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
-        if mine["prompt"] == "plain": del mine["prompt"]   # records written before the chat protocol resume as they are
+        # files spell the setting as a flag, `leave_one_out`, in its place
+        mine = dict(("leave_one_out", v == "loo") if k == "setting" else (k, v) for k, v in mine.items())
+        # records written before the chat protocol resume as they are
+        if mine["prompt"] == "plain": del mine["prompt"]
         return {**mine, **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
 
-# %% ../nbs/10_harness.ipynb #5f17f6cc
-def jsonable(x):
-    "Plain-JSON version of `x` (numpy scalars/arrays, tuples, paths)."
-    return json.loads(json.dumps(x, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-
-def row_key(row:dict) -> tuple: return (row["task"], row["method"], int(row["seed"]))
-
-# %% ../nbs/10_harness.ipynb #a2c85755
-def results_header(path) -> dict:
-    "The config of a results file, from its first line; any other file raises an error naming it (and is not touched)."
-    path = Path(path)
-    if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a results file; name a file")
-    with open(path, "rb") as f: first = f.readline()
-    try: rec = json.loads(first) if first.endswith(b"\n") else None
-    except ValueError: rec = None
-    if not (isinstance(rec, dict) and rec.get("kind") == "config" and isinstance(rec.get("config"), dict)):
-        raise ValueError(f"{path} is not a results file of lorahub_nb (its first line is not a config record); "
-                         "refusing to touch it: choose another output file")
-    return rec["config"]
-
-# %% ../nbs/10_harness.ipynb #f06fb137
-def check_results_out(path) -> dict:
-    "Refuse an existing `path` that is not a results file (an empty file is fine); its config, or None if new."
-    p = Path(path)
-    if not p.exists() or (p.is_file() and p.stat().st_size == 0): return None
-    return results_header(p)
-
-# %% ../nbs/10_harness.ipynb #78d90e37
-def _repair(path:Path):
-    "Cut a partial last line (left by a kill mid-write) off a results file; any other file is refused, untouched."
-    results_header(path)
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f: f.truncate(data.rfind(b"\n") + 1)
-
-# %% ../nbs/10_harness.ipynb #df2c4ee7
-def _records(path) -> list:
-    "The JSON records of a results file; an unterminated last line (a write cut short) is ignored."
-    lines = Path(path).read_text().split("\n")
-    if lines and lines[-1]: lines = lines[:-1]
-    recs = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip(): continue
-        try: recs.append(json.loads(line))
-        except json.JSONDecodeError as e: raise ValueError(f"{path}, line {i}: not a JSON object ({e})") from e
-    if not recs or recs[0].get("kind") != "config": raise ValueError(f"{path} does not start with a config record")
-    return recs
-
-# %% ../nbs/10_harness.ipynb #eeac28fa
-def read_results(path) -> tuple:
-    "(config, rows) of a results JSONL; a partial last line is ignored, repeated keys keep the first row."
-    recs, rows, seen = _records(path), [], set()
-    for r in recs[1:]:
-        if r.get("kind") == "row" and row_key(r) not in seen:
-            seen.add(row_key(r))
-            rows.append(r)
-    return recs[0]["config"], rows
-
-# %% ../nbs/10_harness.ipynb #06491a27
-def is_results_file(path) -> bool:
-    "Does `path` hold a results file written by `ResultsLog`?"
-    try: return bool(_records(path))
-    except (ValueError, OSError, UnicodeDecodeError): return False
-
-# %% ../nbs/10_harness.ipynb #07ecfca8
-def _holder(f) -> str:
-    "The process id written in an open lock file ('' if none)."
-    return os.pread(f.fileno(), 64, 0).decode(errors="replace").strip()   # unbuffered: what is on disk now
-
-# %% ../nbs/10_harness.ipynb #245800ca
-def _make_parents(path:Path) -> list:
-    "Create the missing folders above `path`; returns them, deepest first (to remove them if they stay empty)."
-    missing = [p for p in path.parents if not p.exists()]
-    if missing: path.parent.mkdir(parents=True)
-    return missing
-
-# %% ../nbs/10_harness.ipynb #2677f350
-def lock_file(path) -> Path:
-    "The lock of results file `path`: `<file>.lock` beside the file its links finally name, so one file has one lock."
-    return Path(f"{Path(path).resolve()}.lock")
-
-def lock_results(path):
-    "Take the exclusive lock of a run on results file `path` (`<path>.lock`, holding our pid); returns the open lock."
-    lock, real = lock_file(path), Path(path).resolve()
-    name = path if real == Path(path).absolute() else f"{path} (a link to {real.name})"
-    while True:
-        try: f = open(lock, "a+b")
-        except PermissionError: raise PermissionError(f"cannot write {path}: the folder {lock.parent} is not writable")
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _holder(f)
-            for _ in range(40):   # the holder writes its pid just after taking the lock: give it that moment
-                if pid: break
-                time.sleep(0.025); pid = _holder(f)
-            f.close()
-            who = "this process" if pid == str(os.getpid()) else f"process {pid or '?'}"
-            raise FileExistsError(f"{name} is in use by another run ({who}); wait for it to finish, "
-                                  "or choose another output file") from None
-        if lock.exists() and os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino: break
-        f.close()   # the holder removed the lock file just as we opened it: lock the new one
-    if _holder(f) and not _holder(f).isdigit():
-        f.close()
-        raise FileExistsError(f"{lock} exists and was not written by lorahub_nb; move it away")
-    f.truncate(0)
-    f.write(f"{os.getpid()}\n".encode())
-    f.flush()
-    return f
-
-# %% ../nbs/10_harness.ipynb #f51e43f5
-def unlock_results(path, lock):
-    "Remove the lock file of `path` and release the lock `lock_results` returned."
-    try: lock_file(path).unlink(missing_ok=True)   # removed while still held: no one can lock the old one
-    finally: lock.close()
-
-# %% ../nbs/10_harness.ipynb #c4371429
-class ResultsLog:
-    "Append-only results: a config header, then one fsync'ed JSON line per (task, method, seed); locked while open."
-    def __init__(self, path, # JSONL file (None: keep rows in memory only)
-                 config:dict): # settings that must match to resume
-        self.path, self.config, self.rows = (Path(path) if path else None), jsonable(config), []
-        self.lock, self.made, self.repaired = None, [], False
-        if self.path:
-            check_results_out(self.path)                  # identify before anything is created, locked or read
-            self.made = _make_parents(self.path)
-            try:
-                self.lock = lock_results(self.path)
-                self._resume()
-            except BaseException:
-                self.close()
-                raise
-        self.done = {row_key(r): r for r in self.rows}
-
-    def _resume(self):
-        "Read the rows already there, refusing a file of another configuration."
-        if not self.path.exists() or not self.path.stat().st_size: return
-        old, self.rows = read_results(self.path)
-        diff = [f"{k}: {old.get(k)!r} -> {self.config.get(k)!r}" for k in sorted(set(old) | set(self.config))
-                if old.get(k) != self.config.get(k)]
-        if diff: raise ValueError(f"{self.path} holds results of a different configuration ({'; '.join(diff)}); "
-                                  "use another output file to keep both, or delete it to start afresh")
-
-    def _write(self, record:dict):
-        if self.lock is None: raise RuntimeError(f"{self.path}: the results log is closed")
-        fresh = not self.path.exists() or not self.path.stat().st_size
-        if not fresh and not self.repaired: _repair(self.path)      # once, under the lock, before our first row
-        self.repaired = True
-        if fresh: record = [{"kind": "config", "config": self.config}, record]   # the header goes first
-        with open(self.path, "a") as f:
-            f.write("".join(json.dumps(r) + "\n" for r in (record if isinstance(record, list) else [record])))
-            f.flush()
-            os.fsync(f.fileno())
-
-    def add(self, row:dict):
-        "Append a finished row (ignored if its key is already there)."
-        row = jsonable({"kind": "row", **row})
-        if row_key(row) in self.done: return
-        if self.path: self._write(row)
-        self.rows.append(row)
-        self.done[row_key(row)] = row
-
-    def close(self):
-        "Release the lock (and remove folders made for the file if it was never written); rows stay readable."
-        if self.lock is not None: unlock_results(self.path, self.lock)
-        self.lock = None
-        for d in self.made:
-            try: d.rmdir()
-            except OSError: break
-        self.made = []
-
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
-    def __del__(self):
-        try: self.close()
-        except Exception: pass
+# %% ../nbs/10_harness.ipynb #a90d21dc
+def recorded_protocol(config:dict) -> Protocol:
+    "The protocol a results file's config records: what decides its cells."
+    keep = ("n_modules", "shots", "limit", "split", "prefilter", "margin", "prompt")
+    setting = "loo" if config.get("leave_one_out") else "full"
+    return Protocol(**{k: config[k] for k in keep if k in config}, setting=setting)
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 class Pool(dict):
-    "Module name -> source: the modules a run draws from; `own` says which of them is each task's own."
+    "Module name -> source: what a run draws from; `own_modules`: each task's own among them."
     def __init__(self, modules=(), # a dict name -> source
-                 own:dict=None): # task -> its own module's name, or a list: the own module first, then its kin
+                 own_modules:dict=None): # task -> its own module's name, or a list: the own module first, then its kin
         super().__init__(modules)
-        self.own = dict(own) if own else None
+        self.own_modules = dict(own_modules) if own_modules else None
 
-def as_pool(pool, own:dict=None) -> Pool:
-    "A `Pool` from a dict, a list of sources (each named by itself) or a `Pool` (`own` replaces its own modules)."
-    own = own if own is not None else getattr(pool, "own", None)
-    if pool is None: return Pool({}, own)
-    if isinstance(pool, dict): return Pool(pool, own)
+# %% ../nbs/10_harness.ipynb #d2abe059
+def as_pool(pool, own_modules:dict=None) -> Pool:
+    "A `Pool` from a dict, a list of sources (each its own name) or a `Pool`."
+    if own_modules is None: own_modules = getattr(pool, "own_modules", None)
+    if pool is None: return Pool({}, own_modules)
+    if isinstance(pool, dict): return Pool(pool, own_modules)
     names = [module_name(s) for s in pool]
     if len(set(names)) != len(names): raise ValueError("the pool names a module twice")
-    return Pool(zip(names, pool), own)
+    return Pool(zip(names, pool), own_modules)
 
 # %% ../nbs/10_harness.ipynb #519f115f
 class Models:
@@ -275,14 +127,15 @@ class Models:
         mods = [self.cache[n] for n in names]
         self.cache = {m.name: m for m in mods}       # keep only this draw in memory
         if self.hub is not None: return self.hub.use(mods)
-        self.hub = LoraHub(mods, base=self.base, model=self.model, tokenizer=self.tokenizer, device=self.device,
+        self.hub = LoraHub(mods, base=self.base, model=self.model, tokenizer=self.tokenizer,
+                           device=self.device,
                            dtype=self.dtype, progress=False, max_input_tokens=self.max_input_tokens)
         if self.compile: self.hub.compile()
         self.tokenizer = self.hub.tokenizer
         return self.hub
 
     def bare(self):
-        "(model, tokenizer) of the base model alone: the hub at w = 0, or the base model loaded on its own."
+        "(model, tokenizer) of the base alone: the hub at w = 0, or the base loaded by itself."
         if self.hub is not None:
             self.hub.set_weights(np.zeros(self.hub.n))
             return self.hub.model, self.hub.tokenizer
@@ -293,28 +146,31 @@ class Models:
 
     @contextmanager
     def memoized(self):
-        "Within this block, a cell already computed (same data, draw, method and protocol) is reused, not rerun."
+        "Within this block, a cell already computed (same data, draw, method, protocol) is reused."
         old, self.memo = self.memo, {} if self.memo is None else self.memo
         try: yield self
         finally: self.memo = old
 
+# %% ../nbs/10_harness.ipynb #b01305a1
 def as_models(models) -> Models:
-    "`models` as `Models`: itself, or a base model (hub id, folder, GGUF file) to load when first needed."
+    "`models` as `Models`: itself, or a base model (hub id, folder, GGUF file) to load later."
     return models if isinstance(models, Models) else Models(base=None if models is None else str(models))
 
 # %% ../nbs/10_harness.ipynb #eea7c6b4
 def answer(models:Models, plan:Plan, prompts:list, # what the model reads (`Cell.prompts`)
-           max_new_tokens:int, own=None) -> list:
-    "The answers to `prompts` under `plan` (`own`: the task's own LoraModule, for the oracle)."
-    with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
+           max_new_tokens:int, own_module=None) -> list:
+    "The answers to `prompts` under `plan` (`own_module`: the task's LoraModule, for the oracle)."
+    with plan.applied(models.hub, own_module, bare=models.bare) as (model, tokenizer):
         return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                         max_input_tokens=models.max_input_tokens)
 
-def rank(models:Models, plan:Plan, prompts:list, options:list, own=None) -> list:
-    "The most likely of each prompt's candidate answers under `plan` (None when there are no candidates)."
+# %% ../nbs/10_harness.ipynb #b4c46327
+def rank(models:Models, plan:Plan, prompts:list, options:list, own_module=None) -> list:
+    "The most likely candidate answer of each prompt under `plan` (None: no candidates)."
     if not options: return None
-    with plan.applied(models.hub, own, bare=models.bare) as (model, tokenizer):
-        return rank_classify(model, tokenizer, prompts, options, max_input_tokens=models.max_input_tokens)
+    with plan.applied(models.hub, own_module, bare=models.bare) as (model, tokenizer):
+        return rank_classify(model, tokenizer, prompts, options,
+                             max_input_tokens=models.max_input_tokens)
 
 # %% ../nbs/10_harness.ipynb #10769cb6
 @dataclass
@@ -326,92 +182,97 @@ class Cell:
     test: list  # the same, for the test rows
     max_new_tokens: int
     names: list = None  # the drawn modules (None: no module needed)
-    own: object = None  # the task's own module, when it has one in this setting
+    own_module: object = None  # the task's own LoraModule, when it has one in this setting
     select_s: float = 0.0
     options: list = None  # per test row, the candidate answers of rank classification (None: a free-form task)
     wrap: object = None  # query -> what the model reads (the chat template); None: the query as it is
     reference: dict = None  # the task's chance and majority
 
     def prompts(self, plan:Plan) -> list:
-        "What the model reads for each test row under `plan`: its prompt of the row's query, wrapped."
+        "What the model reads for each test row under `plan`: the plan's prompt, wrapped."
         queries = plan.prompts([t.get("query", t["input"]) for t in self.test])
         return [self.wrap(q) for q in queries] if self.wrap else queries
 
-# %% ../nbs/10_harness.ipynb #8d955e23
 def _timed(fn, *args, **kw):
     t0 = time.perf_counter()
     return fn(*args, **kw), time.perf_counter() - t0
 
 # %% ../nbs/10_harness.ipynb #0a3c24aa
 def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=None) -> dict:
-    "Apply method `name` to one cell and score it: one results row (None when the method does not apply)."
+    "Apply method `name` to one cell and score it: a results row (None: it does not apply)."
     hub = models.hub if cell.names else None
-    plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed), **(options or {}))
-    if plan.own and cell.own is None: return None                       # the oracle, where there is no own module
+    plan, fit_s = _timed(get_method(name), hub, cell.shots, protocol.search.but(seed=cell.seed),
+                         **(options or {}))
+    # the oracle, where there is no own module
+    if plan.uses_own and cell.own_module is None: return None
     prompts, targets = cell.prompts(plan), [t["output"] for t in cell.test]
-    preds, answer_s = _timed(answer, models, plan, prompts, max_new_tokens=cell.max_new_tokens, own=cell.own)
-    ranked, rank_s = _timed(rank, models, plan, prompts, cell.options, own=cell.own)
-    (acc, strict), score_s = _timed(lambda: (accuracy(preds, targets), accuracy(preds, targets, normalize=False)))
-    used = [cell.own.name] if plan.own else (cell.names if plan.w is not None else None)
-    w = [1.0] if plan.own else plan.w
+    preds, answer_s = _timed(answer, models, plan, prompts,
+                             max_new_tokens=cell.max_new_tokens, own_module=cell.own_module)
+    ranked, rank_s = _timed(rank, models, plan, prompts, cell.options, own_module=cell.own_module)
+    (acc, strict), score_s = _timed(lambda: (accuracy(preds, targets),
+                                             accuracy(preds, targets, normalize=False)))
+    used = [cell.own_module.name] if plan.uses_own else (cell.names if plan.w is not None else None)
+    w = [1.0] if plan.uses_own else plan.w
     ntok = count_tokens(models.tokenizer, prompts)
-    return dict(task=cell.task, method=name, seed=cell.seed, n_test=len(targets), n_adapt=len(cell.shots),
-                acc=acc, acc_strict=strict, acc_rank=None if ranked is None else accuracy(ranked, targets),
-                **(cell.reference or {}), tokens_per_example=sum(ntok) / len(ntok),
-                max_new_tokens=cell.max_new_tokens, modules=cell.names if get_method(name).needs_modules else None,
-                weights=None if used is None else dict(zip(used, map(float, w))), info=plan.info,
-                select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, rank_s=rank_s, score_s=score_s,
-                sample=[[p, t] for p, t in zip(preds[:3], targets)])
+    return Row(task=cell.task, method=name, seed=cell.seed, n_test=len(targets),
+               n_adapt=len(cell.shots),
+               acc=acc, acc_strict=strict,
+               acc_rank=None if ranked is None else accuracy(ranked, targets),
+               **(cell.reference or {}), tokens_per_example=sum(ntok) / len(ntok),
+               max_new_tokens=cell.max_new_tokens,
+               modules=cell.names if get_method(name).needs_modules else None,
+               weights=None if used is None else dict(zip(used, map(float, w))), info=plan.info,
+               select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, rank_s=rank_s,
+               score_s=score_s,
+               sample=[[p, t] for p, t in zip(preds[:3], targets)])
 
 # %% ../nbs/10_harness.ipynb #9ec82f26
-def own_name(own:dict, task:str):
-    "The name of `task`'s own module in `own` (task -> a name, or a list: the own module first, then its kin)."
-    v = (own or {}).get(task)
+def own_name(own_modules:dict, task:str):
+    "The name of `task`'s own module in `own_modules` (a name, or a list: own module, then kin)."
+    v = (own_modules or {}).get(task)
     return v[0] if isinstance(v, (list, tuple)) else v
 
-def held_out(own:dict, task:str) -> set:
+# %% ../nbs/10_harness.ipynb #7a26cd2f
+def held_out(own_modules:dict, task:str) -> set:
     "The modules leave-one-out holds out for `task`: its own module and any kin listed with it."
-    v = (own or {}).get(task)
+    v = (own_modules or {}).get(task)
     return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
 
+# %% ../nbs/10_harness.ipynb #89583991
 def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
-    "The modules drawn for `cell` (its task, seed, shots): `protocol.prefilter` over the pool less what it holds out."
+    "The modules drawn for `cell`: `protocol.prefilter` over the pool less what it holds out."
     task, seed = cell.task, cell.seed
-    names = [n for n in pool if not (protocol.leave_one_out and n in held_out(pool.own, task))]
+    names = [n for n in pool if not (protocol.setting == "loo" and n in held_out(pool.own_modules, task))]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
     if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
     else:
         if models.hub is None: models.attach(names[:1], pool)
-        picked = select_modules([pool[k] for k in names], cell.shots, protocol.prefilter, n, hub=models.hub,
+        picked = select_modules([pool[k] for k in names], cell.shots, protocol.prefilter, n,
+                                hub=models.hub,
                                 seed=seed, **(options or {}))
         chosen = {k for k in names if any(pool[k] is s for s in picked)}
-    return [k for k in names if k in chosen]   # in pool order: the same set is always the same search
-
-# %% ../nbs/10_harness.ipynb #787463a8
-def task_sha(data:BBH, task:str) -> str:
-    "Fingerprint of one task's prompts and targets."
-    pool = [data.pools[task]] if task in data.pools else []   # fingerprints of data without pools stay as they were
-    blob = json.dumps([data.instructions.get(task, ""), data[task], data.raw, *pool], sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    # in pool order: the same set is always the same search
+    return [k for k in names if k in chosen]
 
 # %% ../nbs/10_harness.ipynb #b5f71381
 def _as_data(data, tasks) -> BBH:
     if isinstance(data, BBH): return data
     return load_bbh(data, tasks) if isinstance(data, (str, Path)) else BBH(data, {}, "a dict")
 
-# %% ../nbs/10_harness.ipynb #aefeaee3
 def _queries(data:BBH, task:str, examples:list, wrap=None) -> list:
-    "Examples as {input, output}: the prompt (plain), or the chat message as `query` and its wrapped form as input."
+    "Examples as {input, output}: the prompt, or the chat message (`query`) and its wrapped form."
     if wrap is None: return [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in examples]
     texts = [chat_text(data, task, e["input"]) for e in examples]
     return [{"input": wrap(q), "query": q, "output": e["target"]} for q, e in zip(texts, examples)]
 
+# %% ../nbs/10_harness.ipynb #06af8169
 def chats(protocol:Protocol, tokenizer) -> bool:
-    "Does `protocol` ask this base for its chat template ('chat'; 'auto' where the tokenizer has one)?"
+    "Does `protocol` ask for the base's chat template ('chat'; 'auto' where it has one)?"
     if protocol.prompt == "plain": return False
     if tokenizer is None: raise ValueError(f"the {protocol.prompt!r} prompt needs the tokenizer")
     return protocol.prompt == "chat" or has_chat_template(tokenizer)
 
+# %% ../nbs/10_harness.ipynb #346634d9
 def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
                  tokenizer=None) -> Cell: # needed by the chat protocol; sets the generation length
     "The few-shot examples, test prompts, rank candidates and references of (task, seed)."
@@ -419,37 +280,33 @@ def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
                                  split=protocol.split)
     wrap = functools.partial(chat_prompt, tokenizer) if chats(protocol, tokenizer) else None
     options = [candidates(data, task, e["input"]) for e in test]
-    cell = Cell(task, int(seed), _queries(data, task, adapt, wrap), _queries(data, task, test, wrap), None,
+    cell = Cell(task, int(seed), _queries(data, task, adapt, wrap),
+                _queries(data, task, test, wrap), None,
                 options=None if None in options else options, wrap=wrap,
-                reference=dict(chance=task_chance(data, task), majority=task_majority(data, task)["acc"]))
+                reference=dict(chance=task_chance(data, task),
+                               majority=task_majority(data, task)["acc"]))
     if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
     return cell
 
-# %% ../nbs/10_harness.ipynb #8ad60343
-def answer_length(data:BBH, task:str, tokenizer, margin:int=2) -> int:
-    "New tokens to generate for `task`: its longest target, plus a margin."
-    return max(count_tokens(tokenizer, [e["target"] for e in data[task]])) + margin
-
-# %% ../nbs/10_harness.ipynb #6f5ad15f
 def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
     "What must match for a results file to be resumed."
     base = models.base or getattr(models.model, "name_or_path", None)
-    return dict(protocol=2, pool=list(pool) or None, **protocol.record(), base=str(base) if base else None,
+    return dict(protocol=2, pool=list(pool) or None, **protocol.record(),
+                base=str(base) if base else None,
                 dtype=str(models.dtype) if models.dtype else None, raw_prompts=data.raw,
-                own=dict(pool.own) if pool.own else None)
+                own=dict(pool.own_modules) if pool.own_modules else None)   # the config's key
 
 def _check_data(log:ResultsLog, shas:dict, out):
     changed = sorted({r["task"] for r in log.rows if r["task"] in shas and r.get("data_sha") != shas[r["task"]]})
     if changed: raise ValueError(f"the data of task(s) {changed} differs from what {out} was computed on; "
                                  "use another output file")
 
-# %% ../nbs/10_harness.ipynb #2c32aec7
 def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     "The pool (the published catalogue by default) when a method needs modules; checked against N."
-    if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own", None))
+    if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own_modules", None))
     pool = as_pool(catalogue() if pool is None else pool)
     if not pool: raise ValueError("the module pool is empty")
-    usable = len(pool) - (1 if protocol.leave_one_out else 0)
+    usable = len(pool) - (1 if protocol.setting == "loo" else 0)
     if protocol.n_modules is not None and protocol.n_modules > len(pool):
         raise ValueError(f"cannot draw n_modules={protocol.n_modules} modules from a pool of {len(pool)}; "
                          "lower n_modules")
@@ -482,7 +339,7 @@ class Run:
 # %% ../nbs/10_harness.ipynb #31576639
 def open_run(data, protocol:Protocol=None, models=None, *, pool=None, out=None, tasks=None,
              methods=PAPER_METHODS, options:dict=None) -> Run:
-    "Check everything and open the results log, before any model is loaded (see `run_tasks` for the arguments)."
+    "Check everything and open the results log before any model loads (arguments: `run_tasks`)."
     protocol, models = protocol or Protocol(), as_models(models)
     methods, data = check_methods(methods), _as_data(data, tasks)
     tasks = check_tasks(tasks, sorted(data), data.source)
@@ -492,7 +349,8 @@ def open_run(data, protocol:Protocol=None, models=None, *, pool=None, out=None, 
     except BaseException:
         log.close()
         raise
-    return Run(data=data, tasks=tasks, methods=methods, pool=pool, protocol=protocol, models=models, log=log,
+    return Run(data=data, tasks=tasks, methods=methods, pool=pool, protocol=protocol,
+               models=models, log=log,
                options=options or {})
 
 # %% ../nbs/10_harness.ipynb #4cb051a8
@@ -507,23 +365,24 @@ def run_tasks(data, # a `BBH` (see `bbh.load_bbh`), a dict task -> examples, or 
               methods=PAPER_METHODS, # names in `methods.METHODS` (or 'lorahub:<optimizer>')
               options:dict=None, # method name -> options for it (e.g. {"centroid": {"samples": ...}})
               progress:bool=True) -> list:
-    "Run `methods` on every task × seed, appending one row per result to `out`; returns this grid's rows."
-    run = open_run(data, protocol, models, pool=pool, out=out, tasks=tasks, methods=methods, options=options)
+    "Run `methods` on every task × seed, a row per result appended to `out`; the grid's rows."
+    run = open_run(data, protocol, models, pool=pool, out=out, tasks=tasks, methods=methods,
+                   options=options)
     todo = run.todo(seeds)
-    with run.log, tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress, mininterval=2) as bar:
+    with run.log, tqdm(total=len(todo), desc="tasks × seeds × methods", disable=not progress,
+                       mininterval=2) as bar:
         for seed, task in dict.fromkeys((s, t) for s, t, _ in todo):
             names = [m for s, t, m in todo if (s, t) == (seed, task)]
             run_cell(run, task, seed, names, bar)
     return run.rows(seeds)
-
-run_bbh = run_tasks  # the name this loop had when it only ran BBH
 
 # %% ../nbs/10_harness.ipynb #9e666b00
 def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (task, seed)
              bar=None) -> list:
     "Prepare (task, seed) once, then run each method and log its row; returns the new rows."
     data, pool, protocol, models, options = run.data, run.pool, run.protocol, run.models, run.options
-    known = models.hub is not None or models.model is not None or bool(models.base)   # else the modules name it
+    # else the modules name it
+    known = models.hub is not None or models.model is not None or bool(models.base)
     tok = _tokenizer(models) if protocol.prompt != "plain" and known else None
     plain = protocol if tok is not None else protocol.but(prompt="plain")
     cell, sha, rows = prepare_cell(data, task, seed, plain, tok), task_sha(data, task), []
@@ -532,15 +391,18 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         cell.names = choose_modules(cell, pool, protocol, models, options.get("prefilter"))
         models.attach(cell.names, pool)
         cell.select_s = time.perf_counter() - t0
-        mine = own_name(pool.own, task)
-        if mine in pool and not protocol.leave_one_out: cell.own = _own_module(models, mine, pool)
-    if plain is not protocol:   # the base came with the modules: its tokenizer decides the prompt only now
-        cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)), names=cell.names,
-                                   own=cell.own, select_s=cell.select_s)
+        mine = own_name(pool.own_modules, task)
+        if mine in pool and protocol.setting == "full": cell.own_module = _own_module(models, mine, pool)
+    # the base came with the modules: its tokenizer decides the prompt only now
+    if plain is not protocol:
+        cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)),
+                                   names=cell.names,
+                                   own_module=cell.own_module, select_s=cell.select_s)
     cell.max_new_tokens = answer_length(data, task, _tokenizer(models), protocol.margin)
     for name in names:
         if bar is not None: bar.set_postfix_str(f"seed {seed} · {task} · {name}", refresh=False)
-        row = _memoized(models.memo, (sha, task, seed, name, tuple(cell.names or ()), _memo_protocol(protocol)),
+        row = _memoized(models.memo,
+                        (sha, task, seed, name, tuple(cell.names or ()), _memo_protocol(protocol)),
                         lambda: run_one(name, cell, models, protocol, options.get(name)))
         if bar is not None: bar.update()
         if row is None: continue
@@ -562,184 +424,34 @@ def _memoized(memo:dict, key, compute):
     if key not in memo: memo[key] = compute()
     return memo[key]
 
-# %% ../nbs/10_harness.ipynb #f7acf648
 def _own_module(models:Models, name:str, pool:dict):
     "The task's own module: from the models' cache when the draw holds it, else read."
     return models.cache.get(name) or load_modules({name: pool[name]}, progress=False)[0]
 
-# %% ../nbs/10_harness.ipynb #837ada30
-def _rows(rows_or_path) -> list:
-    return read_results(rows_or_path)[1] if isinstance(rows_or_path, (str, Path)) else list(rows_or_path)
-
-def _spread(rows:list, metric:str) -> float:
-    "Standard deviation over seeds of the per-seed mean (0 with one seed)."
-    seeds = sorted({r["seed"] for r in rows})
-    per_seed = [np.mean([r[metric] for r in rows if r["seed"] == s]) for s in seeds]
-    return float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
-
-def _average(rows:list, cells:list, metric:str) -> dict:
-    return dict(mean=float(np.mean([c["mean"] for c in cells])), best=float(np.mean([c["best"] for c in cells])),
-                sd=_spread(rows, metric), n=len(rows), tasks=len(cells),
-                tokens_per_example=float(np.mean([r["tokens_per_example"] for r in rows])))
-
-# %% ../nbs/10_harness.ipynb #5714e820
-REFERENCES = ("chance", "majority")  # what every row of a task carries beside its scores
-
-def task_references(rows:list) -> dict:
-    "Task -> its chance and majority, as its rows carry them (tasks whose rows carry none are left out)."
-    out = {}
-    for r in rows:
-        if r.get("chance") is not None: out.setdefault(r["task"], {k: float(r[k]) for k in REFERENCES})
-    return out
-
-def summarize(rows_or_path, # rows from `run_tasks`, or a results JSONL
-              metric:str="acc") -> dict: # "acc" (paper normalisation), "acc_strict" or "acc_rank"
-    "Per task and method: mean and best over seeds; per method: averages over tasks, spread, tokens/example; references."
-    rows, by = [r for r in _rows(rows_or_path) if r.get(metric) is not None], {}
-    for r in rows: by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
-    cell = lambda rs: dict(mean=float(np.mean([r[metric] for r in rs])), best=float(max(r[metric] for r in rs)),
-                           seeds=len(rs))
-    per_task = {t: {m: cell(rs) for m, rs in ms.items()} for t, ms in sorted(by.items())}
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    average = {m: _average([r for r in rows if r["method"] == m], [ms[m] for ms in per_task.values() if m in ms],
-                           metric) for m in methods}
-    refs = task_references(rows)
-    mean_ref = {k: float(np.mean([v[k] for v in refs.values()])) for k in REFERENCES} if refs else {}
-    return dict(metric=metric, tasks=per_task, average=average, references=refs, reference=mean_ref)
-
-# %% ../nbs/10_harness.ipynb #a493f273
-def summary_table(rows_or_path, metric:str="acc") -> list:
-    "The summary as records: task, method, mean, best, seeds (task 'average' last)."
-    s = summarize(rows_or_path, metric)
-    recs = [dict(task=t, method=m, **v) for t, ms in s["tasks"].items() for m, v in ms.items()]
-    return recs + [dict(task="average", method=m, mean=v["mean"], best=v["best"], seeds=None,
-                        tokens_per_example=v["tokens_per_example"]) for m, v in s["average"].items()]
-
-# %% ../nbs/10_harness.ipynb #1bd90450
-def _grid_text(grid:list) -> list:
-    widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in grid]
-
-# %% ../nbs/10_harness.ipynb #8fd013a6
-def format_table(rows_or_path, metric:str="acc") -> str:
-    "Task × method grid of 'mean / best' accuracy (%) over seeds, chance and majority beside; averages, tokens."
-    s = summarize(rows_or_path, metric)
-    methods, refs = list(s["average"]), s["references"]
-    extra = list(REFERENCES) if refs else []
-    cell = lambda v: f"{100 * v['mean']:.1f} / {100 * v['best']:.1f}" if v else "-"
-    ref = lambda t, k: f"{100 * refs[t][k]:.1f}" if t in refs else "-"
-    grid = [["task"] + methods + extra]
-    grid += [[t] + [cell(ms.get(m)) for m in methods] + [ref(t, k) for k in extra] for t, ms in s["tasks"].items()]
-    grid += [["average"] + [cell(s["average"][m]) for m in methods] + [f"{100 * s['reference'][k]:.1f}" for k in extra],
-             ["tokens/example"] + [f"{s['average'][m]['tokens_per_example']:.1f}" for m in methods] + [""] * len(extra)]
-    lines = _grid_text(grid)
-    return "\n".join([f"{metric}: mean / best over seeds (%)", lines[0], "-" * len(lines[0])] + lines[1:])
-
-# %% ../nbs/10_harness.ipynb #f57a52c4
-def compare_table(runs:dict, # label -> rows (or a `summarize` result's "average")
-                  markdown:bool=False) -> str:
-    "Method × run table of mean ± sd (%) over seeds: several settings side by side."
-    avg = {k: (v if isinstance(v, dict) else summarize(v)["average"]) for k, v in runs.items()}
-    methods = list(dict.fromkeys(m for a in avg.values() for m in a))
-    fmt = lambda v: "—" if v is None else f"{100 * v['mean']:.1f} ± {100 * v['sd']:.1f}"
-    grid = [["method"] + list(avg)] + [[m] + [fmt(a.get(m)) for a in avg.values()] for m in methods]
-    if not markdown: return "\n".join(_grid_text(grid))
-    return "\n".join(["| " + " | ".join(r) + " |" for r in grid[:1]] + ["|" + "---|" * len(grid[0])]
-                     + ["| " + " | ".join(r) + " |" for r in grid[1:]])
-
-# %% ../nbs/10_harness.ipynb #6880986b
-def plot_tasks(rows_or_path, metric:str="acc", ax=None):
-    "Grouped bars: mean accuracy over seeds per task and method; a black tick marks the best seed."
-    import matplotlib.pyplot as plt
-    s = summarize(rows_or_path, metric)
-    tasks, methods = list(s["tasks"]), list(s["average"])
-    if ax is None: _, ax = plt.subplots(figsize=(max(4, 0.5 * len(tasks) * max(1, len(methods) / 3)), 3))
-    width = 0.8 / len(methods)
-    for j, m in enumerate(methods):
-        xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
-        vals = [s["tasks"][t].get(m) for t in tasks]
-        ax.bar(xs, [100 * v["mean"] if v else 0 for v in vals], width, label=m)
-        ax.scatter(xs, [100 * v["best"] if v else np.nan for v in vals], marker="_", color="k", s=30, zorder=3)
-    ax.set_xticks(range(len(tasks)), [t.replace("_", " ") for t in tasks], rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel(f"{metric} (%)")
-    ax.legend(fontsize=6, ncol=min(len(methods), 3))
-    ax.figure.tight_layout()
-    return ax.figure
-
-# %% ../nbs/10_harness.ipynb #23972b57
-def plot_tokens(rows_or_path, metric:str="acc", ax=None):
-    "Average accuracy over tasks against input tokens per example, one point per method."
-    import matplotlib.pyplot as plt
-    s = summarize(rows_or_path, metric)
-    if ax is None: _, ax = plt.subplots(figsize=(3.5, 2.8))
-    for m, v in s["average"].items():
-        ax.scatter(v["tokens_per_example"], 100 * v["mean"])
-        ax.annotate(m, (v["tokens_per_example"], 100 * v["mean"]), fontsize=7)
-    ax.set(xlabel="input tokens per example", ylabel=f"mean {metric} (%)")
-    ax.figure.tight_layout()
-    return ax.figure
-
-# %% ../nbs/10_harness.ipynb #09f40310
-def plot_methods(runs:dict, # label -> rows (or a `summarize` result's "average"), e.g. the two settings
-                 ax=None, title:str=None):
-    "Bars of mean exact match (± sd over seeds) per method, one colour per run."
-    import matplotlib.pyplot as plt
-    avg = {k: (v if isinstance(v, dict) else summarize(v)["average"]) for k, v in runs.items()}
-    methods = list(dict.fromkeys(m for a in avg.values() for m in a))
-    ax = ax or plt.subplots(figsize=(max(5, 0.9 * len(methods)), 3))[1]
-    width, x = 0.8 / len(avg), np.arange(len(methods))
-    for j, (label, a) in enumerate(avg.items()):
-        get = lambda m, k: 100 * a[m][k] if m in a else 0
-        ax.bar(x + (j - (len(avg) - 1) / 2) * width, [get(m, "mean") for m in methods], width, label=label,
-               yerr=[get(m, "sd") for m in methods], capsize=2)
-    ax.set_xticks(x, methods, rotation=30, ha="right")
-    ax.set(ylabel="exact match (%)", ylim=(0, 100), title=title)
-    ax.legend(fontsize=8)
-    return ax
-
-# %% ../nbs/10_harness.ipynb #505183a3
-def save_plots(rows_or_path, folder, metric:str="acc", dpi:int=80) -> list:
-    "Write `bbh_tasks.png` and `bbh_tokens.png` into `folder`; returns their paths."
-    import matplotlib.pyplot as plt
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, fn in [("bbh_tasks.png", plot_tasks), ("bbh_tokens.png", plot_tokens)]:
-        fig = fn(rows_or_path, metric)
-        fig.savefig(folder / name, dpi=dpi)
-        plt.close(fig)
-        paths.append(folder / name)
-    return paths
-
-# %% ../nbs/10_harness.ipynb #ab2898e4
-def world_data(world, n:int=60) -> BBH:
-    "The world's unseen tasks as BBH-style data: `n` examples each (or the world's own `bbh()`, split once)."
-    if hasattr(world, "bbh"): return world.bbh()
-    tasks = {t: [{"input": e["input"], "target": e["output"]} for e in world.task_examples(t, n, seed=0, split="test")]
-             for t in world.unseen_tasks()}
-    return BBH(tasks, {}, f"{type(world).__name__}({getattr(world, 'size', '')})", raw=True)
-
 # %% ../nbs/10_harness.ipynb #369b5036
-def world_own(world, pool:dict) -> dict:
-    "Task -> its own module in `pool` (a list with its kin first, where the world holds kin out together)."
-    if hasattr(world, "own_modules"):
+def world_own(world:World, pool:dict) -> dict:
+    "Task -> its own module in `pool` (a list, own module first, where the world has kin)."
+    if isinstance(world, KinWorld):
         return {t: v for t, v in world.own_modules().items() if own_name({t: v}, t) in pool}
     return {t: t for t in world.unseen_tasks() if t in pool}
 
-def world_pool(world) -> Pool:
+# %% ../nbs/10_harness.ipynb #5126f05c
+def world_pool(world:World) -> Pool:
     "The world's modules as a `Pool`, each unseen task's own module (and its kin) known."
     modules = {t: str(p) for t, p in world.module_paths.items()}
     return Pool(modules, world_own(world, modules))
 
 PROTOCOL_KEYS = frozenset(Protocol.__dataclass_fields__) | frozenset(Search.__dataclass_fields__)
 
-def world_run(world, methods, # a built world, and method names
+# %% ../nbs/10_harness.ipynb #dd663245
+def world_run(world:World, methods, # a built world, and method names
               n_test:int=50, # test examples per task (and seed)
               progress:bool=False,
-              **settings) -> list: # protocol settings (shots=, budget=, leave_one_out=, ...) and `run_tasks` keywords
-    "`run_tasks` on a world: its unseen tasks, its modules as the pool, each task's own module known."
+              **settings) -> list: # protocol settings (shots=, budget=, setting=, ...) and `run_tasks` keywords
+    "`run_tasks` on a world: its unseen tasks, its modules as the pool, own modules known."
     changes = {k: settings.pop(k) for k in list(settings) if k in PROTOCOL_KEYS}
     protocol = (settings.pop("protocol", None) or Protocol()).but(**{"n_modules": None, **changes, "limit": n_test})
-    settings.setdefault("models", Models(base=str(world.base_path), dtype=getattr(world, "dtype", None)))
+    settings.setdefault("models", Models(base=str(world.base_path), dtype=world.dtype))
     data = world_data(world, n_test + changes.get("shots", 5))
-    return run_tasks(data, protocol, pool=world_pool(world), methods=methods, progress=progress, **settings)
+    return run_tasks(data, protocol, pool=world_pool(world), methods=methods,
+                     progress=progress, **settings)

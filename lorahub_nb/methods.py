@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from .adapt import LoraHub, LoraHubResult, Search, as_search
 from .evaluate import icl_prompt
 from .baselines import (centroid_weights, gradient_weights, get_embedder, linear_adapter,
-                                  module_name, select_modules, MERGES, DENSITY, merged_state, merge_search,
+                                  module_name, select_modules, MERGES, DENSITY,
+                                  merged_state, merge_search,
                                   arrow_model, ARROW_TOP_K, ARROW_TEMPERATURE)
 
 # %% auto #0
@@ -28,7 +29,7 @@ class Plan:
     w: np.ndarray = None  # N weights for the hub's modules (None: the base model alone)
     prompt: object = None  # callable query -> prompt (None: the query as is)
     linear: bool = False  # answer with Σ wᵢ Bᵢ Aᵢ (`compose.compose_linear`) instead of (Σ wA)(Σ wB)
-    own: bool = False  # answer with the task's own module alone (the oracle); skipped where there is none
+    uses_own: bool = False  # answer with the task's own module alone (the oracle); skipped where there is none
     state: dict = None  # a composed module in the hub's adapter layout (PEFT's merges), written into the hub as is
     router: dict = None  # options of `baselines.arrow_model`: answer through PEFT's Arrow router, not one adapter
     info: dict = field(default_factory=dict)  # what the results row keeps: objective, history, chosen module, ...
@@ -47,7 +48,7 @@ def _bare(hub:LoraHub) -> tuple:
 @contextmanager
 def _alone(hub:LoraHub, module):
     "The hub answering with `module` alone (w = 1); the drawn modules come back afterwards."
-    if module is None: raise ValueError("this plan answers with the task's own module: pass own=")
+    if module is None: raise ValueError("this plan answers with the task's own module: pass own_module=")
     drawn = list(hub.modules)
     try:
         hub.use([module])
@@ -60,11 +61,11 @@ def _alone(hub:LoraHub, module):
 @contextmanager
 def applied(self:Plan,
             hub:LoraHub=None, # the hub holding the drawn modules (None: no module was drawn)
-            own=None, # the task's own LoraModule, for a plan with `own` (the oracle)
+            own_module=None, # the task's own LoraModule, for a plan that `uses_own` (the oracle)
             bare=None): # callable -> the bare base's (model, tokenizer) (default: hub at w = 0)
     "Inside the block, the (model, tokenizer) answering as the plan says; the hub restored after."
-    if self.own:
-        with _alone(hub, own) as pair: yield pair
+    if self.uses_own:
+        with _alone(hub, own_module) as pair: yield pair
     elif self.router is not None:
         with arrow_model(hub, **self.router) as model: yield model, hub.tokenizer
     elif self.state is not None:
@@ -131,14 +132,17 @@ METHODS = {}  # name -> Method: the one registry
 def method(name:str, # how results, the command line and the study refer to it
            needs_modules:bool=True, # False: never touches the LoRA modules
            *, needs_own:bool=False, shots_in_prompt:bool=False, linear:bool=False, # see `Method`
-           needs_shots:bool=True, merge:str=None, router:bool=False, memory:str="hub", # see `Method`
+           needs_shots:bool=True, merge:str=None, router:bool=False,
+           memory:str="hub", # see `Method`
            cost:str="none", backward:bool=False, # passes before answering (`Method.passes`)
            **options): # default options passed to the function
     "Decorator: register `fn(hub, shots, search, **options) -> Plan` as the method `name`."
     def register(fn):
         METHODS[name] = Method(name, fn, needs_modules, options, needs_own=needs_own,
-                               shots_in_prompt=shots_in_prompt, linear=linear, needs_shots=needs_shots,
-                               merge=merge, router=router, memory=memory, cost=cost, backward=backward)
+                               shots_in_prompt=shots_in_prompt, linear=linear,
+                               needs_shots=needs_shots,
+                               merge=merge, router=router, memory=memory, cost=cost,
+                               backward=backward)
         return fn
     return register
 
@@ -174,13 +178,14 @@ def best_single(hub, shots, search):
 @method("oracle", needs_own=True, needs_shots=False)
 def oracle(hub, shots, search):
     "The task's own module alone (exists only where the task has one, and not under leave-one-out)."
-    return Plan(own=True)
+    return Plan(uses_own=True)
 
 # %% ../nbs/08_methods.ipynb #10d6f26f
 def searched(res:LoraHubResult) -> Plan:
     "The plan of a finished search: its best weights, objective and history."
     history = [h["value"] for h in res.history]
-    return Plan(res.w, info=dict(optimizer=res.optimizer, objective=float(res.value), loss=float(res.loss),
+    return Plan(res.w,
+                info=dict(optimizer=res.optimizer, objective=float(res.value), loss=float(res.loss),
                                  history=history))
 
 def lorahub_search(optimizer:str): # any nevergrad optimizer name
@@ -249,11 +254,14 @@ def lorahub_plus(hub, shots, search,
     points, losses = screen(hub, shots, chosen)
     b = int(np.argmin(losses))
     start, left = points[b], search.budget - len(points)
-    info = dict(start=_start_name(hub, start), start_loss=float(losses[b]), screened=len(points) - 1)
+    info = dict(start=_start_name(hub, start), start_loss=float(losses[b]),
+                screened=len(points) - 1)
     if (b > 0 and losses[b] < fit) or left < 1: return Plan(start, info=dict(info, searched=False))
-    plan = searched(hub.learn(shots, search.but(optimizer=optimizer, budget=left), progress=False, start=start,
+    plan = searched(hub.learn(shots, search.but(optimizer=optimizer, budget=left),
+                              progress=False, start=start,
                               centre=start))
-    if plan.info["objective"] >= losses[b]: plan.w = start    # the L1 term is 0 at the start: its objective is its loss
+    # the L1 term is 0 at the start: its objective is its loss
+    if plan.info["objective"] >= losses[b]: plan.w = start
     plan.info.update(info, searched=True)
     return plan
 
@@ -274,7 +282,8 @@ def uniform_merge(combination:str): # one of `baselines.MERGES`
 
 for c in MERGES: method(c, needs_shots=False, merge=c, memory="merge", density=DENSITY, weight=None)(uniform_merge(c))
 
-@method("lorahub_ties", cost="budget", merge="ties", memory="merge", density=DENSITY, optimizer="NGOpt")
+@method("lorahub_ties", cost="budget", merge="ties", memory="merge", density=DENSITY,
+        optimizer="NGOpt")
 def lorahub_ties(hub, shots, search, density=DENSITY, optimizer="NGOpt"):
     "LoraHub's search (K forward passes) with PEFT's TIES merge as the composition (`baselines.merge_search`)."
     res = merge_search(hub, shots, search.but(optimizer=optimizer), "ties", density)
@@ -297,7 +306,8 @@ def arrow_gks(hub, shots, search, top_k=ARROW_TOP_K, temperature=ARROW_TEMPERATU
     "Arrow after GenKnowSub: the general modules' mean subtracted from every module first."
     plan = arrow(hub, shots, search, top_k, temperature)
     plan.router.update(gks=True, general=general)
-    plan.info.update(gks=True, general="drawn" if general is None else [module_name(g) for g in general])
+    plan.info.update(gks=True,
+                     general="drawn" if general is None else [module_name(g) for g in general])
     return plan
 
 # %% ../nbs/08_methods.ipynb #9acab3a8

