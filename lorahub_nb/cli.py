@@ -444,7 +444,7 @@ def _study_parser(add):
     s.add_argument("--described", action="store_true", help="the embedded world with tasks described in English")
     s.add_argument("--seeds", type=ranged(int, 1), default=None, help="seeds (default 5; smollm2: 3)")
     s.add_argument("--stages", nargs="+", type=ranged(int, 1, 7), default=None,
-                   help="smollm2: the stages to run, 1-5 (lorahub_nb.study.REAL_STAGES) and 6 (the pre-filter "
+                   help="smollm2: the stages to run, 1-5 (lorahub_nb.real_study.REAL_STAGES) and 6 (the pre-filter "
                         "grid, REAL_PREFILTER); default all")
     s.add_argument("--tasks", nargs="+", default=None, help="smollm2: BBH tasks (default all 27)")
     s.add_argument("--bbh-dir", default=None, help="smollm2: the BBH folder (default $LORAHUB_NB_BBH_DIR)")
