@@ -14,12 +14,13 @@ from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
 from .world import World
 from .harness import SETTINGS, Models, setting_of, world_run
-from .report import interval, method_interval, plot_methods, summarize
+from .report import interval, method_interval, paired_difference, plot_methods, summarize
 
 # %% auto #0
 __all__ = ['STUDY_METHODS', 'CURVE_OPTIMIZERS', 'PEER_METHODS', 'HEADLINE', 'grid_sizes', 'StudyConfig', 'run_settings',
-           'settings_record', 'study_record', 'run_study', 'study_config', 'same_world', 'add_methods',
-           'study_intervals', 'study_table', 'plot_settings', 'headline_table', 'plot_curves', 'plot_grid']
+           'settings_record', 'study_record', 'run_study', 'study_config', 'same_world', 'add_methods', 'method_needs',
+           'peers_table', 'study_intervals', 'study_table', 'plot_settings', 'headline_table', 'plot_curves',
+           'plot_grid']
 
 # %% ../nbs/14_study.ipynb #80a56847
 STUDY_METHODS = ("zero_shot", "uniform", "uniform_linear", "centroid", "best_single", "gradient",
@@ -216,6 +217,28 @@ def add_methods(out, # the folder of a finished study's study.json
     study.update(settings_record(rows), rows=rows, config=config, added=added)
     write_json(path, study)
     return study
+
+# %% ../nbs/14_study.ipynb #a56c9676
+def method_needs(name:str, n_modules:int=20, budget:int=40) -> str:
+    "What a method asks for, in words: shots or not, forward passes before answering (at N, K), what answers."
+    m = get_method(name)
+    n = m.passes(n_modules, budget)
+    passes = f"{n} passes" + (" (forward + backward)" if m.backward else "") if n else "no passes"
+    parts = ["shots" if m.needs_shots else "no shots", passes]
+    if m.router: parts.append("a per-token router (no single adapter)")
+    elif m.merge: parts.append(f"PEFT's `{m.merge}` merge")
+    return ", ".join(parts)
+
+# %% ../nbs/14_study.ipynb #22488a0c
+def peers_table(study:dict, methods=PEER_METHODS, reference:str="lorahub_ngopt") -> str:
+    "Markdown: each method's needs and its paired difference from `reference` (points, 95% CI over tasks), per setting."
+    def diff(m, setting):
+        d = paired_difference(study["rows"], m, reference, setting)
+        return interval(d, "+") if d["n_tasks"] else "—"
+    lines = [f"| method | asks for (N = 20, K = 40) | − `{reference}`, leave-one-out | − `{reference}`, full pool |",
+             "|---|---|---|---|"]
+    lines += [f"| `{m}` | {method_needs(m)} | {diff(m, 'loo')} | {diff(m, 'full')} |" for m in methods]
+    return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #9ef6d6e0
 def study_intervals(study:dict) -> dict:
