@@ -16,7 +16,8 @@ from .utils import atomic_dir, write_adapter
 from .compose import LoraBank, InPlaceComposer, compose
 from .utils import quiet_loading
 from .modules import load_modules, check_compatible, base_model_id, load_base, is_causal, LoraModule
-from .objective import (make_batch, few_shot_loss, check_finite, token_losses, decoder_inputs, input_limit,
+from .objective import (make_batch, few_shot_loss, check_finite, token_losses,
+                                  decoder_inputs, input_limit,
                                   check_memory, l1_penalty)
 from .evaluate import generate
 
@@ -45,8 +46,10 @@ def as_modules(modules, # folders, hub ids, LoraModules, or a dict name -> sourc
 
 def bank_of(mods:list) -> LoraBank:
     "Stack modules into a bank; their state dicts become views of its rows, so memory holds one copy."
-    bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods}, share=True)  # no copy if read as one block
-    if bank.flat.data_ptr() != next(iter(mods[0].state_dict.values())).data_ptr():   # copied: point the modules at it
+    # no copy if read as one block
+    bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods}, share=True)
+    # copied: point the modules at it
+    if bank.flat.data_ptr() != next(iter(mods[0].state_dict.values())).data_ptr():
         for i, m in enumerate(mods): m.state_dict = bank.unflatten(bank.flat[i])
     return bank
 
@@ -119,7 +122,8 @@ def batch(self:LoraHub, examples:list) -> dict:
 def loss(self:LoraHub, examples, w=None, official:bool=False, per_example:bool=False):
     "Few-shot loss (without the L1 term) at `w` (default: the current weights)."
     if w is not None: self.set_weights(w)
-    with torch.inference_mode(): out = few_shot_loss(self.forward, self.batch(examples), per_example, official)
+    with torch.inference_mode(): out = few_shot_loss(self.forward, self.batch(examples),
+                                                     per_example, official)
     return out.cpu().numpy() if per_example else float(out)
 
 @patch
@@ -129,7 +133,8 @@ def generate(self:LoraHub, inputs:list, **kw) -> list:
     return generate(self.model, self.tokenizer, inputs, causal=self.causal, **kw)
 
 # %% ../nbs/06_adapt.ipynb #b853b020
-COMMON_OPTIMIZERS = ("CMA", "NGOpt", "Cobyla", "OnePlusOne", "TwoPointsDE", "RandomSearch")  # for error messages
+# for error messages
+COMMON_OPTIMIZERS = ("CMA", "NGOpt", "Cobyla", "OnePlusOne", "TwoPointsDE", "RandomSearch")
 
 def check_optimizer(name:str) -> str:
     "`name` if nevergrad has an optimizer of that name; else a `ValueError` with close (or common) names."
@@ -171,7 +176,8 @@ def make_optimizer(search:Search, n:int, # the search's settings, and N
                    init=None, # the start point (default w = 0)
                    num_workers:int=1):
     "A nevergrad optimizer over w ∈ [-bound, bound]^n, starting at `init` (w = 0), seeded."
-    init = np.zeros(n) if init is None else np.clip(np.asarray(init, dtype=np.float64), -search.bound, search.bound)
+    init = np.zeros(n) if init is None else np.clip(np.asarray(init, dtype=np.float64),
+                                                    -search.bound, search.bound)
     param = ng.p.Array(init=init, lower=-search.bound, upper=search.bound)
     param.random_state = np.random.RandomState(search.seed)
     make = ng.optimizers.registry[search.optimizer]
@@ -232,7 +238,8 @@ def generate(self:LoraHubResult, inputs:list, **kw) -> list:
 @patch
 def save(self:LoraHubResult, path, overwrite:bool=False, plot:bool=True) -> Path:
     "Adapter folder (PEFT) + weights.json + history.json (+ history.png), written atomically."
-    record = dict(settings=self.settings, optimizer=self.optimizer, value=self.value, loss=self.loss,
+    record = dict(settings=self.settings, optimizer=self.optimizer, value=self.value,
+                  loss=self.loss,
                   history=self.history)
     with atomic_dir(path, overwrite) as tmp:
         write_adapter(tmp, self.state_dict(), self.hub.config)
@@ -250,7 +257,8 @@ def plot_history(self:LoraHubResult, ax=None, label=None):
     v = np.array([h["value"] for h in self.history])
     ax.plot(v, ".", alpha=0.4, color="C0" if label is None else None)
     ax.plot(np.minimum.accumulate(v), "-", label=label or "best so far")
-    ax.set(xlabel="evaluation", ylabel="objective (CE + L1)", title=None if label else f"search: {self.optimizer}")
+    ax.set(xlabel="evaluation", ylabel="objective (CE + L1)",
+           title=None if label else f"search: {self.optimizer}")
     ax.legend()
     return ax
 
@@ -299,7 +307,8 @@ class Trace:
         w = np.asarray(x.value, dtype=np.float64)
         loss = check_finite(float(loss), w)
         reg = l1_penalty(w - self.centre, self.search.alpha)
-        self.history.append(dict(step=len(self.history), w=w.tolist(), loss=loss, reg=reg, value=loss + reg))
+        self.history.append(dict(step=len(self.history), w=w.tolist(), loss=loss, reg=reg,
+                                 value=loss + reg))
         self.opt.tell(x, loss + reg)
         if self.bar is not None: self.bar.update()
 
@@ -345,9 +354,11 @@ def generation_size(opt) -> int:
 def generation_search(hub, batch:dict, opt, trace:Trace, official:bool=False):
     "Evaluate each CMA-ES generation in one forward pass (`LoraHub.losses`) until the budget is spent."
     while trace.left > 0:
-        xs = [opt.ask()]                       # the first ask creates the ES, so λ is known after it
+        # the first ask creates the ES, so λ is known after it
+        xs = [opt.ask()]
         xs += [opt.ask() for _ in range(min(generation_size(opt), trace.left) - 1)]
-        for x, loss in zip(xs, hub.losses(batch, np.stack([x.value for x in xs]), official=official)):
+        for x, loss in zip(xs,
+                           hub.losses(batch, np.stack([x.value for x in xs]), official=official)):
             trace.tell(x, loss)
 
 # %% ../nbs/06_adapt.ipynb #7f80484b
@@ -359,7 +370,8 @@ warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")
 def quiet_search():
     "Silence pycma's note on its own bookkeeping during a search (scipy's on Cobyla are silenced for good, above)."
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="orphanated injected solution")  # cma, on its own bookkeeping
+        # cma, on its own bookkeeping
+        warnings.filterwarnings("ignore", message="orphanated injected solution")
         yield
 
 # %% ../nbs/06_adapt.ipynb #fc379beb
@@ -392,7 +404,8 @@ def learn(self:LoraHub, examples:list, # few-shot examples: [{"input", "output"}
     search = as_search(search, **changes)
     if ahead < 1: raise ValueError(f"ahead must be at least 1, got {ahead}")
     batch, opt, t0 = self.batch(examples), make_optimizer(search, self.n, start), time.perf_counter()
-    bar = tqdm(total=search.budget, desc=f"LoraHub ({search.optimizer})", disable=not progress, leave=False,
+    bar = tqdm(total=search.budget, desc=f"LoraHub ({search.optimizer})",
+               disable=not progress, leave=False,
                mininterval=1)
     trace = Trace(opt, search, bar, centre)
     with bar, quiet_search():
@@ -406,7 +419,8 @@ class _CandidateLora:
     "Forward hooks adding candidate c's composed LoRA update to slice c of the batch."
     def __init__(self, hub, C:torch.Tensor): # (λ, D): the candidates' composed modules
         self.hub, self.lam = hub, C.shape[0]
-        parts, self.hooks = hub.bank.unflatten(C), []                          # key -> (λ, *shape) views
+        # key -> (λ, *shape) views
+        parts, self.hooks = hub.bank.unflatten(C), []
         for ka in [k for k in parts if k.endswith("lora_A.weight")]:
             layer = hub.model.get_submodule(ka[:-len(".lora_A.weight")])
             A, B = parts[ka], parts[ka.replace("lora_A", "lora_B")]
@@ -415,7 +429,8 @@ class _CandidateLora:
     def _hook(self, A, B, scale):
         def hook(module, args, out):
             x = args[0]
-            xc = x.reshape(self.lam, -1, x.shape[-1])                             # (λ, rows per candidate, d_in)
+            # (λ, rows per candidate, d_in)
+            xc = x.reshape(self.lam, -1, x.shape[-1])
             return out + (torch.bmm(torch.bmm(xc, A.transpose(1, 2)), B.transpose(1, 2)) * scale).view(out.shape)
         return hook
 
@@ -433,7 +448,8 @@ def losses(self:LoraHub, batch:dict, # from `hub.batch(examples)`
            W, # (λ, N): one weight vector per candidate
            official:bool=False) -> np.ndarray:
     "Few-shot loss of λ candidate weight vectors in one forward pass."
-    C = self.composer.compose_many(W)                                          # (λ, D): all candidates at once
+    # (λ, D): all candidates at once
+    C = self.composer.compose_many(W)
     lam, n = C.shape[0], batch["labels"].shape[0]
     if not self.causal: decoder_inputs(self.model, batch)
     big = _repeat(batch, lam)
@@ -471,8 +487,10 @@ def _pad_right(t:torch.Tensor, length:int, value:int) -> torch.Tensor:
 def pad_to_buckets(batch:dict, causal:bool=False) -> dict:
     "The batch padded on the right to bucket lengths (mask 0, labels -100): the same loss, a shape that repeats."
     n = bucket(batch["input_ids"].shape[1])
-    out = dict(input_ids=_pad_right(batch["input_ids"], n, 0), attention_mask=_pad_right(batch["attention_mask"], n, 0))
-    out["labels"] = _pad_right(batch["labels"], n if causal else bucket(batch["labels"].shape[1]), -100)
+    out = dict(input_ids=_pad_right(batch["input_ids"], n, 0),
+               attention_mask=_pad_right(batch["attention_mask"], n, 0))
+    out["labels"] = _pad_right(batch["labels"],
+                               n if causal else bucket(batch["labels"].shape[1]), -100)
     return out
 
 # %% ../nbs/06_adapt.ipynb #c0a1b005

@@ -15,7 +15,8 @@ from .compose import LoraBank, compose, compose_linear, linear_config, live_key
 from .utils import quiet_loading, write_adapter
 from .modules import LoraModule, fetch_from_hub
 from .objective import few_shot_loss, check_finite, check_examples, pad_batch, l1_penalty
-from .adapt import (LoraHub, LoraHubResult, Search, as_search, lora_config, search_result, make_optimizer,
+from .adapt import (LoraHub, LoraHubResult, Search, as_search, lora_config, search_result,
+                              make_optimizer,
                               chosen_optimizer, Trace, quiet_search)
 
 # %% auto #0
@@ -43,7 +44,8 @@ class Embedder:
         device, out = next(self.model.parameters()).device, []
         pad = self.tokenizer.pad_token_id or 0
         for s in range(0, len(texts), self.batch_size):
-            ids = self.tokenizer(texts[s:s + self.batch_size], truncation=True, max_length=self.max_length)["input_ids"]
+            ids = self.tokenizer(texts[s:s + self.batch_size], truncation=True,
+                                 max_length=self.max_length)["input_ids"]
             ids, mask = pad_batch(ids, pad)
             h = self.hidden(self.model, ids.to(device), mask.to(device)).float()
             m = mask.to(device).unsqueeze(-1).float()
@@ -224,7 +226,8 @@ def composed_loss(hub:LoraHub, batch:dict, # from `hub.batch(examples)`, built o
     "Few-shot loss of the composition of `w`, differentiable in `w`."
     state = compose(bank or hub.bank, w)
     dtype = hub.composer.dtype
-    return few_shot_loss(_WithParams(hub.model, {live_key(k): v.to(dtype) for k, v in state.items()}), batch)
+    return few_shot_loss(_WithParams(hub.model,
+                                     {live_key(k): v.to(dtype) for k, v in state.items()}), batch)
 
 # %% ../nbs/07_baselines.ipynb #ad00d4fa
 def _init_weights(init, n:int, seed:int) -> np.ndarray:
@@ -314,7 +317,8 @@ def module_losses(hub:LoraHub, pool:list, # module sources; read `chunk` at a ti
                   examples:list, chunk:int=20, progress:bool=False) -> np.ndarray:
     "Few-shot loss of every pool module on its own (one-hot w): one forward pass each, `chunk` modules in memory."
     out = []
-    for s in tqdm(range(0, len(pool), chunk), desc="loss screening", disable=not progress or len(pool) <= chunk,
+    for s in tqdm(range(0, len(pool), chunk), desc="loss screening",
+                  disable=not progress or len(pool) <= chunk,
                   leave=False):
         hub.use(pool[s:s + chunk])
         out.append(hub.single_losses(examples))
@@ -361,8 +365,10 @@ def select_modules(pool:list, # candidate modules: folders, hub ids or LoraModul
     return [pool[i] for i in np.argsort(losses, kind="stable")[:n]]
 
 # %% ../nbs/07_baselines.ipynb #7defe993
-MERGES = ("ties", "dare_ties", "magnitude_prune")  # PEFT's combination types that the merge methods use
-DENSITY = 0.2  # the fraction of each factor's entries a merge keeps: TIES' top 20%, and PEFT's merging guide's value
+# PEFT's combination types that the merge methods use
+MERGES = ("ties", "dare_ties", "magnitude_prune")
+# the fraction of each factor's entries a merge keeps: TIES' top 20%, and PEFT's merging guide's value
+DENSITY = 0.2
 
 @contextlib.contextmanager
 def peft_sources(hub:LoraHub, prefix:str="source") -> list:
@@ -401,7 +407,8 @@ def peft_merge(hub:LoraHub, w, # N weights, one per source
     model = hub.model
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model.add_weighted_adapter(sources, [float(x) for x in w], name, combination_type=combination, density=density)
+        model.add_weighted_adapter(sources, [float(x) for x in w], name,
+                                   combination_type=combination, density=density)
     try: return hub_layout(hub, get_peft_model_state_dict(model, adapter_name=name), name)
     finally: model.delete_adapter(name)
 
@@ -412,7 +419,8 @@ def merged_state(hub:LoraHub, w, combination:str="ties", density:float=DENSITY, 
 # %% ../nbs/07_baselines.ipynb #7a7cbe77
 class TiesMerger:
     "PEFT's TIES merge of the hub's modules, its w-independent half (trimming, sign election) done once."
-    def __init__(self, hub:LoraHub, density:float=DENSITY, majority:str="total"): # PEFT's majority_sign_method
+    # PEFT's majority_sign_method
+    def __init__(self, hub:LoraHub, density:float=DENSITY, majority:str="total"):
         from peft.utils.merge_utils import prune, calculate_majority_sign_mask
         mods, self.parts = [hub.bank.unflatten(hub.bank.flat[i]) for i in range(hub.n)], {}
         for k in hub.bank.keys:
@@ -474,7 +482,8 @@ def merge_search(hub:LoraHub, examples:list, # few-shot examples
     "LoraHub's search with PEFT's `combination` merge as the composition; leaves the best merge in the model."
     search, t0 = as_search(search, **changes), time.perf_counter()
     batch, opt = hub.batch(examples), make_optimizer(search, hub.n)
-    bar = tqdm(total=search.budget, desc=f"LoraHub-{combination}", disable=not progress, leave=False)
+    bar = tqdm(total=search.budget, desc=f"LoraHub-{combination}",
+               disable=not progress, leave=False)
     trace, best, merge_s = Trace(opt, search, bar), (float("inf"), None), []
     with bar, merger(hub, combination, density, search.seed, cached) as merge, quiet_search():
         while trace.left > 0:
@@ -483,8 +492,10 @@ def merge_search(hub:LoraHub, examples:list, # few-shot examples
             trace.tell(x, loss)
             merge_s.append(secs)
             if trace.history[-1]["value"] < best[0]: best = (trace.history[-1]["value"], state)
-    res = search_result(hub, trace.history, ran=chosen_optimizer(opt), search=search, t0=t0, combination=combination,
-                        density=density, cached=cached, merge_s=float(np.mean(merge_s)), n_examples=len(examples))
+    res = search_result(hub, trace.history, ran=chosen_optimizer(opt), search=search, t0=t0,
+                        combination=combination,
+                        density=density, cached=cached, merge_s=float(np.mean(merge_s)),
+                        n_examples=len(examples))
     hub.composer.set_state(best[1])
     return MergedResult(**{f.name: getattr(res, f.name) for f in dataclasses.fields(res)}, state=best[1])
 
@@ -521,9 +532,11 @@ def arrow_model(hub:LoraHub, top_k:int=ARROW_TOP_K, temperature:float=ARROW_TEMP
                 seed:int=0): # the prototypes' power iteration
     "Inside the block, PEFT's Arrow model over the hub's modules (`create_arrow_model`), on a copy of the base model."
     ArrowConfig, create_arrow_model = arrow_api()
-    config = ArrowConfig(top_k=min(top_k, hub.n), router_temperature=temperature, use_gks=gks, rng_seed=seed)
+    config = ArrowConfig(top_k=min(top_k, hub.n), router_temperature=temperature,
+                         use_gks=gks, rng_seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_modules(hub, tmp)
         gen = (paths if general is None else [str(_folder(g)) for g in general]) if gks else None
-        with quiet_loading(): model = create_arrow_model(bare_copy(hub), paths, config, general_adapter_paths=gen)
+        with quiet_loading(): model = create_arrow_model(bare_copy(hub), paths, config,
+                                                         general_adapter_paths=gen)
         yield model.eval()

@@ -16,7 +16,8 @@ def _ours_jsonl(path:Path) -> bool:
     "A JSON-lines file of this tool's predictions (`eval --out`)."
     try: rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     except (ValueError, UnicodeDecodeError): return False
-    keys = {"input", "target", "prediction", "correct"}   # and, for a classification task, the generated answer
+    # and, for a classification task, the generated answer
+    keys = {"input", "target", "prediction", "correct"}
     return all(isinstance(r, dict) and set(r) in (keys, keys | {"generated"}) for r in rows)
 
 # %% ../nbs/18_cli.ipynb #556abf13
@@ -44,7 +45,8 @@ def check_out(path, overwrite:bool) -> Path:
     p = check_writable(path)
     if p.is_file() and is_results_file(p):
         raise FileExistsError(f"{p} holds bbh results (resumable); refusing to replace it: choose another --out")
-    return check_replaceable(p, overwrite, "--overwrite", owned=lambda f: _ours_jsonl(f) or _ours_json(f))
+    return check_replaceable(p, overwrite, "--overwrite",
+                             owned=lambda f: _ours_jsonl(f) or _ours_json(f))
 
 def _print_json(obj): print(json.dumps(obj, indent=2, default=float))
 
@@ -97,12 +99,18 @@ def cmd_learn(args):
     from lorahub_nb.usertask import learn_adapter, pick_modules
     out, search, device = check_out(args.out, args.overwrite), _search(args), _device(args)
     examples = _learn_rows(args)
-    res = learn_adapter(pick_modules(args.modules, args.world, args.seed), examples, out, search, base=_base(args),
-                        allow_base_mismatch=args.allow_base_mismatch, overwrite=args.overwrite, batched=args.batched,
-                        progress=_loud(args), device=device, dtype=args.dtype, max_input_tokens=args.max_input_tokens)
-    summary = dict(out=str(out), optimizer=res.optimizer, objective=res.value, loss=res.loss, weights=res.weights)
-    weights = [f"  {w:+.3f}  {n}" for n, w in sorted(res.weights.items(), key=lambda kv: -abs(kv[1]))]
-    _show(args, summary, f"LoraHub ({args.optimizer} -> {res.optimizer}, {args.budget} evaluations): "
+    res = learn_adapter(pick_modules(args.modules, args.world, args.seed), examples, out, search,
+                        base=_base(args),
+                        allow_base_mismatch=args.allow_base_mismatch, overwrite=args.overwrite,
+                        batched=args.batched,
+                        progress=_loud(args), device=device, dtype=args.dtype,
+                        max_input_tokens=args.max_input_tokens)
+    summary = dict(out=str(out), optimizer=res.optimizer, objective=res.value, loss=res.loss,
+                   weights=res.weights)
+    weights = [f"  {w:+.3f}  {n}" for n, w in sorted(res.weights.items(),
+                                                     key=lambda kv: -abs(kv[1]))]
+    _show(args, summary,
+          f"LoraHub ({args.optimizer} -> {res.optimizer}, {args.budget} evaluations): "
                          f"objective {res.value:.4f}, loss {res.loss:.4f}", *weights)
     _say(args, f"wrote {out}/")
     return summary
@@ -136,7 +144,8 @@ def cmd_eval(args):
     from lorahub_nb.usertask import eval_adapter
     out = check_out(args.out, args.overwrite) if args.out else None
     device, data = _device(args), _eval_data(args)
-    res = eval_adapter(data, _base(args), _adapter(args), out, device=device, dtype=args.dtype, progress=_loud(args),
+    res = eval_adapter(data, _base(args), _adapter(args), out, device=device, dtype=args.dtype,
+                       progress=_loud(args),
                        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                        max_input_tokens=args.max_input_tokens)
     _show(args, res, *_eval_lines(res))
@@ -148,10 +157,14 @@ def cmd_train(args):
     "`train`: `usertask.train_task` on a task (JSONL, folder or `datasets` id); prints the best held-out step."
     from lorahub_nb.usertask import train_task
     out, device = check_out(args.out, args.overwrite), _device(args)
-    res = train_task(args.base, args.data, out, eval_data=args.eval_data, fields=(args.input_field, args.output_field),
-                     split=args.split, device=device, task_name=args.task_name, progress=_loud(args),
-                     overwrite=args.overwrite, r=args.r, lora_alpha=args.lora_alpha, lora_dropout=args.dropout,
-                     target_modules=tuple(args.targets), lr=args.lr, steps=args.steps, batch_size=args.batch_size,
+    res = train_task(args.base, args.data, out, eval_data=args.eval_data,
+                     fields=(args.input_field, args.output_field),
+                     split=args.split, device=device, task_name=args.task_name,
+                     progress=_loud(args),
+                     overwrite=args.overwrite, r=args.r, lora_alpha=args.lora_alpha,
+                     lora_dropout=args.dropout,
+                     target_modules=tuple(args.targets), lr=args.lr, steps=args.steps,
+                     batch_size=args.batch_size,
                      seed=args.seed)
     m = res["metrics"]
     _show(args, res, f"best held-out exact match {m['best_exact_match']} at step {m['best_step']}")
@@ -165,10 +178,12 @@ def cmd_demo(args):
     from lorahub_nb.worlds import demo, demo_table
     out, device = check_replaceable(args.out, True, "another --out"), _device(args)
     size = "tiny" if args.tiny else "quick" if args.quick else "full"
-    r = demo(out, size, causal=args.causal, described=args.described, seeds=args.seeds, budget=args.budget,
+    r = demo(out, size, causal=args.causal, described=args.described, seeds=args.seeds,
+             budget=args.budget,
              tasks=args.tasks, n_test=args.n_test, device=device, progress=_loud(args))
     rec = r["record"]
-    _show(args, dict(summary=rec["summary"], leave_one_out=rec["leave_one_out"], out=str(out)), demo_table(r))
+    _show(args,
+          dict(summary=rec["summary"], leave_one_out=rec["leave_one_out"], out=str(out)), demo_table(r))
     _say(args, f"wrote {out}/results.json, results.png and adapter/")
     return rec
 
@@ -178,7 +193,8 @@ def _bbh_inputs(args):
     from lorahub_nb.modules import parse_modules
     from lorahub_nb.worlds import BBHInputs
     modules = parse_modules(args.modules, args.seed) if args.modules and not args.world else None
-    return BBHInputs(world=args.world, bbh=args.bbh_dir or args.bbh_hub, modules=modules, base=args.base,
+    return BBHInputs(world=args.world, bbh=args.bbh_dir or args.bbh_hub, modules=modules,
+                     base=args.base,
                      allow_base_mismatch=args.allow_base_mismatch, described=args.described,
                      world_dir=args.world_dir, dtype=args.dtype)
 
@@ -195,8 +211,10 @@ def cmd_bbh(args):
     from lorahub_nb.report import format_table, summarize
     from lorahub_nb.methods import PAPER_METHODS
     from lorahub_nb.worlds import run_bbh
-    check_results_out(check_writable(args.out))       # a file that is not ours is refused, untouched, before any work
-    rows = run_bbh(args.out, _bbh_inputs(args), _protocol(args), tasks=args.tasks, device=_device(args),
+    # a file that is not ours is refused, untouched, before any work
+    check_results_out(check_writable(args.out))
+    rows = run_bbh(args.out, _bbh_inputs(args), _protocol(args), tasks=args.tasks,
+                   device=_device(args),
                    progress=_loud(args), compile=args.compile, ray=args.ray, seeds=args.seeds,
                    methods=args.methods or list(PAPER_METHODS),
                    options={"centroid": {"samples": args.samples}} if args.samples else None)
@@ -210,7 +228,8 @@ def cmd_study(args):
     if args.world == "smollm2": return _real_study(args)
     from lorahub_nb.study import run_study, study_table
     out, device = check_out(args.out, args.overwrite), _device(args)
-    st = run_study(out, size="quick" if args.quick else "full", seeds=tuple(range(args.seeds or 5)), device=device,
+    st = run_study(out, size="quick" if args.quick else "full",
+                   seeds=tuple(range(args.seeds or 5)), device=device,
                    progress=_loud(args), described=args.described, compile=args.compile)
     _show(args, dict(summary=st["summary"], leave_one_out=st["leave_one_out"]), study_table(st))
     _say(args, f"wrote {out}/study.json")
@@ -221,7 +240,8 @@ def _real_study(args):
     from lorahub_nb.real_study import real_table
     from lorahub_nb.worlds import real_study
     out = check_writable(Path(args.out) / "rows.jsonl").parent
-    summary = real_study(out, args.stages, args.seeds or 3, args.tasks, world_dir=args.world_dir, base=args.base,
+    summary = real_study(out, args.stages, args.seeds or 3, args.tasks, world_dir=args.world_dir,
+                         base=args.base,
                          bbh_dir=args.bbh_dir, progress=_loud(args))
     _show(args, summary, real_table(summary))
     _say(args, f"wrote {out}/rows.jsonl and summary.json")
@@ -284,31 +304,44 @@ _EPILOGS = {"learn": _TASK_FORMAT, "eval": _TASK_FORMAT}
 
 # %% ../nbs/18_cli.ipynb #9f963ef2
 def _output_flags(p, out_default=None, out_help="output folder", overwrite=True):
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
-    p.add_argument("--quiet", action="store_true", help="no progress bars; print only the result table")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--json", action="store_true",
+                   help="print machine-readable JSON instead of text")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars; print only the result table")
     if overwrite:
-        p.add_argument("--overwrite", action="store_true", help="replace --out if this tool wrote it")
-    if out_default is not None: p.add_argument("--out", default=out_default, help=f"{out_help} (default {out_default})")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace --out if this tool wrote it")
+    if out_default is not None: p.add_argument("--out", default=out_default,
+                                               help=f"{out_help} (default {out_default})")
     else: p.add_argument("--out", required=True, help=out_help)
 
 # %% ../nbs/18_cli.ipynb #8f1aefc0
 def _search_flags(p):
-    p.add_argument("--optimizer", default="CMA", help="nevergrad optimizer: CMA (default), NGOpt (the official code's)")
-    p.add_argument("--budget", type=ranged(int, 1), default=40, help="K, objective evaluations (default 40)")
+    p.add_argument("--optimizer", default="CMA",
+                   help="nevergrad optimizer: CMA (default), NGOpt (the official code's)")
+    p.add_argument("--budget", type=ranged(int, 1), default=40,
+                   help="K, objective evaluations (default 40)")
     p.add_argument("--bound", type=ranged(float, 0, strict=True), default=1.5,
                    help="weights live in [-bound, bound] (default 1.5)")
-    p.add_argument("--alpha", type=ranged(float, 0), default=0.05, help="L1 strength, >= 0 (default 0.05)")
-    p.add_argument("--seed", type=ranged(int, 0), default=0, help="seed of the search (and of random:N)")
-    p.add_argument("--batched", action="store_true", help="evaluate each CMA-ES generation in one forward pass")
+    p.add_argument("--alpha", type=ranged(float, 0), default=0.05,
+                   help="L1 strength, >= 0 (default 0.05)")
+    p.add_argument("--seed", type=ranged(int, 0), default=0,
+                   help="seed of the search (and of random:N)")
+    p.add_argument("--batched", action="store_true",
+                   help="evaluate each CMA-ES generation in one forward pass")
 
 # %% ../nbs/18_cli.ipynb #7fda0b17
 def _data_flags(p, dtype=True):
-    p.add_argument("--input-field", default="input", help="the examples' field holding the input (default input)")
-    p.add_argument("--output-field", default="output", help="the examples' field holding the answer (default output)")
+    p.add_argument("--input-field", default="input",
+                   help="the examples' field holding the input (default input)")
+    p.add_argument("--output-field", default="output",
+                   help="the examples' field holding the answer (default output)")
     p.add_argument("--max-input-tokens", type=ranged(int, 1), default=None,
                    help="cut longer inputs to this many tokens (default: the model's limit, 2048 for T5)")
-    if dtype: p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
+    if dtype: p.add_argument("--dtype", default="auto",
+                             help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
 
 # %% ../nbs/18_cli.ipynb #f398636d
 def _base_flag(p):
@@ -324,27 +357,35 @@ def _demo_parser(add):
     d.add_argument("--tasks", nargs="+", default=None, help="unseen tasks to run (default: all)")
     d.add_argument("--causal", action="store_true", help="the decoder-only variant of the world")
     d.add_argument("--quick", action="store_true", help="a smaller world and fewer test examples")
-    d.add_argument("--described", action="store_true", help="the world whose tasks are announced in English")
+    d.add_argument("--described", action="store_true",
+                   help="the world whose tasks are announced in English")
     d.add_argument("--n-test", type=ranged(int, 1), default=None,
                    help="test examples per task and seed (default 50, 30 --quick)")
-    d.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the 3-skill world of the tests
-    _output_flags(d, "lorahub_demo", "output folder; a previous demo output there is replaced", overwrite=False)
+    # the 3-skill world of the tests
+    d.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    _output_flags(d, "lorahub_demo", "output folder; a previous demo output there is replaced",
+                  overwrite=False)
 
 # %% ../nbs/18_cli.ipynb #d69b04e1
 def _world_flag(p):
-    p.add_argument("--world", default=None, help="a world whose modules go by name and whose base is the default: "
+    p.add_argument("--world", default=None,
+                   help="a world whose modules go by name and whose base is the default: "
                    "a committed one (smollm2_taskpool, smollm2_bbh) or a folder holding modules/")
 
 def _learn_parser(add):
-    l = add("learn", "search module weights on a few examples (or a classification task) and save the composed adapter")
-    l.add_argument("--modules", nargs="+", default=None, help="folders, hub ids, @list.txt or random:N (hub); "
+    l = add("learn",
+            "search module weights on a few examples (or a classification task) and save the composed adapter")
+    l.add_argument("--modules", nargs="+", default=None,
+                   help="folders, hub ids, @list.txt or random:N (hub); "
                    "with --world also its modules by name (default: all of the world's)")
     _world_flag(l)
     what = l.add_mutually_exclusive_group(required=True)
     what.add_argument("--examples", help="JSON lines with the input and output fields")
-    what.add_argument("--task", help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
+    what.add_argument("--task",
+                      help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
                       "rows carry options (see below)")
-    l.add_argument("--shots", type=ranged(int, 1), default=None, help="--task: learn from this many training rows, "
+    l.add_argument("--shots", type=ranged(int, 1), default=None,
+                   help="--task: learn from this many training rows, "
                    "drawn by a shuffle seeded with the task's name (default: 5 of a folder's, every row of a file)")
     l.add_argument("--base", default=None, help="base model: a folder, a .gguf file or a hub id "
                    "(default: the world's, else the modules' adapter_config.json)")
@@ -357,39 +398,51 @@ def _learn_parser(add):
 def _train_parser(add):
     t = add("train", "train one LoRA module on a task (the paper's recipe)")
     t.add_argument("--base", required=True, help="base model: a folder, a .gguf file or a hub id")
-    t.add_argument("--data", required=True, help="a JSONL file; a folder (its <split>.jsonl if it has one, else "
+    t.add_argument("--data", required=True,
+                   help="a JSONL file; a folder (its <split>.jsonl if it has one, else "
                    "every *.jsonl in it; other files are not read); or a datasets id (hub)")
-    t.add_argument("--eval-data", default=None, help="held-out rows for checkpoint selection, read as --data; no "
+    t.add_argument("--eval-data", default=None,
+                   help="held-out rows for checkpoint selection, read as --data; no "
                    "input may also be in --data (default: 10%% of --data split off)")
     t.add_argument("--split", default="train", help="split of a datasets id (default train)")
-    t.add_argument("--task-name", default=None, help="the task's name in lorahub_card.json (default: the folder's)")
+    t.add_argument("--task-name", default=None,
+                   help="the task's name in lorahub_card.json (default: the folder's)")
     t.add_argument("--r", type=ranged(int, 1), default=16, help="LoRA rank (default 16)")
     t.add_argument("--lora-alpha", type=ranged(int, 1), default=32, help="LoRA alpha (default 32)")
-    t.add_argument("--dropout", type=ranged(float, 0, 1), default=0.1, help="LoRA dropout (default 0.1)")
-    t.add_argument("--targets", nargs="+", default=["q", "v"], help="modules to adapt (default q v)")
-    t.add_argument("--lr", type=ranged(float, 0, strict=True), default=2e-4, help="learning rate (default 2e-4)")
-    t.add_argument("--steps", type=ranged(int, 1), default=1000, help="training steps (default 1000)")
+    t.add_argument("--dropout", type=ranged(float, 0, 1), default=0.1,
+                   help="LoRA dropout (default 0.1)")
+    t.add_argument("--targets", nargs="+", default=["q", "v"],
+                   help="modules to adapt (default q v)")
+    t.add_argument("--lr", type=ranged(float, 0, strict=True), default=2e-4,
+                   help="learning rate (default 2e-4)")
+    t.add_argument("--steps", type=ranged(int, 1), default=1000,
+                   help="training steps (default 1000)")
     t.add_argument("--batch-size", type=ranged(int, 1), default=16, help="batch size (default 16)")
-    t.add_argument("--seed", type=ranged(int, 0), default=0, help="seed of the LoRA init and the batches")
+    t.add_argument("--seed", type=ranged(int, 0), default=0,
+                   help="seed of the LoRA init and the batches")
     _data_flags(t, dtype=False)
     _output_flags(t)
 
 # %% ../nbs/18_cli.ipynb #edf39a0e
 def _eval_parser(add):
-    e = add("eval", "score a base model with an optional adapter: exact match on a JSONL test set, or rank accuracy "
+    e = add("eval",
+            "score a base model with an optional adapter: exact match on a JSONL test set, or rank accuracy "
                     "on a classification task")
     e.add_argument("--base", default=None,
                    help="base model: a folder, a .gguf file or a hub id (default: the world's, else the adapter's)")
-    e.add_argument("--adapter", default=None, help="a PEFT adapter folder (e.g. the output of learn); with --world "
+    e.add_argument("--adapter", default=None,
+                   help="a PEFT adapter folder (e.g. the output of learn); with --world "
                    "also one of its modules by name")
     what = e.add_mutually_exclusive_group(required=True)
     what.add_argument("--data", help="JSON lines with the input and output fields")
-    what.add_argument("--task", help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
+    what.add_argument("--task",
+                      help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
                       "rows carry options (see below)")
     _world_flag(e)
     e.add_argument("--max-new-tokens", type=ranged(int, 1), default=None,
                    help="longest answer, in tokens (default 32; a task: its longest option + 2)")
-    e.add_argument("--batch-size", type=ranged(int, 1), default=None, help="at most this many inputs per batch")
+    e.add_argument("--batch-size", type=ranged(int, 1), default=None,
+                   help="at most this many inputs per batch")
     _data_flags(e)
     _output_flags(e, out_help="predictions JSONL (optional)")
     e.set_defaults(out=None)
@@ -398,12 +451,14 @@ def _eval_parser(add):
 # %% ../nbs/18_cli.ipynb #8f1aefc3
 def _bbh_parser(add):
     b = add("bbh", "the paper's BIG-Bench Hard protocol (resumable results JSONL)")
-    b.add_argument("--bbh-dir", default=None, help="a folder in the official layout (*.json + cot-prompts/)")
+    b.add_argument("--bbh-dir", default=None,
+                   help="a folder in the official layout (*.json + cot-prompts/)")
     b.add_argument("--bbh-hub", default=None, help="a hub dataset id, e.g. lukaemon/bbh (hub)")
     b.add_argument("--world", default=None, choices=["tiny", "quick", "full", "smollm2"],
                    help="a world's tasks, base model and modules: the embedded one (tiny, quick, full) or smollm2 "
                         "(SmolLM2-135M, a module per BBH task, the tasks' fixed splits; needs --bbh-dir)")
-    b.add_argument("--described", action="store_true", help="with --world: the world with tasks described in English")
+    b.add_argument("--described", action="store_true",
+                   help="with --world: the world with tasks described in English")
     b.add_argument("--world-dir", default=None,
                    help="smollm2: the world's folder (default: the committed one in a clone, else the cache)")
     b.add_argument("--base", default=None,
@@ -412,25 +467,34 @@ def _bbh_parser(add):
     b.add_argument("--modules", nargs="+", default=None,
                    help="pool: folders, hub ids, @list.txt, random:N (default: the published catalogue)")
     b.add_argument("--tasks", nargs="+", default=None, help="tasks to run (default: all)")
-    b.add_argument("--seeds", nargs="+", type=ranged(int, 0), default=[1, 2, 3, 4, 5], help="seeds (default 1 2 3 4 5)")
-    b.add_argument("--methods", nargs="+", default=None, help="registered methods (see lorahub_nb.methods) or "
+    b.add_argument("--seeds", nargs="+", type=ranged(int, 0), default=[1, 2, 3, 4, 5],
+                   help="seeds (default 1 2 3 4 5)")
+    b.add_argument("--methods", nargs="+", default=None,
+                   help="registered methods (see lorahub_nb.methods) or "
                    "lorahub:<nevergrad optimizer> (default: the paper's, methods.PAPER_METHODS)")
     b.add_argument("--n-modules", type=ranged(int, 1), default=None,
                    help="N per seed (default 20, or the whole pool if smaller)")
-    b.add_argument("--budget", type=ranged(int, 1), default=40, help="K, evaluations of each search (default 40)")
-    b.add_argument("--shots", type=ranged(int, 1), default=5, help="k, adapt examples per task (default 5)")
-    b.add_argument("--limit", type=ranged(int, 1), default=None, help="test examples per task (default: all)")
+    b.add_argument("--budget", type=ranged(int, 1), default=40,
+                   help="K, evaluations of each search (default 40)")
+    b.add_argument("--shots", type=ranged(int, 1), default=5,
+                   help="k, adapt examples per task (default 5)")
+    b.add_argument("--limit", type=ranged(int, 1), default=None,
+                   help="test examples per task (default: all)")
     b.add_argument("--split", default="per-seed", choices=["per-seed", "paper"],
                    help="per-seed: new adapt examples per seed; paper: one draw per task, as the official script")
-    b.add_argument("--prefilter", default="random", choices=["random", "loss", "embedding", "hybrid"],
+    b.add_argument("--prefilter", default="random",
+                   choices=["random", "loss", "embedding", "hybrid"],
                    help="how the N modules are chosen (default random, the paper's)")
     b.add_argument("--prompt", default="auto", choices=["auto", "plain", "chat"],
                    help="plain: the paper's Q:/A: prompt; chat: the base's chat template and a format line; "
                         "auto (default): chat where the base's tokenizer has a chat template (an instruct model)")
-    b.add_argument("--samples", default=None, help="JSON: module id -> sample inputs, for centroid weights")
+    b.add_argument("--samples", default=None,
+                   help="JSON: module id -> sample inputs, for centroid weights")
     b.add_argument("--seed", type=ranged(int, 0), default=0, help="seed for random:N")
-    b.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
-    b.add_argument("--ray", default=None, help="Ray cluster address: run the grid's cells as Ray tasks")
+    b.add_argument("--dtype", default="auto",
+                   help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
+    b.add_argument("--ray", default=None,
+                   help="Ray cluster address: run the grid's cells as Ray tasks")
     b.add_argument("--compile", action="store_true",
                    help="torch.compile the search's forward (on CPU: no gain, see the bench)")
     _output_flags(b, "bbh_results.jsonl", "results JSONL, resumed if it exists", overwrite=False)
@@ -440,17 +504,22 @@ def _study_parser(add):
     s = add("study", "compare centroid, gradient, optimizers and pre-filtering on a world")
     s.add_argument("--world", default="embedded", choices=["embedded", "smollm2"],
                    help="embedded (default; minutes) or smollm2: SmolLM2-135M and BBH (hours, resumable)")
-    s.add_argument("--quick", action="store_true", help="the quick embedded world (5 skills): about 2 minutes")
-    s.add_argument("--described", action="store_true", help="the embedded world with tasks described in English")
-    s.add_argument("--seeds", type=ranged(int, 1), default=None, help="seeds (default 5; smollm2: 3)")
+    s.add_argument("--quick", action="store_true",
+                   help="the quick embedded world (5 skills): about 2 minutes")
+    s.add_argument("--described", action="store_true",
+                   help="the embedded world with tasks described in English")
+    s.add_argument("--seeds", type=ranged(int, 1), default=None,
+                   help="seeds (default 5; smollm2: 3)")
     s.add_argument("--stages", nargs="+", type=ranged(int, 1, 7), default=None,
                    help="smollm2: the stages to run, 1-5 (lorahub_nb.real_study.REAL_STAGES) and 6 (the pre-filter "
                         "grid, REAL_PREFILTER); default all")
     s.add_argument("--tasks", nargs="+", default=None, help="smollm2: BBH tasks (default all 27)")
-    s.add_argument("--bbh-dir", default=None, help="smollm2: the BBH folder (default $LORAHUB_NB_BBH_DIR)")
+    s.add_argument("--bbh-dir", default=None,
+                   help="smollm2: the BBH folder (default $LORAHUB_NB_BBH_DIR)")
     s.add_argument("--world-dir", default=None,
                    help="smollm2: the world's folder (default: the committed one in a clone, else the cache)")
-    s.add_argument("--base", default=None, help="smollm2: the GGUF file (default: found with pip, see realworld)")
+    s.add_argument("--base", default=None,
+                   help="smollm2: the GGUF file (default: found with pip, see realworld)")
     s.add_argument("--compile", action="store_true",
                    help="torch.compile the search's forward (on CPU: no gain, see the bench)")
     _output_flags(s, "lorahub_study")
@@ -465,13 +534,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog = "example:\n  " + _EXAMPLES[name] + _EPILOGS.get(name, "")
         return sub.add_parser(name, help=help, description=help, epilog=epilog,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    for make in (_demo_parser, _learn_parser, _train_parser, _eval_parser, _bbh_parser, _study_parser):
+    for make in (_demo_parser, _learn_parser, _train_parser, _eval_parser, _bbh_parser,
+                 _study_parser):
         make(add)
     return P
 
 # %% ../nbs/18_cli.ipynb #2a004c54
-_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError, OSError, AssertionError)
-COMMANDS = {"demo": cmd_demo, "learn": cmd_learn, "eval": cmd_eval, "train": cmd_train, "bbh": cmd_bbh,
+_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError, OSError,
+                AssertionError)
+COMMANDS = {"demo": cmd_demo, "learn": cmd_learn, "eval": cmd_eval, "train": cmd_train,
+            "bbh": cmd_bbh,
             "study": cmd_study}
 
 # %% ../nbs/18_cli.ipynb #7d7af79a

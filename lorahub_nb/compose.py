@@ -42,7 +42,8 @@ def _rows_of_one_block(sds:list, keys:list):
             if (t.dtype != torch.float32 or not t.is_contiguous() or t.untyped_storage().data_ptr() != ptr
                 or t.storage_offset() != o): return None
             o += t.numel()
-    return first.new_empty(0).set_(first.untyped_storage(), start, (len(sds), (o - start) // len(sds)))
+    return first.new_empty(0).set_(first.untyped_storage(), start,
+                                   (len(sds), (o - start) // len(sds)))
 
 # %% ../nbs/02_compose.ipynb #2d3fc677
 class LoraBank:
@@ -71,7 +72,8 @@ def from_state_dicts(cls:LoraBank, state_dicts:dict, # module name -> PEFT state
     shapes = [tuple(state_dicts[names[0]][k].shape) for k in keys]
     block = _rows_of_one_block([state_dicts[n] for n in names], keys) if share else None
     if block is not None: return cls(names, keys, shapes, block)
-    flat = torch.empty(len(names), sum(math.prod(s) for s in shapes))   # a copy: the bank owns its memory
+    # a copy: the bank owns its memory
+    flat = torch.empty(len(names), sum(math.prod(s) for s in shapes))
     for row, n in zip(flat, names):
         torch.cat([state_dicts[n][k].detach().reshape(-1).to(torch.float32) for k in keys], out=row)
     return cls(names, keys, shapes, flat)
@@ -93,7 +95,8 @@ def state_dict(self:LoraBank, i:int) -> dict:
 def as_weights(w, n:int,
                rows:bool=False) -> torch.Tensor: # a (c, n) matrix, one weight vector per row
     "Check and convert a weight vector of length `n` (or rows of them) to a float32 tensor."
-    w = torch.as_tensor(np.asarray(w, dtype=np.float32) if not torch.is_tensor(w) else w, dtype=torch.float32)
+    w = torch.as_tensor(np.asarray(w, dtype=np.float32) if not torch.is_tensor(w) else w,
+                        dtype=torch.float32)
     if rows and (w.ndim != 2 or w.shape[1] != n): raise ValueError(f"W must have shape (c, {n}), got {tuple(w.shape)}")
     if not rows and w.shape != (n,):
         raise ValueError(f"expected {n} weights (one per module), got shape {tuple(w.shape)}")
@@ -154,12 +157,14 @@ class InPlaceComposer:
             p = params[live_key(k, adapter)]
             if tuple(p.shape) != shape: raise ValueError(f"{k!r}: model has shape {tuple(p.shape)}, bank has {shape}")
             p.data = self.buffer[o:o + s].view(shape)
-        self.flat = bank.flat.to(device=p0.device, dtype=p0.dtype)  # a copy when dtype/device differ; never written
+        # a copy when dtype/device differ; never written
+        self.flat = bank.flat.to(device=p0.device, dtype=p0.dtype)
 
     @torch.no_grad()
     def set(self, w):
         "Write the composition of `w` into the model: one (N)·(N×D) product, no allocation."
-        torch.mm(as_weights(w, self.bank.n).to(self.device, self.dtype)[None], self.flat, out=self.buffer[None])
+        torch.mm(as_weights(w, self.bank.n).to(self.device, self.dtype)[None], self.flat,
+                 out=self.buffer[None])
 
 # %% ../nbs/02_compose.ipynb #2e13f99d
 @patch
@@ -168,7 +173,8 @@ def compose_many(self:InPlaceComposer, W, # (c, N): one weight vector per row
                  out:torch.Tensor=None) -> torch.Tensor: # a (≥c, D) buffer to write into
     "(c, D): the compositions of c weight vectors in one product, which reads the bank once for all of them."
     W = as_weights(W, self.bank.n, rows=True)
-    return torch.mm(W.to(self.device, self.dtype), self.flat, out=None if out is None else out[:len(W)])
+    return torch.mm(W.to(self.device, self.dtype), self.flat,
+                    out=None if out is None else out[:len(W)])
 
 @patch
 @torch.no_grad()

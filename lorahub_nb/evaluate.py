@@ -78,9 +78,11 @@ def default_max_tokens(model, device) -> int:
     c = model.config
     layers = getattr(c, "num_layers", None) or getattr(c, "num_hidden_layers", 1)
     layers += getattr(c, "num_decoder_layers", 0) or 0
-    width = max(getattr(c, "d_model", 0) or 0, getattr(c, "hidden_size", 0) or 0, getattr(c, "d_ff", 0) or 0,
+    width = max(getattr(c, "d_model", 0) or 0, getattr(c, "hidden_size", 0) or 0,
+                getattr(c, "d_ff", 0) or 0,
                 getattr(c, "intermediate_size", 0) or 0)
-    per_token = 8 * layers * width * next(model.parameters()).element_size()   # k, v and activations, with margin
+    # k, v and activations, with margin
+    per_token = 8 * layers * width * next(model.parameters()).element_size()
     return max(CPU_MAX_TOKENS, int(free / 3 / per_token))
 
 # %% ../nbs/05_evaluate.ipynb #a2f227d0
@@ -89,10 +91,12 @@ def _answer(model, tokenizer, enc:list, causal:bool, max_new_tokens:int) -> list
     pad, eos, device = pad_id(tokenizer), tokenizer.eos_token_id, next(model.parameters()).device
     ids, mask = pad_batch(enc, pad, left=causal)
     check_memory(model, len(enc), ids.shape[1])
-    gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+    gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                         max_new_tokens=max_new_tokens,
                          do_sample=False, num_beams=1, pad_token_id=pad, eos_token_id=eos)
     if causal: gen = gen[:, ids.shape[1]:]
-    answers = [[t for t in _cut_at_eos(g, eos) if t != pad] for g in gen.tolist()]   # T5 starts with pad
+    # T5 starts with pad
+    answers = [[t for t in _cut_at_eos(g, eos) if t != pad] for g in gen.tolist()]
     return [tokenizer.decode(g, skip_special_tokens=True) for g in answers]
 
 def _length_batches(model, enc:list, max_tokens:int, batch_size:int) -> tuple:
@@ -141,15 +145,19 @@ def _gather(logits:torch.Tensor, ids:list) -> float:
     logp = logits.float().log_softmax(-1)
     return float(logp[torch.arange(len(ids)), torch.tensor(ids, device=logits.device)].sum())
 
-def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor, cache=None, last:bool=False):
+def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor, cache=None,
+             last:bool=False):
     "(logits, cache) of a padded batch after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model   # a PeftModel's forward hides them
+    # a PeftModel's forward hides them
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     params = inspect.signature(inner.forward).parameters
     name = "cache" if "cache" in params else "past_key_values"
     kw = {name: cache} if cache is not None else {}
-    if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1   # the prompt: only its last position counts
+    # the prompt: only its last position counts
+    if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1
     device = next(model.parameters()).device
-    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                position_ids=positions.to(device),
                 use_cache=True, **kw)
     return out.logits, out[name]
 
@@ -161,16 +169,19 @@ def _score_causal(model, prompts:list, candidates:list, pad:int) -> list:
     last, lens = logits[:, -1:], mask.sum(-1, keepdim=True)
     scores = [[] for _ in prompts]
     for j in range(max(map(len, candidates))):
-        col = [c[j][:-1] if j < len(c) else [] for c in candidates]   # the j-th candidate's inputs, per prompt
+        # the j-th candidate's inputs, per prompt
+        col = [c[j][:-1] if j < len(c) else [] for c in candidates]
         width = max(map(len, col))
         if width:
-            cids, cmask = pad_batch([x or [pad] for x in col], pad)     # right-padded after the prompt
+            # right-padded after the prompt
+            cids, cmask = pad_batch([x or [pad] for x in col], pad)
             more, cache = _forward(model, cids, torch.cat([mask, cmask], 1),
                                    lens + torch.arange(cids.shape[1]), cache)
             cache.crop(-cids.shape[1])                                  # back to the prompts alone
         for i, c in enumerate(candidates):
             if j >= len(c): continue
-            rows = torch.cat([last[i], more[i, :len(c[j]) - 1]]) if width else last[i]   # the rows predicting c[j]
+            # the rows predicting c[j]
+            rows = torch.cat([last[i], more[i, :len(c[j]) - 1]]) if width else last[i]
             scores[i].append(_gather(rows, c[j]))
     return scores
 
@@ -198,7 +209,9 @@ def _batched_causal(model, enc:list, cand_ids:list, pad:int, max_tokens:int, pro
     out = [None] * len(enc)
     for b in tqdm(batches, desc="rank", disable=not progress, leave=False, mininterval=2):
         idx = [order[j] for j in b]
-        for i, s in zip(idx, _score_causal(model, [enc[i] for i in idx], [cand_ids[i] for i in idx], pad)): out[i] = s
+        for i, s in zip(idx,
+                        _score_causal(model, [enc[i] for i in idx], [cand_ids[i] for i in idx],
+                                      pad)): out[i] = s
     return out
 
 @torch.inference_mode()
@@ -223,7 +236,8 @@ def option_logprobs(model, tokenizer, prompts:list, # prompts (str), encoded as 
 def rank_classify(model, tokenizer, prompts:list, options:list, **kw) -> list:
     "The most likely candidate answer for each prompt (`option_logprobs`'s argmax; ties: the first)."
     cands = _per_prompt(options, len(list(prompts)))
-    return [c[int(np.argmax(s))] for c, s in zip(cands, option_logprobs(model, tokenizer, prompts, cands, **kw))]
+    return [c[int(np.argmax(s))] for c, s in zip(cands,
+                                                 option_logprobs(model, tokenizer, prompts, cands, **kw))]
 
 # %% ../nbs/05_evaluate.ipynb #e3485b53
 def has_chat_template(tokenizer) -> bool:

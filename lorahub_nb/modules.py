@@ -61,8 +61,10 @@ def _read_config(path:Path, source:str) -> dict:
 def check_finite(state_dict:dict, source:str):
     "Refuse a module whose weights hold NaN or infinity, naming the module and its first such tensor."
     for k, t in state_dict.items():
-        if not t.is_floating_point() or torch.isfinite(t.sum()): continue   # one NaN or inf makes the sum one
-        bad = int((~torch.isfinite(t)).sum())                              # (a sum can also overflow: count)
+        # one NaN or inf makes the sum one
+        if not t.is_floating_point() or torch.isfinite(t.sum()): continue
+        # (a sum can also overflow: count)
+        bad = int((~torch.isfinite(t)).sum())
         if bad: raise ValueError(f"module {source!r} has {bad} NaN or infinite weight(s) in {k}; it cannot be "
                                  "composed: retrain or re-download it, or leave it out")
 
@@ -85,7 +87,8 @@ def _folder(source:str) -> Path:
     path = Path(source).expanduser()
     if path.is_dir(): return path
     if looks_like_hub_id(source):
-        return fetch_from_hub(source, "module", allow_patterns=["adapter_config.json", "adapter_model.*"])
+        return fetch_from_hub(source, "module",
+                              allow_patterns=["adapter_config.json", "adapter_model.*"])
     raise FileNotFoundError(f"module {source!r} is neither an existing folder nor a hub id of the form 'owner/name'")
 
 def load_module(source, # a PEFT adapter folder or a hub id such as 'lorahub/flan_t5_large-...'
@@ -129,7 +132,8 @@ def safetensors_layout(file) -> tuple:
     header.pop("__metadata__", None)
     spans = sorted((v["data_offsets"][0], v["data_offsets"][1], k, v["dtype"], tuple(v["shape"]))
                    for k, v in header.items())
-    if any(a != (spans[i - 1][1] if i else 0) for i, (a, *_) in enumerate(spans)):   # packed, no gaps: one slice each
+    # packed, no gaps: one slice each
+    if any(a != (spans[i - 1][1] if i else 0) for i, (a, *_) in enumerate(spans)):
         return 8 + n, None
     return 8 + n, [(k, dt, shape) for _, _, k, dt, shape in spans]
 
@@ -180,14 +184,16 @@ def load_modules(sources, # folders, hub ids or LoraModules; or a dict name -> s
     given = {i: s for i, (_, s) in enumerate(items) if isinstance(s, LoraModule)}
     todo = [i for i in range(len(items)) if i not in given]
     with ThreadPoolExecutor(max(1, min(threads, len(items)))) as ex:
-        folders = dict(zip(todo, ex.map(lambda i: _folder(str(items[i][1])), todo)))   # hub downloads in parallel
+        # hub downloads in parallel
+        folders = dict(zip(todo, ex.map(lambda i: _folder(str(items[i][1])), todo)))
         fast = _one_layout([folders[i] for i in todo]) if len(todo) > 1 else None
         if fast:
             configs = [_read_config(folders[i], str(items[i][1])) for i in todo]
             files, layouts = fast
             block = read_rows(files, progress, layouts)
             sds = _as_rows(block, layouts[0][1])
-            for i, total, sd in zip(todo, block.sum(dim=1), sds):   # a look inside only where a sum is not finite
+            # a look inside only where a sum is not finite
+            for i, total, sd in zip(todo, block.sum(dim=1), sds):
                 if not torch.isfinite(total): check_finite(sd, str(items[i][1]))
             read = {i: (c, sd) for i, c, sd in zip(todo, configs, sds)}
         else:
@@ -234,7 +240,8 @@ def pick_dtype(dtype, device:torch.device) -> torch.dtype:
     "None or 'auto' -> bf16 on GPU, fp32 on CPU; else the named dtype."
     if dtype in (None, "auto"): return torch.bfloat16 if device.type == "cuda" else torch.float32
     if isinstance(dtype, torch.dtype): return dtype
-    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+             "bfloat16": torch.bfloat16,
              "fp16": torch.float16, "float16": torch.float16}
     if dtype not in names: raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
     return names[dtype]
@@ -304,7 +311,8 @@ def gguf_config(path) -> tuple:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
     from transformers.utils import logging as hf_logging
     path, level = Path(path), hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()   # a setting it fills with a default is reported by `check_gguf_size`
+    # a setting it fills with a default is reported by `check_gguf_size`
+    hf_logging.set_verbosity_error()
     try: config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
     finally: hf_logging.set_verbosity(level)
     return config, (AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM)
@@ -361,7 +369,8 @@ def gguf_cache_missing(out:Path) -> list:
     "The files a cached conversion lacks or holds at another size; [] when it is complete."
     try: files = json.loads((out / "gguf_source.json").read_text())
     except (OSError, ValueError): return ["gguf_source.json"]
-    files = files.get("files") or {"config.json": None, "model.safetensors": None}   # a record from before the list
+    # a record from before the list
+    files = files.get("files") or {"config.json": None, "model.safetensors": None}
     return [n for n, size in files.items() if not (out / n).is_file() or size not in (None, (out / n).stat().st_size)]
 
 def from_gguf(path, # a .gguf file
@@ -377,8 +386,10 @@ def from_gguf(path, # a .gguf file
     arch, config, cls = check_gguf(path)
     stale = out.exists()
     if stale and not rebuild: print(f"{path.name}: the cached conversion {out.name} is incomplete "
-                                    f"({', '.join(missing)} missing); converting again", file=sys.stderr)
-    record = {"file": path.name, "sha256": sha, "architecture": arch, "transformers": transformers.__version__}
+                                    f"({', '.join(missing)} missing); converting again",
+                                    file=sys.stderr)
+    record = {"file": path.name, "sha256": sha, "architecture": arch,
+              "transformers": transformers.__version__}
     with atomic_dir(out, overwrite=stale, keep_existing=not stale) as tmp: _dequantize(path, tmp, record, cls)
     return out
 
@@ -474,7 +485,8 @@ def module_base(source:str) -> str:
         f = Path(f)
     else: return None
     try: return json.loads(f.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, ValueError, AttributeError): return None   # a broken config is reported when it is loaded
+    # a broken config is reported when it is loaded
+    except (OSError, ValueError, AttributeError): return None
 
 # %% ../nbs/03_modules.ipynb #7875f8fb
 def same_base(a:str, b:str) -> bool:
@@ -497,7 +509,8 @@ def check_bases(sources:list, # module folders or hub ids
                 allow:bool=False): # compose them on `base` anyway
     "Refuse modules whose config names a base model other than `base` (unless `allow`)."
     if not base or allow: return
-    sha = file_hash(base) if is_gguf(base) else None   # a GGUF base: the modules' cards may name its hash
+    # a GGUF base: the modules' cards may name its hash
+    sha = file_hash(base) if is_gguf(base) else None
     for s in sources:
         b = module_base(str(s))
         if b and not same_base(b, base) and not _trained_on(s, sha):

