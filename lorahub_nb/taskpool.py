@@ -302,14 +302,20 @@ def load_base(self:TaskPoolWorld, device=None, dtype=None):
     return load_base(self.base, device or "cpu", dtype or self.dtype)
 
 # %% ../nbs/13_taskpool.ipynb #7b6891c5
-def build_order(pool:dict, fams:dict=None) -> list:
-    "Tasks round-robin over families (largest first), shortest prompts first within a family."
-    fams = fams or families()
-    size = lambda t: sum(len(task_prompt(pool[t], r)) for r in pool[t].train) / max(1, len(pool[t].train))
+def _round_robin(tasks:list, fams:dict) -> list:
+    "Tasks (in their given order) round the families: largest family first, one task of each per round."
     groups = {}
-    for t in sorted(pool, key=size): groups.setdefault(fams.get(t, t), []).append(t)
+    for t in tasks: groups.setdefault(fams.get(t, t), []).append(t)
     queues = sorted(groups.values(), key=len, reverse=True)
-    return [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+def build_order(pool:dict, fams:dict=None,
+                first=None) -> list: # tasks to build before the rest (default: those with a larger copy)
+    "Tasks with a larger copy first, then the rest, each round-robin over families, shortest prompts first."
+    fams, first = fams or families(), set(LARGER_COPIES if first is None else first)
+    size = lambda t: sum(len(task_prompt(pool[t], r)) for r in pool[t].train) / max(1, len(pool[t].train))
+    ranked = sorted(pool, key=size)
+    return _round_robin([t for t in ranked if t in first], fams) + _round_robin([t for t in ranked if t not in first], fams)
 
 # %% ../nbs/13_taskpool.ipynb #c99a0ad5
 def pool_settings(base, config:TrainConfig=POOL_RECIPE, source:GGUFSource=SMOLLM2,
