@@ -436,7 +436,7 @@ def _own_vs_zero(world:TaskPoolWorld, task:str, model, tok) -> dict:
 
 def _placed(world:TaskPoolWorld, task:str, row:dict) -> dict:
     "A stored row with its `constant` (rows written before it existed lack it) and `knows_task` by today's rule."
-    row = {**row, "constant": row.get("constant", constant_share(world.task_examples(task)))}
+    if "constant" not in row: row = {**row, "constant": constant_share(world.task_examples(task))}
     return {**row, "knows_task": knows_task(row)}
 
 def module_table(world:TaskPoolWorld, device=None, progress:bool=True) -> dict:
