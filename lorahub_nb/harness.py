@@ -19,23 +19,24 @@ from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates,
 from .bbh import task_chance, task_majority, answer_length, task_sha
 from .utils import host
 from .results import Row, jsonable, row_key, ResultsLog
-from .world import World, KinWorld, world_data
+from .world import World, KinWorld, FamilyWorld, world_data
 
 # %% auto #0
 __all__ = ['SETTINGS', 'SETTING_ALIASES', 'PROMPTS', 'PROTOCOL_KEYS', 'setting_of', 'Protocol', 'recorded_protocol', 'Pool',
-           'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name', 'held_out',
+           'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name', 'held_out', 'setting_out',
            'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks', 'run_cell', 'world_own',
            'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #014db6bb
 # the setting's name in rows and files -> in prose
-SETTINGS = {"loo": "leave-one-out", "full": "full pool"}
+SETTINGS = {"loo": "leave-one-out", "lfo": "leave-family-out", "full": "full pool"}
 # older records' spellings
-SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full"}
+SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full",
+                   "leave_family_out": "lfo", "leave-family-out": "lfo"}
 
 # %% ../nbs/10_harness.ipynb #c5127b50
 def setting_of(name:str) -> str:
-    "The setting `name` spells ('loo' or 'full'), in any spelling a record uses."
+    "The setting `name` spells ('loo', 'lfo' or 'full'), in any spelling a record uses."
     name = SETTING_ALIASES.get(name, name)
     if name not in SETTINGS: raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
     return name
@@ -53,7 +54,7 @@ class Protocol:
     limit: int = None  # at most this many test examples per task (None: all)
     split: str = "per-seed"  # 'per-seed' (new adapt examples per seed) or 'paper' (one draw per task)
     prefilter: str = "random"  # how the N modules are chosen: 'random' (the paper), 'loss', 'embedding', 'hybrid'
-    setting: str = "full"  # 'full' (every module in the pool) or 'loo' (each task's own module, and kin, out)
+    setting: str = "full"  # 'full' (the whole pool), 'loo' (each task's own module, and kin, out), 'lfo' (its family out)
     margin: int = 2  # new tokens beyond the task's longest target
     search: Search = Search()  # optimizer, budget K, bound, alpha (the seed is each run's seed)
     prompt: str = "plain"  # 'plain' (the paper's), 'chat' (the base's template, `bbh.chat_text`), 'auto' (chat if it has one)
@@ -78,8 +79,9 @@ class Protocol:
     def record(self) -> dict:
         "The protocol as plain JSON, for a results file's config (the plain prompt unsaid)."
         mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
-        # files spell the setting as a flag, `leave_one_out`, in its place
-        mine = dict(("leave_one_out", v == "loo") if k == "setting" else (k, v) for k, v in mine.items())
+        # files spell the setting as a flag, `leave_one_out`, in its place (and `leave_family_out` after it)
+        mine = dict(("leave_one_out", v != "full") if k == "setting" else (k, v) for k, v in mine.items())
+        if self.setting == "lfo": mine = {**mine, "leave_family_out": True}
         # records written before the chat protocol resume as they are
         if mine["prompt"] == "plain": del mine["prompt"]
         return {**mine, **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
@@ -88,23 +90,26 @@ class Protocol:
 def recorded_protocol(config:dict) -> Protocol:
     "The protocol a results file's config records: what decides its cells."
     keep = ("n_modules", "shots", "limit", "split", "prefilter", "margin", "prompt")
-    setting = "loo" if config.get("leave_one_out") else "full"
+    setting = "lfo" if config.get("leave_family_out") else "loo" if config.get("leave_one_out") else "full"
     return Protocol(**{k: config[k] for k in keep if k in config}, setting=setting)
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 class Pool(dict):
-    "Module name -> source: what a run draws from; `own_modules`: each task's own among them."
+    "Module name -> source: what a run draws from; `own_modules`: each task's own among them; `families`."
     def __init__(self, modules=(), # a dict name -> source
-                 own_modules:dict=None): # task -> its own module's name, or a list: the own module first, then its kin
+                 own_modules:dict=None, # task -> its own module's name, or a list: the own module first, then its kin
+                 families:dict=None): # task -> [its own module, then its family's]: what leave-family-out holds out
         super().__init__(modules)
         self.own_modules = dict(own_modules) if own_modules else None
+        self.families = dict(families) if families else None
 
 # %% ../nbs/10_harness.ipynb #d2abe059
 def as_pool(pool, own_modules:dict=None) -> Pool:
     "A `Pool` from a dict, a list of sources (each its own name) or a `Pool`."
     if own_modules is None: own_modules = getattr(pool, "own_modules", None)
+    families = getattr(pool, "families", None)
     if pool is None: return Pool({}, own_modules)
-    if isinstance(pool, dict): return Pool(pool, own_modules)
+    if isinstance(pool, dict): return Pool(pool, own_modules, families)
     names = [module_name(s) for s in pool]
     if len(set(names)) != len(names): raise ValueError("the pool names a module twice")
     return Pool(zip(names, pool), own_modules)
@@ -238,11 +243,19 @@ def held_out(own_modules:dict, task:str) -> set:
     v = (own_modules or {}).get(task)
     return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
 
+def setting_out(pool:Pool, task:str, setting:str) -> set:
+    "What `setting` holds out of `pool` for `task`: nothing, its own module and kin, or its whole family too."
+    if setting == "full": return set()
+    if setting == "lfo" and pool.families is None:
+        raise ValueError("leave-family-out needs a pool with families (a `world.FamilyWorld`'s)")
+    return held_out(pool.own_modules, task) | (held_out(pool.families, task) if setting == "lfo" else set())
+
 # %% ../nbs/10_harness.ipynb #89583991
 def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
     "The modules drawn for `cell`: `protocol.prefilter` over the pool less what it holds out."
     task, seed = cell.task, cell.seed
-    names = [n for n in pool if not (protocol.setting == "loo" and n in held_out(pool.own_modules, task))]
+    out = setting_out(pool, task, protocol.setting)
+    names = [n for n in pool if n not in out]
     n = len(names) if protocol.n_modules is None else min(protocol.n_modules, len(names))
     if protocol.prefilter == "random": chosen = set(draw_modules(names, n, seed))
     else:
@@ -294,7 +307,8 @@ def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
     return dict(protocol=2, pool=list(pool) or None, **protocol.record(),
                 base=str(base) if base else None,
                 dtype=str(models.dtype) if models.dtype else None, raw_prompts=data.raw,
-                own=dict(pool.own_modules) if pool.own_modules else None)   # the config's key
+                own=dict(pool.own_modules) if pool.own_modules else None,   # the config's key
+                **({"families": pool.families} if protocol.setting == "lfo" else {}))
 
 def _check_data(log:ResultsLog, shas:dict, out):
     changed = sorted({r["task"] for r in log.rows if r["task"] in shas and r.get("data_sha") != shas[r["task"]]})
@@ -303,14 +317,17 @@ def _check_data(log:ResultsLog, shas:dict, out):
 
 def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     "The pool (the published catalogue by default) when a method needs modules; checked against N."
-    if not any(get_method(m).needs_modules for m in methods): return Pool({}, getattr(pool, "own_modules", None))
+    if not any(get_method(m).needs_modules for m in methods):
+        return Pool({}, getattr(pool, "own_modules", None), getattr(pool, "families", None))
     pool = as_pool(catalogue() if pool is None else pool)
     if not pool: raise ValueError("the module pool is empty")
-    usable = len(pool) - (1 if protocol.setting == "loo" else 0)
+    usable = len(pool) - (0 if protocol.setting == "full" else 1)
     if protocol.n_modules is not None and protocol.n_modules > len(pool):
         raise ValueError(f"cannot draw n_modules={protocol.n_modules} modules from a pool of {len(pool)}; "
                          "lower n_modules")
-    if usable < 1: raise ValueError("leave-one-out needs a pool of at least 2 modules")
+    if usable < 1: raise ValueError(f"{SETTINGS[protocol.setting]} needs a pool of at least 2 modules")
+    if protocol.setting == "lfo" and pool.families is None:
+        raise ValueError("leave-family-out needs a pool with families (a `world.FamilyWorld`'s)")
     return pool
 
 # %% ../nbs/10_harness.ipynb #585a3406
@@ -437,9 +454,11 @@ def world_own(world:World, pool:dict) -> dict:
 
 # %% ../nbs/10_harness.ipynb #5126f05c
 def world_pool(world:World) -> Pool:
-    "The world's modules as a `Pool`, each unseen task's own module (and its kin) known."
+    "The world's modules as a `Pool`, each unseen task's own module (and its kin, and its family) known."
     modules = {t: str(p) for t, p in world.module_paths.items()}
-    return Pool(modules, world_own(world, modules))
+    families = ({t: [n for n in v if n in modules] for t, v in world.family_modules().items()}
+                if isinstance(world, FamilyWorld) else None)
+    return Pool(modules, world_own(world, modules), families)
 
 PROTOCOL_KEYS = frozenset(Protocol.__dataclass_fields__) | frozenset(Search.__dataclass_fields__)
 

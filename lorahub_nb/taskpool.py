@@ -4,11 +4,12 @@
 
 # %% ../nbs/13_taskpool.ipynb #4f45a11a
 from __future__ import annotations
-import json, math, os, random, re, string, time
+import dataclasses, json, math, os, random, re, string, time
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+import numpy as np
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
@@ -22,9 +23,9 @@ from .realworld import FolderWorld, SMOLLM2, GGUFSource, committed_world, find_g
 # %% auto #0
 __all__ = ['REALPOOL_ENV', 'TASKS_DIR', 'LABEL_FIXES', 'MAX_CHARS', 'N_SHOTS', 'LARGER_COPIES', 'POOL_RECIPE', 'N_HELD',
            'realpool_dir', 'PoolTask', 'read_task', 'read_pool', 'make_pool_fixture', 'task_prompt', 'shot_rows',
-           'row_text', 'LargerCopy', 'read_copy', 'training_rows', 'families', 'TaskPoolWorld', 'build_order',
-           'pool_settings', 'build_taskpool_world', 'open_taskpool_world', 'taskpool_world_dir', 'wilson',
-           'constant_share', 'knows_task', 'module_table']
+           'row_text', 'LargerCopy', 'read_copy', 'copy_agreement', 'training_rows', 'families', 'TaskPoolWorld',
+           'build_order', 'pool_settings', 'build_taskpool_world', 'open_taskpool_world', 'taskpool_world_dir',
+           'wilson', 'constant_share', 'knows_task', 'module_table', 'recipe_rows', 'recipe_trial', 'recipe_standing']
 
 # %% ../nbs/13_taskpool.ipynb #a0de2150
 REALPOOL_ENV = "LORAHUB_NB_REALPOOL_DIR"
@@ -200,6 +201,14 @@ def read_copy(copy:LargerCopy, task:PoolTask, pool_dir) -> list:
         if label in task.options: rows.append({task.fields[0]: text.strip(), "label": label})
     return rows
 
+# %% ../nbs/13_taskpool.ipynb #101b2443
+def copy_agreement(copy:LargerCopy, task:PoolTask, pool_dir) -> tuple:
+    "(texts `task`'s own rows share with its larger copy, how many of them carry the same label in both)."
+    labels = {}
+    for r in read_copy(copy, task, pool_dir): labels.setdefault(row_text(task, r), r["label"])
+    shared = [(r["label"], labels[row_text(task, r)]) for r in task.test + task.train if row_text(task, r) in labels]
+    return len(shared), sum(a == b for a, b in shared)
+
 # %% ../nbs/13_taskpool.ipynb #2d1a82f9
 def training_rows(pool:dict, # task name -> PoolTask
                   shots:dict, # task name -> shot-pool indices
@@ -284,10 +293,15 @@ def task_examples(self:TaskPoolWorld, task:str, n:int=None, seed:int=0, split:st
 
 # %% ../nbs/13_taskpool.ipynb #a5ca38d7
 @patch
-def own_modules(self:TaskPoolWorld, family:bool=True) -> dict:
-    "Task -> [its own module, then its family's (if `family`)]: what a held-out setting leaves out together."
+def own_modules(self:TaskPoolWorld) -> dict:
+    "Task -> [its own module]: what leave-one-out holds out (the pool has no near-copies of a task)."
+    return {t: [t] for t in self.tasks}
+
+@patch
+def family_modules(self:TaskPoolWorld) -> dict:
+    "Task -> [its own module, then the other modules of its family]: what leave-family-out holds out."
     fam = families()
-    kin = lambda t: [k for k in self.tasks if k != t and family and fam.get(k) is not None and fam.get(k) == fam.get(t)]
+    kin = lambda t: [k for k in self.tasks if k != t and fam.get(k) is not None and fam.get(k) == fam.get(t)]
     return {t: [t] + kin(t) for t in self.tasks}
 
 @patch
@@ -451,3 +465,68 @@ def module_table(world:TaskPoolWorld, device=None, progress:bool=True) -> dict:
             table[task] = _own_vs_zero(world, task, model, tok)
             write_json(path, dict(sorted(table.items())))
     return {t: _placed(world, t, table[t]) for t in world.tasks if t in table}
+
+# %% ../nbs/13_taskpool.ipynb #e549adf7
+def recipe_rows(world:TaskPoolWorld, task:str, n_score:int=100, n_pick:int=N_HELD) -> tuple:
+    "(train, pick, score): `task`'s training rows in three disjoint slices (score: at most a quarter, pick: a fifth)."
+    rows = world.task_examples(task, split="train")
+    order = list(range(len(rows)))
+    random.Random(f"recipe-trial:{task}").shuffle(order)
+    n_score, n_pick = min(n_score, len(rows) // 4), min(n_pick, len(rows) // 5)
+    take = lambda idx: [rows[i] for i in sorted(idx)]
+    return take(order[n_score + n_pick:]), take(order[n_score:n_score + n_pick]), take(order[:n_score])
+
+# %% ../nbs/13_taskpool.ipynb #a9bab522
+def _trial_one(world:TaskPoolWorld, task:str, config:TrainConfig, loaded, folder:Path) -> dict:
+    "Train `task`'s module with `config` on its trial slices; its rank accuracy on the scored slice."
+    from peft import PeftModel
+    train, pick, score = recipe_rows(world, task)
+    t0 = time.perf_counter()
+    path = train_module(loaded, train, folder / task, config, task_name=task, eval_examples=pick or None,
+                        seed=config.seed * 1000 + sorted(world.pool).index(task), progress=False, overwrite=True)
+    seconds = time.perf_counter() - t0
+    metrics = json.loads((path / "lorahub_card.json").read_text())["metrics"]
+    with quiet_loading(): peft_model = PeftModel.from_pretrained(loaded[0], path)
+    scores = _scores(peft_model, loaded[1], score, world.options(task))
+    peft_model.unload()
+    return {**scores, "best_step": metrics["best_step"], "n_train": len(train), "train_seconds": round(seconds, 1)}
+
+def _trial_base(world:TaskPoolWorld, task:str, loaded) -> dict:
+    "The references of `task`'s scored slice: the base's scores, chance and the constant answer."
+    score = recipe_rows(world, task)[2]
+    return {"n_score": len(score), "chance": 1 / len(world.options(task)), "constant": constant_share(score),
+            "zero_shot": _scores(*loaded, score, world.options(task))}
+
+# %% ../nbs/13_taskpool.ipynb #2c423e3a
+def recipe_trial(world:TaskPoolWorld, recipes:dict, # name -> TrainConfig
+                 tasks:list, out, # the JSON file: resumed if it exists
+                 device=None, progress:bool=True) -> dict:
+    "Every recipe trained on every task's training slices and scored on its held-out slice (`recipe_rows`)."
+    import tempfile
+    # as JSON reads them back (tuples as lists), so that a resumed file compares equal
+    out, recipes = Path(out), json.loads(json.dumps({k: dataclasses.asdict(c) for k, c in recipes.items()}))
+    trial = json.loads(out.read_text()) if out.exists() else {"recipes": {}, "tasks": {}}
+    clash = [k for k, c in recipes.items() if trial["recipes"].get(k, c) != c]
+    if clash: raise ValueError(f"{out} holds recipe(s) {', '.join(clash)} with other settings: name them anew")
+    trial["recipes"].update(recipes)
+    todo = [(t, k) for t in tasks for k in recipes if k not in trial["tasks"].get(t, {}).get("recipes", {})]
+    if not todo: return trial
+    loaded = world.load_base(device)
+    if world.tokenizer is None: world.tokenizer = loaded[1]
+    with tempfile.TemporaryDirectory() as folder:
+        for t, k in tqdm(todo, desc="recipe trial", disable=not progress):
+            if t not in trial["tasks"]: trial["tasks"][t] = {**_trial_base(world, t, loaded), "recipes": {}}
+            trial["tasks"][t]["recipes"][k] = _trial_one(world, t, TrainConfig(**recipes[k]), loaded, Path(folder))
+            write_json(out, {**trial, "cpu": cpu_name()})
+    return trial
+
+# %% ../nbs/13_taskpool.ipynb #a93a6fc5
+def recipe_standing(trial:dict) -> dict:
+    "Recipe -> its mean rank accuracy on the scored slices, its mean lift over max(zero-shot, constant), and its tasks."
+    out = {}
+    for k in trial["recipes"]:
+        rows = [(v["recipes"][k]["rank"], max(v["zero_shot"]["rank"], v["constant"]))
+                for v in trial["tasks"].values() if k in v["recipes"]]
+        if rows: out[k] = {"rank": float(np.mean([r for r, _ in rows])),
+                           "lift": float(np.mean([r - b for r, b in rows])), "n_tasks": len(rows)}
+    return out

@@ -14,7 +14,7 @@ from .utils import save_adapter, quiet_loading
 # %% auto #0
 __all__ = ['GGUF_SPECIAL', 'GGUF_MERGES', 'tiny_t5', 'tiny_llama', 'tiny_model', 'fixture_config', 'lora_shapes', 'random_state',
            'write_base', 'random_modules', 'Counter', 'count_forwards', 'gguf_vocab', 'gguf_name', 'permute_qk',
-           'write_tiny_gguf', 'MiniWorld', 'FamilyWorld']
+           'write_tiny_gguf', 'MiniWorld', 'KinMiniWorld']
 
 # %% ../nbs/01_testing.ipynb #4a208f59
 def tiny_t5(seed:int=0, d_model:int=32, layers:int=1):
@@ -218,7 +218,7 @@ class MiniWorld:
     def __repr__(self): return f"MiniWorld({len(self.tasks)} tasks, unseen {self.unseen})"
 
 # %% ../nbs/01_testing.ipynb #5e0d7a11
-class FamilyWorld(MiniWorld):
+class KinMiniWorld(MiniWorld):
     "A `MiniWorld` with named tasks in families: `own_modules()` gives each unseen task's own module, then its kin."
     def __init__(self, root, names:list, # where to write, and the tasks' names
                  families:list=(), # lists of names held out together

@@ -9,7 +9,7 @@ from pathlib import Path
 from .bbh import BBH
 
 # %% auto #0
-__all__ = ['World', 'SplitWorld', 'KinWorld', 'check_world', 'world_data']
+__all__ = ['World', 'SplitWorld', 'KinWorld', 'FamilyWorld', 'check_world', 'world_data']
 
 # %% ../nbs/09_world.ipynb #95b6f10d
 @typing.runtime_checkable
@@ -38,6 +38,12 @@ class KinWorld(World, typing.Protocol):
     def own_modules(self) -> dict:
         "Task -> [its own module, then its kin]."
 
+@typing.runtime_checkable
+class FamilyWorld(KinWorld, typing.Protocol):
+    "A world whose tasks come in families wider than kin: leave-family-out holds a task's whole family out."
+    def family_modules(self) -> dict:
+        "Task -> [its own module, then the other modules of its family]."
+
 # %% ../nbs/09_world.ipynb #f27d4cd6
 def _members(proto) -> list:
     "The names a protocol lists: its annotated attributes and its methods."
@@ -45,7 +51,7 @@ def _members(proto) -> list:
 
 # %% ../nbs/09_world.ipynb #125f4b92
 def check_world(world, n:int=2) -> World:
-    "`world`, checked against `World` (and `SplitWorld`, `KinWorld` where it is one)."
+    "`world`, checked against `World` (and `SplitWorld`, `KinWorld`, `FamilyWorld` where it is one)."
     if not isinstance(world, World):
         missing = [m for m in _members(World) if not hasattr(world, m)]
         raise TypeError(f"{type(world).__name__} is not a World: it lacks {', '.join(missing)}")
@@ -57,6 +63,7 @@ def check_world(world, n:int=2) -> World:
     if isinstance(world, SplitWorld) and set(world.bbh()) != set(tasks):
         raise ValueError("bbh() holds other tasks than unseen_tasks()")
     if isinstance(world, KinWorld): _check_kin(world.own_modules(), tasks)
+    if isinstance(world, FamilyWorld): _check_kin(world.family_modules(), tasks, "family_modules()")
     return world
 
 def _check_rows(rows:list, task:str, n:int):
@@ -65,10 +72,10 @@ def _check_rows(rows:list, task:str, n:int):
     if not 0 < len(rows) <= n or not all(map(shape, rows)):
         raise ValueError(f"task_examples({task!r}, {n}) gave no rows, too many, or rows without input/output")
 
-def _check_kin(own:dict, tasks:list):
-    "`own_modules()`: every unseen task, its own module first."
+def _check_kin(own:dict, tasks:list, what:str="own_modules()"):
+    "`own_modules()` (or `family_modules()`): every unseen task, its own module first."
     bad = [t for t in tasks if not own.get(t) or own[t][0] != t]
-    if bad: raise ValueError(f"own_modules() does not list these tasks' own modules first: {bad}")
+    if bad: raise ValueError(f"{what} does not list these tasks' own modules first: {bad}")
 
 # %% ../nbs/09_world.ipynb #ab502495
 def world_data(world:World, n:int=60) -> BBH:

@@ -49,10 +49,10 @@ def _page(tmp):
     if js is None: _needs("no html-manager embed.js", "run `python tools/docs.py widgets-js` (npm pack, cached)")
     from lorahub_nb.bbh import BBH_TASKS
     from lorahub_nb.realworld import FAMILIES
-    from lorahub_nb.testing import FamilyWorld
+    from lorahub_nb.testing import KinMiniWorld
     from lorahub_nb.explorer import explorer, save_page, top_k
     families = [f for t, f in FAMILIES.items() if t == f[0]]
-    world = _long_prompts(FamilyWorld)(tmp / "world", list(BBH_TASKS), families=families)
+    world = _long_prompts(KinMiniWorld)(tmp / "world", list(BBH_TASKS), families=families)
     ui = explorer(world, task=TASK, setting="leave-one-out", max_new_tokens=2)
     ui.budget.value = 10
     ui.run_button.click()

@@ -10,7 +10,7 @@ from lorahub_nb.world import World, SplitWorld, KinWorld, check_world
 from lorahub_nb.toyworld import ToyWorld
 from lorahub_nb.realworld import FolderWorld, RealWorld
 from lorahub_nb.taskpool import TaskPoolWorld
-from lorahub_nb.testing import MiniWorld, FamilyWorld
+from lorahub_nb.testing import MiniWorld, KinMiniWorld
 
 
 def test_each_world_declares_the_contract():
@@ -21,7 +21,7 @@ def test_each_world_declares_the_contract():
 
 def test_stand_ins_keep_it(tmp_path):
     check_world(MiniWorld(tmp_path / "mini"))
-    fam = check_world(FamilyWorld(tmp_path / "fam", ["a", "a2", "b"], families=[["a", "a2"]]))
+    fam = check_world(KinMiniWorld(tmp_path / "fam", ["a", "a2", "b"], families=[["a", "a2"]]))
     assert isinstance(fam, KinWorld) and not isinstance(fam, SplitWorld)
 
 
