@@ -9,7 +9,7 @@ from lorahub_nb import harness, world as contract
 from lorahub_nb.world import World, SplitWorld, KinWorld, check_world
 from lorahub_nb.toyworld import ToyWorld
 from lorahub_nb.realworld import FolderWorld, RealWorld
-from lorahub_nb.taskpool import TaskPoolWorld
+from lorahub_nb.taskpool_world import TaskPoolWorld
 from lorahub_nb.testing import MiniWorld, KinMiniWorld
 
 
