@@ -33,7 +33,7 @@ __all__ = ['REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'Stage', 'Prefil
 # %% ../nbs/14_study_real.ipynb #c02d073a
 class Stage(NamedTuple):
     "One stage of the real study: the setting it runs in, its methods, how many tasks."
-    setting: str  # 'loo', 'full' or 'both'
+    setting: str  # 'loo', 'lfo', 'full' or 'both' (loo and full)
     methods: tuple
     n_tasks: int = None  # tasks spread over the list (`spread_tasks`); None: all
 
@@ -71,8 +71,8 @@ class StageRun(NamedTuple):
     tasks: list
 
 def _applies(method:str, setting:str) -> bool:
-    "Does `method` run in `setting`? No oracle under 'loo'; shared methods only under 'loo'."
-    return not (setting == "loo" and get_method(method).needs_own) and not (setting == "full" and method in SHARED)
+    "Does `method` run in `setting`? No oracle where the own module is out; shared methods only under 'loo'."
+    return not (setting != "full" and get_method(method).needs_own) and not (setting != "loo" and method in SHARED)
 
 # %% ../nbs/14_study_real.ipynb #ed99b4bd
 def stage_runs(stages=REAL_STAGES, tasks:list=None) -> list:
@@ -174,17 +174,19 @@ def _with_rank(rows:list, rank_rows:list) -> list:
 def merge_real_rows(out) -> list:
     "The rows of `out/runs/` with their setting; shared ones serve both; grid and chat renamed."
     runs = Path(out) / "runs"
-    rows = _run_rows(runs / "loo.jsonl", "loo") + _run_rows(runs / "full.jsonl", "full")
+    rows = [r for s in SETTINGS for r in _run_rows(runs / f"{s}.jsonl", s)]
     for path in sorted(runs.glob("prefilter-*.jsonl")):
         _, strategy, size = path.stem.split("-")
         rows += [{**r, "method": prefilter_name(r["method"], strategy, size)} for r in _run_rows(path, "loo")]
     rows += [{**r, "method": chat_name(r["method"])} for r in _run_rows(runs / "chat.jsonl", "loo")]
     rows = _with_rank(rows,
-                      [r for s in ("loo", "full") for r in _run_rows(runs / f"rank-{s}.jsonl", s)])
+                      [r for s in SETTINGS for r in _run_rows(runs / f"rank-{s}.jsonl", s)])
     have = {(r["setting"], r["task"], r["seed"], r["method"]) for r in rows}
     shared = lambda m: m in SHARED or m in map(chat_name, SHARED)
-    rows += [{**r, "setting": "full", "shared": True} for r in rows if r["setting"] == "loo" and shared(r["method"])
-             and ("full", r["task"], r["seed"], r["method"]) not in have]
+    # a shared row (no module) serves every other setting the runs hold
+    others = [s for s in SETTINGS if s != "loo" and (s == "full" or (runs / f"{s}.jsonl").exists())]
+    rows += [{**r, "setting": s, "shared": True} for s in others for r in rows if r["setting"] == "loo"
+             and shared(r["method"]) and (s, r["task"], r["seed"], r["method"]) not in have]
     return sorted(rows, key=lambda r: (r["setting"], r["task"], r["seed"], r["method"]))
 
 # %% ../nbs/14_study_real.ipynb #e6a4c523
@@ -289,12 +291,12 @@ def real_summary(rows:list, claims=CLAIMS + prefilter_claims(), references:dict=
     order += [prefilter_name(r.method, r.strategy, r.n) for r in prefilter_runs(REAL_PREFILTER, [])]
     rank = lambda m: (order.index(m) if m in order else len(order), m)
     methods = {s: {m: _entry(rows, m, s, bool(references))
-                   for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank)} for s in ("loo", "full")}
+                   for m in sorted({r["method"] for r in rows if r["setting"] == s}, key=rank)} for s in SETTINGS}
     methods = {s: v for s, v in methods.items() if v}
     both = lambda s, a, b: a in methods.get(s, {}) and b in methods.get(s, {})
     ranked = lambda s, a, b: both(s, a, b) and "rank" in methods[s][a] and "rank" in methods[s][b]
-    paired = [paired_difference(rows, a, b, s) for s in ("loo", "full") for a, b in claims if both(s, a, b)]
-    paired_rank = [paired_difference(rows, a, b, s, "acc_rank") for s in ("loo", "full") for a, b in claims
+    paired = [paired_difference(rows, a, b, s) for s in SETTINGS for a, b in claims if both(s, a, b)]
+    paired_rank = [paired_difference(rows, a, b, s, "acc_rank") for s in SETTINGS for a, b in claims
                    if ranked(s, a, b)]
     n_rows = sum(not r.get("reference") for r in rows)
     return dict(methods=methods, paired=paired, paired_rank=paired_rank, n_rows=n_rows,
