@@ -6,13 +6,18 @@
 from __future__ import annotations
 import json
 from pathlib import Path
+import numpy as np
+from tqdm.auto import tqdm
+from .utils import quiet_loading, write_json
+from .evaluate import rank_classify
+from .taskpool import families
 from .adapt import Search
 from .study import PEER_METHODS
 from .real_study import Stage, run_real_study
 from .taskpool_world import TaskPoolWorld, module_table
 
 # %% auto #0
-__all__ = ['STAGE1', 'LATER', 'POOL_STAGES', 'qualifying_tasks', 'run_pool_study']
+__all__ = ['STAGE1', 'LATER', 'POOL_STAGES', 'qualifying_tasks', 'run_pool_study', 'transfer_matrix', 'plot_transfer']
 
 # %% ../nbs/20_pool_study.ipynb #e6bc97b6
 STAGE1 = ("zero_shot", "icl", "best_single", "lorahub_ngopt", "lorahub_plus")
@@ -36,3 +41,48 @@ def run_pool_study(world:TaskPoolWorld, out, # the results folder: runs/, rows.j
     if not tasks: raise ValueError("no task to test: no module of this world knows its task (see `module_table`)")
     return run_real_study(world, out, seeds=seeds, stages=stages, tasks=tasks, n_modules=n_modules,
                           n_test=n_test, search=search, prefilter=None, progress=progress)
+
+# %% ../nbs/20_pool_study.ipynb #8b2e2384
+def transfer_matrix(world:TaskPoolWorld, tasks:list=None, # default: every task with a module
+                    device=None, progress:bool=True) -> dict:
+    "Task -> module -> rank accuracy of the base with that module alone, on the task's test rows; resumable."
+    from peft import PeftModel
+    path, built = world.root / "transfer.json", [t for t in world.tasks if t in world.module_paths]
+    tasks = built if tasks is None else list(tasks)
+    matrix = json.loads(path.read_text()) if path.exists() else {}
+    todo = [m for m in built if any(m not in matrix.get(t, {}) for t in tasks)]
+    if todo:
+        model, tok = world.load_base(device)
+        if world.tokenizer is None: world.tokenizer = tok
+        for m in tqdm(todo, desc="module × task", disable=not progress):
+            with quiet_loading(): peft_model = PeftModel.from_pretrained(model, world.module_paths[m])
+            for t in tasks:
+                if m in matrix.get(t, {}): continue
+                rows = world.task_examples(t)
+                hits = rank_classify(peft_model, tok, [r["input"] for r in rows], world.options(t))
+                matrix.setdefault(t, {})[m] = sum(p == r["output"] for p, r in zip(hits, rows)) / len(rows)
+                write_json(path, matrix)
+            peft_model.unload()
+    return {t: {m: matrix[t][m] for m in built} for t in tasks}
+
+# %% ../nbs/20_pool_study.ipynb #0b203fb4
+def plot_transfer(matrix:dict, table:dict, ax=None):
+    "Heat map: each module's lift over zero-shot (rank accuracy, points) on each task, grouped by family."
+    import matplotlib.pyplot as plt
+    fam = families()
+    order = lambda names: sorted(names, key=lambda n: (fam.get(n, ""), n))
+    tasks, mods = order(matrix), order(next(iter(matrix.values())))
+    lift = np.array([[100 * (matrix[t][m] - table[t]["zero_shot"]["rank"]) for m in mods] for t in tasks])
+    ax = ax or plt.subplots(figsize=(1.2 + 0.32 * len(mods), 1 + 0.3 * len(tasks)))[1]
+    top = max(5, np.abs(lift).max())
+    im = ax.imshow(lift, cmap="RdBu_r", vmin=-top, vmax=top)
+    ax.set_xticks(range(len(mods)), mods, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(tasks)), tasks, fontsize=7)
+    for f in {fam.get(t) for t in tasks}:
+        rows = [i for i, t in enumerate(tasks) if fam.get(t) == f]
+        cols = [j for j, m in enumerate(mods) if fam.get(m) == f]
+        if rows and cols:
+            ax.add_patch(plt.Rectangle((min(cols) - .5, min(rows) - .5), len(cols), len(rows), fill=False, lw=1.5))
+    ax.set(xlabel="module (alone, weight 1)", ylabel="task")
+    plt.colorbar(im, ax=ax, label="rank accuracy − zero-shot (points)", shrink=0.8)
+    return ax
