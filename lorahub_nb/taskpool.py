@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from .train import read_jsonl
+from .utils import hub_reachable, is_offline
 
 # %% auto #0
-__all__ = ['REALPOOL_ENV', 'TASKS_DIR', 'LABEL_FIXES', 'MAX_CHARS', 'N_SHOTS', 'LARGER_COPIES', 'realpool_dir', 'PoolTask',
-           'read_task', 'read_pool', 'make_pool_fixture', 'task_prompt', 'shot_rows', 'row_text', 'LargerCopy',
-           'read_copy', 'copy_agreement', 'training_rows', 'families']
+__all__ = ['REALPOOL_ENV', 'TASKS_DIR', 'LABEL_FIXES', 'MAX_CHARS', 'N_SHOTS', 'LARGER_COPIES', 'HUB_COPIES', 'realpool_dir',
+           'PoolTask', 'read_task', 'read_pool', 'make_pool_fixture', 'task_prompt', 'shot_rows', 'row_text',
+           'LargerCopy', 'read_copy', 'copy_agreement', 'HubCopy', 'hub_rows', 'checked_hub_rows', 'training_rows',
+           'families']
 
 # %% ../nbs/13_taskpool.ipynb #a0de2150
 REALPOOL_ENV = "LORAHUB_NB_REALPOOL_DIR"
@@ -197,6 +199,68 @@ def copy_agreement(copy:LargerCopy, task:PoolTask, pool_dir) -> tuple:
     for r in read_copy(copy, task, pool_dir): labels.setdefault(row_text(task, r), r["label"])
     shared = [(r["label"], labels[row_text(task, r)]) for r in task.test + task.train if row_text(task, r) in labels]
     return len(shared), sum(a == b for a, b in shared)
+
+# %% ../nbs/13_taskpool.ipynb #96fc5ac3
+@dataclass(frozen=True)
+class HubCopy:
+    "A task's dataset on the Hugging Face hub: id, split, text and label columns, label names -> the task's words."
+    id: str
+    split: str
+    text: str
+    label: str
+    labels: dict  # the hub's label name (ClassLabel name, or the value as text) -> the task's label word
+    config: str = None
+
+_POS = {"positive": "positive", "negative": "negative", "pos": "positive", "neg": "negative"}
+HUB_COPIES = {
+    "sst2": HubCopy("stanfordnlp/sst2", "train", "sentence", "label", _POS),
+    "rotten_tomatoes": HubCopy("cornell-movie-review-data/rotten_tomatoes", "train", "text", "label", _POS),
+    "senteval_cr": HubCopy("SetFit/SentEval-CR", "train", "text", "label_text", _POS),
+    "senteval_subj": HubCopy("SetFit/subj", "train", "text", "label_text",
+                             {"subjective": "subjective", "objective": "objective"}),
+    "trec": HubCopy("CogComp/trec", "train", "text", "coarse_label",
+                    {"ABBR": "Abbreviation", "ENTY": "Entity", "DESC": "Description", "HUM": "Person",
+                     "LOC": "Location", "NUM": "Number"}),
+    "cola": HubCopy("nyu-mll/glue", "train", "sentence", "label",
+                    {"acceptable": "acceptable", "unacceptable": "unacceptable"}, "cola"),
+    "sms_spam": HubCopy("ucirvine/sms_spam", "train", "sms", "label", {"ham": "ham", "spam": "spam"}),
+    "emotion": HubCopy("dair-ai/emotion", "train", "text", "label",
+                       {k: k for k in ("sadness", "joy", "love", "anger", "fear", "surprise")}),
+    "ag_news": HubCopy("fancyzhx/ag_news", "train", "text", "label",
+                       {"World": "World", "Sports": "Sports", "Business": "Business", "Sci/Tech": "Technology"}),
+}
+
+# %% ../nbs/13_taskpool.ipynb #6602806c
+def _load_hub(copy:HubCopy):
+    "The hub dataset of `copy` (`datasets`); offline or unreachable: an error naming the id, within seconds."
+    if not is_offline() and not hub_reachable():
+        raise RuntimeError(f"cannot reach the Hugging Face hub for {copy.id!r}; set {REALPOOL_ENV} to a local copy")
+    try:
+        import datasets
+        return datasets.load_dataset(copy.id, copy.config, split=copy.split)
+    except Exception as e:
+        raise RuntimeError(f"could not load {copy.id!r} from the hub ({type(e).__name__}: {str(e)[:200]}); "
+                           f"set {REALPOOL_ENV} to a local copy") from e
+
+def hub_rows(copy:HubCopy, task:PoolTask, load=_load_hub) -> list:
+    "The rows of a hub copy in `task`'s form ({field: text, 'label': word}), as `read_copy` gives a file's."
+    ds = load(copy)
+    feature = getattr(ds, "features", {}).get(copy.label)
+    name = feature.int2str if hasattr(feature, "int2str") else str
+    words = (copy.labels.get(name(r[copy.label])) for r in ds)
+    return [{task.fields[0]: r[copy.text].strip(), "label": w} for r, w in zip(ds, words) if w in task.options]
+
+# %% ../nbs/13_taskpool.ipynb #c715110a
+def checked_hub_rows(name:str, task:PoolTask, load=_load_hub) -> list:
+    "`hub_rows` of `HUB_COPIES[name]`, refused when its labels disagree with the task's own on over 1% of shared texts."
+    rows = hub_rows(HUB_COPIES[name], task, load)
+    labels = {row_text(task, r): r["label"] for r in rows}
+    shared = [(r["label"], labels[row_text(task, r)]) for r in task.test + task.train if row_text(task, r) in labels]
+    wrong = sum(a != b for a, b in shared)
+    if wrong > 0.01 * len(shared):
+        raise ValueError(f"{HUB_COPIES[name].id}: labels disagree with {name}'s own on {wrong} of {len(shared)} "
+                         "shared texts: a wrong id or label map (`HUB_COPIES`)")
+    return rows
 
 # %% ../nbs/13_taskpool.ipynb #2d1a82f9
 def training_rows(pool:dict, # task name -> PoolTask
