@@ -368,8 +368,8 @@ def generation_size(opt) -> int:
         o = o.optim
     if getattr(o, "_es", None) is None:
         raise ValueError(f"optimizer {chosen_optimizer(opt)!r} evaluates one point at a time: "
-                         "it has no generation to "
-                         "batch (use batched=False) or to compose ahead (use ahead=1)")
+                         "it has no generation to batch (use batched=False) "
+                         "or to compose ahead (use ahead=1)")
     return o._es.popsize
 
 def generation_search(hub, batch:dict, opt, trace:Trace, official:bool=False):

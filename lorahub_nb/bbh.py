@@ -141,8 +141,8 @@ def _hub_task(repo_id:str, task:str, split:str) -> list:
     try: return list(datasets.load_dataset(repo_id, task, split=split, revision=PARQUET))
     except Exception: pass
     raise RuntimeError(f"could not load BBH task {task!r} from the hub dataset {repo_id!r} "
-                       f"({_first_line(error)}; "
-                       f"its parquet export failed too); use the official files instead: git clone "
+                       f"({_first_line(error)}; its parquet export failed too); "
+                       "use the official files instead: git clone "
                        "https://github.com/suzgunmirac/BIG-Bench-Hard, "
                        "then pass the folder BIG-Bench-Hard/bbh")
 
@@ -153,9 +153,8 @@ def _load_hub(repo_id:str, tasks=None, split:str="test") -> BBH:
     tasks = check_tasks(tasks, BBH_TASKS, repo_id)
     if not is_offline() and not hub_reachable():
         raise ConnectionError(f"could not load BBH from the hub dataset {repo_id!r}: "
-                              "the hub cannot be reached; "
-                              "pass a local folder in the official layout (the bbh/ folder of "
-                              "github.com/suzgunmirac/BIG-Bench-Hard)")
+                              "the hub cannot be reached; pass a local folder in the official "
+                              "layout (the bbh/ folder of github.com/suzgunmirac/BIG-Bench-Hard)")
     rows = {t: _hub_task(repo_id, t, split) for t in tasks}
     out = {t: [{"input": str(r["input"]), "target": str(r["target"])} for r in rs]
            for t, rs in rows.items()}

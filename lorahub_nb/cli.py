@@ -474,10 +474,9 @@ def _bbh_parser(add):
                    help="a folder in the official layout (*.json + cot-prompts/)")
     b.add_argument("--bbh-hub", default=None, help="a hub dataset id, e.g. lukaemon/bbh (hub)")
     b.add_argument("--world", default=None, choices=["tiny", "quick", "full", "smollm2"],
-                   help="a world's tasks, base model and modules: the embedded one (tiny, quick, "
-                        "full) or smollm2 "
-                        "(SmolLM2-135M, a module per BBH task, the tasks' fixed splits; "
-                        "needs --bbh-dir)")
+                   help="a world's tasks, base model and modules: the embedded one "
+                        "(tiny, quick, full) or smollm2 (SmolLM2-135M, a module per BBH task, "
+                        "the tasks' fixed splits; needs --bbh-dir)")
     b.add_argument("--described", action="store_true",
                    help="with --world: the world with tasks described in English")
     b.add_argument("--world-dir", default=None,

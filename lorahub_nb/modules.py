@@ -128,8 +128,7 @@ def check_compatible(modules:list, # LoraModules
             a, b = _norm(k, ref.config.get(k)), _norm(k, m.config.get(k))
             if a != b:
                 raise ValueError(f"module {m.name!r} has {k}={b!r} but module {ref.name!r} has "
-                                 f"{k}={a!r}; "
-                                 "all modules must share base model, rank, alpha, "
+                                 f"{k}={a!r}; all modules must share base model, rank, alpha, "
                                  "target modules and task type")
     names = [m.name for m in modules]
     dup = {n for n in names if names.count(n) > 1}
