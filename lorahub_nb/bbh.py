@@ -18,8 +18,8 @@ __all__ = ['BBH_INSTRUCTIONS', 'BBH_TASKS', 'PARQUET', 'FIXTURE_TASKS', 'SPLITS'
 
 # %% ../nbs/09_bbh.ipynb #e9515499
 _DEDUCTION = "A logical deduction task which requires deducing the order of a sequence of objects."
-_TRACKING = ("A task requiring determining the final positions of a set of objects given their initial positions and "
-             "a description of a sequence of swaps.")
+_TRACKING = ("A task requiring determining the final positions of a set of objects given their "
+             "initial positions and a description of a sequence of swaps.")
 BBH_INSTRUCTIONS = {
     "boolean_expressions": "Evaluate the result of a random Boolean expression.",
     "causal_judgement": "Answer questions about causal attribution.",
@@ -34,17 +34,19 @@ BBH_INSTRUCTIONS = {
     "logical_deduction_three_objects": _DEDUCTION,
     "movie_recommendation": "Recommend movies similar to the given list of movies.",
     "multistep_arithmetic_two": "Solve multi-step arithmetic problems.",
-    "navigate": ("Given a series of navigation instructions, determine whether one would end up back at the "
-                 "starting point."),
-    "object_counting": "Questions that involve enumerating objects and asking the model to count them.",
+    "navigate": ("Given a series of navigation instructions, "
+                 "determine whether one would end up back at the starting point."),
+    "object_counting": "Questions that involve enumerating objects and asking the model to "
+                       "count them.",
     "penguins_in_a_table": "Answer questions about a table of penguins and their attributes.",
-    "reasoning_about_colored_objects": "Answer extremely simple questions about the colors of objects on a surface.",
+    "reasoning_about_colored_objects": "Answer extremely simple questions about the colors of "
+                                       "objects on a surface.",
     "ruin_names": "Select the humorous edit that 'ruins' the input movie or musical artist name.",
-    "salient_translation_error_detection": ("Detect the type of error in an English translation of a German source "
-                                            "sentence."),
+    "salient_translation_error_detection": ("Detect the type of error in an English translation of "
+                                            "a German source sentence."),
     "snarks": "Determine which of two sentences is sarcastic.",
-    "sports_understanding": ("Determine whether an artificially constructed sentence relating to sports is plausible "
-                             "or not."),
+    "sports_understanding": ("Determine whether an artificially constructed sentence relating to "
+                             "sports is plausible or not."),
     "temporal_sequences": "Answer questions about which times certain events could have occurred.",
     "tracking_shuffled_objects_five_objects": _TRACKING,
     "tracking_shuffled_objects_seven_objects": _TRACKING,
@@ -56,7 +58,8 @@ BBH_TASKS = sorted(BBH_INSTRUCTIONS)
 
 # %% ../nbs/09_bbh.ipynb #63804235
 def instruction_from_cot(text:str) -> str:
-    "The task instruction in a BBH `cot-prompts/<task>.txt`: the first line after the `-----` header."
+    """The task instruction in a BBH `cot-prompts/<task>.txt`:
+    the first line after the `-----` header."""
     lines = [l.strip() for l in text.splitlines()]
     start = lines.index("-----") + 1 if "-----" in lines else 0
     line = next((l for l in lines[start:] if l and "canary GUID" not in l), "")
@@ -71,7 +74,8 @@ def bbh_prompt(instruction:str, # one-line task instruction ('' for none)
 
 # %% ../nbs/09_bbh.ipynb #d7ddac6c
 class BBH(dict):
-    "BBH tasks: a dict `task -> [{'input', 'target'}, …]` with `.instructions` (task -> str) and `.source`."
+    """BBH tasks: a dict `task -> [{'input', 'target'},
+    …]` with `.instructions` (task -> str) and `.source`."""
     def __init__(self, tasks:dict, instructions:dict, source:str,
                  raw:bool=False, # inputs are prompts already (the embedded world's tasks): no Q/A template
                  pools:dict=None): # task -> a fixed pool the adapt examples are drawn from (its rows are all test)
@@ -82,7 +86,8 @@ class BBH(dict):
         "The paper's prompt for one question of `task` (the question itself for raw tasks)."
         return question if self.raw else bbh_prompt(self.instructions.get(task, ""), question)
     def __repr__(self):
-        return f"BBH({len(self)} tasks, {sum(map(len, self.values())):,} examples, source={self.source!r})"
+        return (f"BBH({len(self)} tasks, {sum(map(len, self.values())):,} examples, "
+                f"source={self.source!r})")
 
 # %% ../nbs/09_bbh.ipynb #5381272a
 def check_tasks(tasks, valid:list, where:str) -> list:
@@ -90,16 +95,20 @@ def check_tasks(tasks, valid:list, where:str) -> list:
     if tasks is None: return list(valid)
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
     unknown = [t for t in tasks if t not in valid]
-    if unknown: raise ValueError(f"unknown BBH task(s) {unknown} in {where}; valid tasks: {', '.join(valid)}")
+    if unknown:
+        raise ValueError(f"unknown BBH task(s) {unknown} in {where}; valid tasks: "
+                         f"{', '.join(valid)}")
     return tasks
 
 # %% ../nbs/09_bbh.ipynb #a9118c14
 def _read_task_file(path:Path) -> list:
     "The examples of one BBH task file, checked."
     try: data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not valid JSON: {e}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
     exs = data.get("examples") if isinstance(data, dict) else None
-    if not isinstance(exs, list) or not all(isinstance(e, dict) and "input" in e and "target" in e for e in exs):
+    if not isinstance(exs, list) or not all(isinstance(e, dict) and "input" in e and "target" in e
+                                            for e in exs):
         raise ValueError(f"{path} is not a BBH task file: "
                          "expected {'examples': [{'input': ..., 'target': ...}, ...]}")
     return [{"input": str(e["input"]), "target": str(e["target"])} for e in exs]
@@ -113,35 +122,42 @@ def _load_folder(folder:Path, tasks=None) -> BBH:
     instructions = {}
     for t in tasks:
         cot = folder / "cot-prompts" / f"{t}.txt"
-        instructions[t] = instruction_from_cot(cot.read_text()) if cot.exists() else BBH_INSTRUCTIONS.get(t, "")
+        instructions[t] = (instruction_from_cot(cot.read_text()) if cot.exists()
+                           else BBH_INSTRUCTIONS.get(t, ""))
     return BBH({t: _read_task_file(files[t]) for t in tasks}, instructions, folder)
 
 # %% ../nbs/09_bbh.ipynb #967bddd6
 PARQUET = "refs/convert/parquet"  # the Hub's automatic parquet export of a dataset
 
-def _first_line(e:Exception) -> str: return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
+def _first_line(e:Exception) -> str:
+    return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
 
 def _hub_task(repo_id:str, task:str, split:str) -> list:
-    "One task of a hub dataset: as published, else from the Hub's parquet export; one clear error otherwise."
+    """One task of a hub dataset: as published,
+    else from the Hub's parquet export; one clear error otherwise."""
     import datasets
     try: return list(datasets.load_dataset(repo_id, task, split=split))
     except Exception as first: error = first
     try: return list(datasets.load_dataset(repo_id, task, split=split, revision=PARQUET))
     except Exception: pass
-    raise RuntimeError(f"could not load BBH task {task!r} from the hub dataset {repo_id!r} ({_first_line(error)}; "
-                       f"its parquet export failed too); use the official files instead: git clone "
-                       f"https://github.com/suzgunmirac/BIG-Bench-Hard, then pass the folder BIG-Bench-Hard/bbh")
+    raise RuntimeError(f"could not load BBH task {task!r} from the hub dataset {repo_id!r} "
+                       f"({_first_line(error)}; its parquet export failed too); "
+                       "use the official files instead: git clone "
+                       "https://github.com/suzgunmirac/BIG-Bench-Hard, "
+                       "then pass the folder BIG-Bench-Hard/bbh")
 
 # %% ../nbs/09_bbh.ipynb #8b5f19d9
 def _load_hub(repo_id:str, tasks=None, split:str="test") -> BBH:
-    "BBH from a hub dataset with one config per task (columns `input`, `target`); fails fast offline."
+    """BBH from a hub dataset with one config per task
+    (columns `input`, `target`); fails fast offline."""
     tasks = check_tasks(tasks, BBH_TASKS, repo_id)
     if not is_offline() and not hub_reachable():
-        raise ConnectionError(f"could not load BBH from the hub dataset {repo_id!r}: the hub cannot be reached; "
-                              "pass a local folder in the official layout (the bbh/ folder of "
-                              "github.com/suzgunmirac/BIG-Bench-Hard)")
+        raise ConnectionError(f"could not load BBH from the hub dataset {repo_id!r}: "
+                              "the hub cannot be reached; pass a local folder in the official "
+                              "layout (the bbh/ folder of github.com/suzgunmirac/BIG-Bench-Hard)")
     rows = {t: _hub_task(repo_id, t, split) for t in tasks}
-    out = {t: [{"input": str(r["input"]), "target": str(r["target"])} for r in rs] for t, rs in rows.items()}
+    out = {t: [{"input": str(r["input"]), "target": str(r["target"])} for r in rs]
+           for t, rs in rows.items()}
     return BBH(out, {t: BBH_INSTRUCTIONS[t] for t in tasks}, repo_id)
 
 # %% ../nbs/09_bbh.ipynb #c49f097c
@@ -150,10 +166,11 @@ def load_bbh(source, # a local folder in the official layout, or a hub dataset i
     "Load BBH tasks as `task -> [{'input', 'target'}, …]` from a local folder or a hub dataset."
     path = Path(str(source)).expanduser()
     if path.is_dir(): return _load_folder(path, tasks)
-    if path.exists(): raise ValueError(f"{source} is a file; pass the folder that holds the <task>.json files")
+    if path.exists():
+        raise ValueError(f"{source} is a file; pass the folder that holds the <task>.json files")
     if looks_like_hub_id(source): return _load_hub(str(source), tasks)
-    raise FileNotFoundError(f"BBH source {str(source)!r} is neither an existing folder nor a hub dataset id "
-                            "(owner/name)")
+    raise FileNotFoundError(f"BBH source {str(source)!r} is neither an existing folder nor a hub "
+                            "dataset id (owner/name)")
 
 # %% ../nbs/09_bbh.ipynb #3d161179
 _FRUITS = ["apple", "banana", "plum", "peach", "grape", "orange", "nectarine", "strawberry"]
@@ -193,7 +210,8 @@ FIXTURE_TASKS = {"boolean_expressions": _boolean_example, "object_counting": _co
 def write_bbh_folder(tasks:dict, # task -> [{"input", "target" (or "output")}, …]
                      folder, # where to write `<task>.json` (+ `cot-prompts/<task>.txt`)
                      instructions:dict=None) -> Path: # task -> one-line instruction (written as a prompt file)
-    "Write tasks in the official BBH layout, so that `load_bbh` and `harness.run_tasks` take them like the real thing."
+    """Write tasks in the official BBH layout, so that `load_bbh`
+    and `harness.run_tasks` take them like the real thing."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for t, exs in tasks.items():
@@ -212,7 +230,8 @@ def make_fixture(folder, # where to write `<task>.json` and `cot-prompts/<task>.
                  seed:int=0) -> Path:
     "Write a small, generated BBH-layout folder (deterministic for a given `seed`)."
     tasks = check_tasks(tasks, list(FIXTURE_TASKS), "the fixture")
-    gen = {t: [FIXTURE_TASKS[t](rng) for rng in [random.Random(f"{t}:{seed}")] for _ in range(n)] for t in tasks}
+    gen = {t: [FIXTURE_TASKS[t](rng) for rng in [random.Random(f"{t}:{seed}")] for _ in range(n)]
+           for t in tasks}
     return write_bbh_folder(gen, folder, {t: BBH_INSTRUCTIONS[t] for t in tasks})
 
 # %% ../nbs/09_bbh.ipynb #ee021bb2
@@ -228,8 +247,8 @@ def split_task(examples:list, # the task's examples
     "(adapt, test): `k` examples drawn with `seed`, and the others (in file order) to test on."
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     if not 0 <= k < len(examples):
-        raise ValueError(f"task {task!r} has {len(examples)} examples: cannot draw {k} adapt examples and keep any "
-                         "to test on")
+        raise ValueError(f"task {task!r} has {len(examples)} examples: "
+                         f"cannot draw {k} adapt examples and keep any to test on")
     seed = PAPER_SPLIT_SEED if split == "paper" else seed
     idx = set(random.Random(f"{task}:{seed}").sample(range(len(examples)), k))
     adapt = [examples[i] for i in sorted(idx)]
@@ -239,10 +258,12 @@ def split_task(examples:list, # the task's examples
 # %% ../nbs/09_bbh.ipynb #1074239e
 def draw_shots(pool:list, # a task's fixed adaptation pool
                k:int=5, seed:int=0, task:str="", split:str="per-seed") -> list:
-    "`k` adapt examples drawn with `seed` from a fixed pool (in pool order); 'paper' draws once for all seeds."
+    """`k` adapt examples drawn with `seed` from a fixed pool
+    (in pool order); 'paper' draws once for all seeds."""
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     if not 0 <= k <= len(pool):
-        raise ValueError(f"task {task!r}: cannot draw {k} adapt examples from a pool of {len(pool)}")
+        raise ValueError(f"task {task!r}: cannot draw {k} adapt examples from a pool of "
+                         f"{len(pool)}")
     seed = PAPER_SPLIT_SEED if split == "paper" else seed
     return [pool[i] for i in sorted(random.Random(f"{task}:{seed}").sample(range(len(pool)), k))]
 
@@ -251,13 +272,15 @@ def adapt_and_test(data:BBH, task:str, k:int=5, seed:int=0, limit:int=None,
     "(adapt, test) of one task and seed: from its fixed pool if `data` has one, else `split_task`."
     if task not in data.pools:
         return split_task(data[task], k, seed, task=task, limit=limit, split=split)
-    return draw_shots(data.pools[task], k, seed, task, split), data[task][:limit] if limit else list(data[task])
+    return (draw_shots(data.pools[task], k, seed, task, split), data[task][:limit] if limit
+            else list(data[task]))
 
 # %% ../nbs/09_bbh.ipynb #2d13c928
 _OPTION = re.compile(r"^\s*\(([A-Z])\)", re.M)
 
 def parse_options(question:str) -> list:
-    "The option labels a question lists, one per line starting '(A)', '(B)', …: ['(A)', '(B)', …] ([] if none)."
+    """The option labels a question lists, one per line starting '(A)',
+    '(B)', …: ['(A)', '(B)', …] ([] if none)."""
     return [f"({m})" for m in dict.fromkeys(_OPTION.findall(question))]
 
 # %% ../nbs/09_bbh.ipynb #c489d45a
@@ -280,24 +303,28 @@ def task_labels(data:BBH, task:str) -> list:
 
 # %% ../nbs/09_bbh.ipynb #6c5f8b4d
 def candidates(data:BBH, task:str, question:str):
-    "The answers rank classification chooses among for one question: its options, the task's labels, or None."
+    """The answers rank classification chooses among for one question:
+    its options, the task's labels, or None."""
     kind = answer_kind(data, task)
     if kind == "options": return parse_options(question) or None
     return task_labels(data, task) if kind == "labels" else None
 
 # %% ../nbs/09_bbh.ipynb #3883c35c
 def task_chance(data:BBH, task:str) -> float:
-    "Expected exact match of a uniform guess among each test row's candidates (0 for a free-form task)."
+    """Expected exact match of a uniform guess among each
+    test row's candidates (0 for a free-form task)."""
     rows = data[task]
     hit = lambda r, c: (1 / len(c)) if c and r["target"] in c else 0.0
-    return float(sum(hit(r, candidates(data, task, r["input"])) for r in rows) / len(rows)) if rows else 0.0
+    return (float(sum(hit(r, candidates(data, task, r["input"])) for r in rows) / len(rows))
+            if rows else 0.0)
 
 # %% ../nbs/09_bbh.ipynb #8b467cc1
 # `evaluate.normalize`, the paper's
 def _norm(text:str) -> str: return text.strip().lower().replace(".", "")
 
 def task_majority(data:BBH, task:str) -> dict:
-    "The pool's most common answer (the task's rows without a pool) and its exact match on the test rows."
+    """The pool's most common answer (the task's rows
+    without a pool) and its exact match on the test rows."""
     source = data.pools.get(task) or data[task]
     counts = Counter(r["target"] for r in source)
     answer = max(counts, key=lambda a: (counts[a], -[r["target"] for r in source].index(a)))
@@ -308,12 +335,14 @@ def task_majority(data:BBH, task:str) -> dict:
 def format_line(data:BBH, task:str) -> str:
     "The one-line format instruction of the chat protocol, from the task's answer set."
     kind = answer_kind(data, task)
-    if kind == "options": return "Answer with only the letter of the correct option, for example (A)."
+    if kind == "options":
+        return "Answer with only the letter of the correct option, for example (A)."
     if kind == "labels": return f"Answer with only one of: {', '.join(task_labels(data, task))}."
     return "Answer with only the final answer, nothing else."
 
 def chat_text(data:BBH, task:str, question:str) -> str:
-    "The user's message of the chat protocol: the plain prompt without its closing 'A:', then `format_line`."
+    """The user's message of the chat protocol:
+    the plain prompt without its closing 'A:', then `format_line`."""
     plain = data.prompt(task, question).rstrip()
     body = plain[:-2].rstrip() if plain.endswith("A:") else plain
     return f"{body}\n\n{format_line(data, task)}"

@@ -28,7 +28,8 @@ def _ours_json(path:Path) -> bool:
 
 # %% ../nbs/18_cli.ipynb #1e002849
 def check_writable(path) -> Path:
-    "Refuse an output whose folder cannot be written, naming that folder as given; return `path` as a Path."
+    """Refuse an output whose folder cannot be written,
+    naming that folder as given; return `path` as a Path."""
     p = Path(path)
     folder = p.parent
     while not folder.exists() and folder != folder.parent: folder = folder.parent
@@ -44,7 +45,8 @@ def check_out(path, overwrite:bool) -> Path:
     from lorahub_nb.results import is_results_file
     p = check_writable(path)
     if p.is_file() and is_results_file(p):
-        raise FileExistsError(f"{p} holds bbh results (resumable); refusing to replace it: choose another --out")
+        raise FileExistsError(f"{p} holds bbh results (resumable); refusing to replace it: "
+                              "choose another --out")
     return check_replaceable(p, overwrite, "--overwrite",
                              owned=lambda f: _ours_jsonl(f) or _ours_json(f))
 
@@ -80,7 +82,8 @@ def _show(args, summary, *lines):
 
 # %% ../nbs/18_cli.ipynb #b1cf6b21
 def _learn_rows(args):
-    "What learn learns from: the --examples rows, or --task's training rows (`usertask.read_user_task`)."
+    """What learn learns from: the --examples rows,
+    or --task's training rows (`usertask.read_user_task`)."""
     if args.examples:
         from lorahub_nb.train import load_task_examples
         return load_task_examples(args.examples, args.input_field, args.output_field)
@@ -95,7 +98,8 @@ def _base(args):
     return world_base(args.world, say=print if _loud(args) else None)
 
 def cmd_learn(args):
-    "`learn`: `usertask.learn_adapter` on the modules and examples (or task) given; prints the weights."
+    """`learn`: `usertask.learn_adapter` on the modules
+    and examples (or task) given; prints the weights."""
     from lorahub_nb.usertask import learn_adapter, pick_modules
     out, search, device = check_out(args.out, args.overwrite), _search(args), _device(args)
     examples = _learn_rows(args)
@@ -131,16 +135,19 @@ def _adapter(args):
     return str(world_modules(args.world).get(args.adapter, args.adapter))
 
 def _eval_lines(res:dict) -> list:
-    "The printed result: exact match; for a task, rank accuracy first, then exact match, chance and majority."
+    """The printed result: exact match; for a task,
+    rank accuracy first, then exact match, chance and majority."""
     em = f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f})"
     if "rank_accuracy" not in res: return [f"{em} on {res['n']} examples"]
-    return [f"rank accuracy {res['rank_accuracy']:.3f} on {res['n']} examples (the option the model ranks first)",
+    return [f"rank accuracy {res['rank_accuracy']:.3f} on {res['n']} examples "
+            "(the option the model ranks first)",
             f"generation {em}: the answer's form",
             f"chance {res['chance']:.3f} (1/|options|), majority {res['majority']:.3f} "
             f"(always {res['majority_label']!r}, the commonest training label)"]
 
 def cmd_eval(args):
-    "`eval`: `usertask.eval_adapter` on a JSONL test set or a classification task; prints the scores."
+    """`eval`: `usertask.eval_adapter` on a JSONL test
+    set or a classification task; prints the scores."""
     from lorahub_nb.usertask import eval_adapter
     out = check_out(args.out, args.overwrite) if args.out else None
     device, data = _device(args), _eval_data(args)
@@ -154,7 +161,8 @@ def cmd_eval(args):
 
 # %% ../nbs/18_cli.ipynb #41ec9d75
 def cmd_train(args):
-    "`train`: `usertask.train_task` on a task (JSONL, folder or `datasets` id); prints the best held-out step."
+    """`train`: `usertask.train_task` on a task (JSONL,
+    folder or `datasets` id); prints the best held-out step."""
     from lorahub_nb.usertask import train_task
     out, device = check_out(args.out, args.overwrite), _device(args)
     res = train_task(args.base, args.data, out, eval_data=args.eval_data,
@@ -183,7 +191,8 @@ def cmd_demo(args):
              tasks=args.tasks, n_test=args.n_test, device=device, progress=_loud(args))
     rec = r["record"]
     _show(args,
-          dict(summary=rec["summary"], leave_one_out=rec["leave_one_out"], out=str(out)), demo_table(r))
+          dict(summary=rec["summary"], leave_one_out=rec["leave_one_out"], out=str(out)),
+          demo_table(r))
     _say(args, f"wrote {out}/results.json, results.png and adapter/")
     return rec
 
@@ -199,14 +208,16 @@ def _bbh_inputs(args):
                      world_dir=args.world_dir, dtype=args.dtype)
 
 def _protocol(args):
-    "The `Protocol` the bbh flags ask for (no --n-modules: `worlds.run_bbh` takes 20, or the whole pool if smaller)."
+    """The `Protocol` the bbh flags ask for (no --n-modules:
+    `worlds.run_bbh` takes 20, or the whole pool if smaller)."""
     from lorahub_nb.harness import Protocol
     return Protocol(n_modules=args.n_modules, shots=args.shots, limit=args.limit, split=args.split,
                     prefilter=args.prefilter, prompt=args.prompt).but(budget=args.budget)
 
 # %% ../nbs/18_cli.ipynb #7ccdc314
 def cmd_bbh(args):
-    "`bbh`: `worlds.run_bbh`, the paper's protocol over tasks × seeds × methods, appended to a resumable JSONL."
+    """`bbh`: `worlds.run_bbh`, the paper's protocol over
+    tasks × seeds × methods, appended to a resumable JSONL."""
     from lorahub_nb.results import check_results_out
     from lorahub_nb.report import format_table, summarize
     from lorahub_nb.methods import PAPER_METHODS
@@ -224,7 +235,8 @@ def cmd_bbh(args):
 
 # %% ../nbs/18_cli.ipynb #7ccdc315
 def cmd_study(args):
-    "`study`: `study.run_study` on the embedded world, or `worlds.real_study` on the SmolLM2 one (resumable)."
+    """`study`: `study.run_study` on the embedded world,
+    or `worlds.real_study` on the SmolLM2 one (resumable)."""
     if args.world == "smollm2": return _real_study(args)
     from lorahub_nb.study import run_study, study_table
     out, device = check_out(args.out, args.overwrite), _device(args)
@@ -236,7 +248,8 @@ def cmd_study(args):
     return st
 
 def _real_study(args):
-    "`study --world smollm2`: `worlds.real_study`, the stages asked for, resumed from what `--out` holds."
+    """`study --world smollm2`: `worlds.real_study`,
+    the stages asked for, resumed from what `--out` holds."""
     from lorahub_nb.real_study import real_table
     from lorahub_nb.worlds import real_study
     out = check_writable(Path(args.out) / "rows.jsonl").parent
@@ -249,7 +262,8 @@ def _real_study(args):
 
 # %% ../nbs/18_cli.ipynb #bd00ba60
 class OneLineParser(argparse.ArgumentParser):
-    "An argument parser whose errors are one line on stderr (and exit code 2), without the usage block."
+    """An argument parser whose errors are one line on stderr
+    (and exit code 2), without the usage block."""
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
@@ -257,7 +271,8 @@ class OneLineParser(argparse.ArgumentParser):
 def ranged(kind, # int or float
            lo=None, hi=None, # lo <= value < hi
            strict:bool=False): # lo < value
-    "An argparse `type`: a finite number of `kind` in range; anything else is one line saying what is expected."
+    """An argparse `type`: a finite number of `kind` in range;
+    anything else is one line saying what is expected."""
     what = "an integer" if kind is int else "a number"
     need = [f"{'>' if strict else '>='} {lo}"] if lo is not None else []
     need += [f"< {hi}"] if hi is not None else []
@@ -339,7 +354,8 @@ def _data_flags(p, dtype=True):
     p.add_argument("--output-field", default="output",
                    help="the examples' field holding the answer (default output)")
     p.add_argument("--max-input-tokens", type=ranged(int, 1), default=None,
-                   help="cut longer inputs to this many tokens (default: the model's limit, 2048 for T5)")
+                   help="cut longer inputs to this many tokens (default: the model's limit, "
+                        "2048 for T5)")
     if dtype: p.add_argument("--dtype", default="auto",
                              help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
 
@@ -374,7 +390,8 @@ def _world_flag(p):
 
 def _learn_parser(add):
     l = add("learn",
-            "search module weights on a few examples (or a classification task) and save the composed adapter")
+            "search module weights on a few examples "
+            "(or a classification task) and save the composed adapter")
     l.add_argument("--modules", nargs="+", default=None,
                    help="folders, hub ids, @list.txt or random:N (hub); "
                    "with --world also its modules by name (default: all of the world's)")
@@ -382,11 +399,12 @@ def _learn_parser(add):
     what = l.add_mutually_exclusive_group(required=True)
     what.add_argument("--examples", help="JSON lines with the input and output fields")
     what.add_argument("--task",
-                      help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
-                      "rows carry options (see below)")
+                      help="a classification task: a folder "
+                      "(config.json + JSONL rows) or a JSONL whose rows carry options (see below)")
     l.add_argument("--shots", type=ranged(int, 1), default=None,
                    help="--task: learn from this many training rows, "
-                   "drawn by a shuffle seeded with the task's name (default: 5 of a folder's, every row of a file)")
+                   "drawn by a shuffle seeded with the task's name (default: 5 of a folder's, "
+                   "every row of a file)")
     l.add_argument("--base", default=None, help="base model: a folder, a .gguf file or a hub id "
                    "(default: the world's, else the modules' adapter_config.json)")
     _base_flag(l)
@@ -426,18 +444,19 @@ def _train_parser(add):
 # %% ../nbs/18_cli.ipynb #edf39a0e
 def _eval_parser(add):
     e = add("eval",
-            "score a base model with an optional adapter: exact match on a JSONL test set, or rank accuracy "
-                    "on a classification task")
+            "score a base model with an optional adapter: exact match on a JSONL test set, "
+                    "or rank accuracy on a classification task")
     e.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: the world's, else the adapter's)")
+                   help="base model: a folder, a .gguf file or a hub id (default: the world's, "
+                        "else the adapter's)")
     e.add_argument("--adapter", default=None,
                    help="a PEFT adapter folder (e.g. the output of learn); with --world "
                    "also one of its modules by name")
     what = e.add_mutually_exclusive_group(required=True)
     what.add_argument("--data", help="JSON lines with the input and output fields")
     what.add_argument("--task",
-                      help="a classification task: a folder (config.json + JSONL rows) or a JSONL whose "
-                      "rows carry options (see below)")
+                      help="a classification task: a folder "
+                      "(config.json + JSONL rows) or a JSONL whose rows carry options (see below)")
     _world_flag(e)
     e.add_argument("--max-new-tokens", type=ranged(int, 1), default=None,
                    help="longest answer, in tokens (default 32; a task: its longest option + 2)")
@@ -455,17 +474,21 @@ def _bbh_parser(add):
                    help="a folder in the official layout (*.json + cot-prompts/)")
     b.add_argument("--bbh-hub", default=None, help="a hub dataset id, e.g. lukaemon/bbh (hub)")
     b.add_argument("--world", default=None, choices=["tiny", "quick", "full", "smollm2"],
-                   help="a world's tasks, base model and modules: the embedded one (tiny, quick, full) or smollm2 "
-                        "(SmolLM2-135M, a module per BBH task, the tasks' fixed splits; needs --bbh-dir)")
+                   help="a world's tasks, base model and modules: the embedded one "
+                        "(tiny, quick, full) or smollm2 (SmolLM2-135M, a module per BBH task, "
+                        "the tasks' fixed splits; needs --bbh-dir)")
     b.add_argument("--described", action="store_true",
                    help="with --world: the world with tasks described in English")
     b.add_argument("--world-dir", default=None,
-                   help="smollm2: the world's folder (default: the committed one in a clone, else the cache)")
+                   help="smollm2: the world's folder (default: the committed one in a clone, "
+                        "else the cache)")
     b.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: the modules' base)")
+                   help="base model: a folder, a .gguf file or a hub id (default: "
+                        "the modules' base)")
     _base_flag(b)
     b.add_argument("--modules", nargs="+", default=None,
-                   help="pool: folders, hub ids, @list.txt, random:N (default: the published catalogue)")
+                   help="pool: folders, hub ids, @list.txt, random:N (default: "
+                        "the published catalogue)")
     b.add_argument("--tasks", nargs="+", default=None, help="tasks to run (default: all)")
     b.add_argument("--seeds", nargs="+", type=ranged(int, 0), default=[1, 2, 3, 4, 5],
                    help="seeds (default 1 2 3 4 5)")
@@ -481,13 +504,16 @@ def _bbh_parser(add):
     b.add_argument("--limit", type=ranged(int, 1), default=None,
                    help="test examples per task (default: all)")
     b.add_argument("--split", default="per-seed", choices=["per-seed", "paper"],
-                   help="per-seed: new adapt examples per seed; paper: one draw per task, as the official script")
+                   help="per-seed: new adapt examples per seed; paper: one draw per task, "
+                        "as the official script")
     b.add_argument("--prefilter", default="random",
                    choices=["random", "loss", "embedding", "hybrid"],
                    help="how the N modules are chosen (default random, the paper's)")
     b.add_argument("--prompt", default="auto", choices=["auto", "plain", "chat"],
-                   help="plain: the paper's Q:/A: prompt; chat: the base's chat template and a format line; "
-                        "auto (default): chat where the base's tokenizer has a chat template (an instruct model)")
+                   help="plain: the paper's Q:/A: prompt; chat: "
+                        "the base's chat template and a format line; "
+                        "auto (default): chat where the base's tokenizer has a chat template "
+                        "(an instruct model)")
     b.add_argument("--samples", default=None,
                    help="JSON: module id -> sample inputs, for centroid weights")
     b.add_argument("--seed", type=ranged(int, 0), default=0, help="seed for random:N")
@@ -503,7 +529,8 @@ def _bbh_parser(add):
 def _study_parser(add):
     s = add("study", "compare centroid, gradient, optimizers and pre-filtering on a world")
     s.add_argument("--world", default="embedded", choices=["embedded", "smollm2"],
-                   help="embedded (default; minutes) or smollm2: SmolLM2-135M and BBH (hours, resumable)")
+                   help="embedded (default; minutes) or smollm2: SmolLM2-135M and BBH "
+                        "(hours, resumable)")
     s.add_argument("--quick", action="store_true",
                    help="the quick embedded world (5 skills): about 2 minutes")
     s.add_argument("--described", action="store_true",
@@ -511,13 +538,14 @@ def _study_parser(add):
     s.add_argument("--seeds", type=ranged(int, 1), default=None,
                    help="seeds (default 5; smollm2: 3)")
     s.add_argument("--stages", nargs="+", type=ranged(int, 1, 7), default=None,
-                   help="smollm2: the stages to run, 1-5 (lorahub_nb.real_study.REAL_STAGES) and 6 (the pre-filter "
-                        "grid, REAL_PREFILTER); default all")
+                   help="smollm2: the stages to run, 1-5 (lorahub_nb.real_study.REAL_STAGES) and 6 "
+                        "(the pre-filter grid, REAL_PREFILTER); default all")
     s.add_argument("--tasks", nargs="+", default=None, help="smollm2: BBH tasks (default all 27)")
     s.add_argument("--bbh-dir", default=None,
                    help="smollm2: the BBH folder (default $LORAHUB_NB_BBH_DIR)")
     s.add_argument("--world-dir", default=None,
-                   help="smollm2: the world's folder (default: the committed one in a clone, else the cache)")
+                   help="smollm2: the world's folder (default: the committed one in a clone, "
+                        "else the cache)")
     s.add_argument("--base", default=None,
                    help="smollm2: the GGUF file (default: found with pip, see realworld)")
     s.add_argument("--compile", action="store_true",
@@ -528,7 +556,8 @@ def _study_parser(add):
 def build_parser() -> argparse.ArgumentParser:
     "The `lorahub-nb` argument parser."
     P = OneLineParser(prog="lorahub-nb", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="LoraHub: compose LoRA modules with gradient-free weights.")
+                                description="LoraHub: compose LoRA modules with "
+                                            "gradient-free weights.")
     sub = P.add_subparsers(dest="command", required=True)
     def add(name, help):
         epilog = "example:\n  " + _EXAMPLES[name] + _EPILOGS.get(name, "")

@@ -22,16 +22,23 @@ def _check_same_layout(state_dicts: dict):
     for name in names[1:]:
         sd = state_dicts[name]
         missing, extra = set(ref) - set(sd), set(sd) - set(ref)
-        if missing: raise ValueError(f"module {name!r} lacks key {sorted(missing)[0]!r} that module {ref_name!r} has")
-        if extra: raise ValueError(f"module {name!r} has key {sorted(extra)[0]!r} that module {ref_name!r} lacks")
+        if missing:
+            raise ValueError(f"module {name!r} lacks key {sorted(missing)[0]!r} that module "
+                             f"{ref_name!r} has")
+        if extra:
+            raise ValueError(f"module {name!r} has key {sorted(extra)[0]!r} that module "
+                             f"{ref_name!r} lacks")
         for k in ref:
             if tuple(sd[k].shape) != tuple(ref[k].shape):
-                raise ValueError(f"module {name!r}, key {k!r}: shape {tuple(sd[k].shape)} differs from "
-                                 f"{tuple(ref[k].shape)} in module {ref_name!r} (different rank or base model?)")
+                raise ValueError(f"module {name!r}, key {k!r}: "
+                                 f"shape {tuple(sd[k].shape)} differs from "
+                                 f"{tuple(ref[k].shape)} in module {ref_name!r} "
+                                 "(different rank or base model?)")
 
 # %% ../nbs/02_compose.ipynb #2ca19df5
 def _rows_of_one_block(sds:list, keys:list):
-    "The (N, D) float32 tensor whose row i holds `sds[i]`'s tensors back to back in `keys` order, or None."
+    """The (N, D) float32 tensor whose row i holds `sds[i]`'s
+    tensors back to back in `keys` order, or None."""
     first = sds[0][keys[0]]
     if first.dtype != torch.float32: return None
     ptr, start = first.untyped_storage().data_ptr(), first.storage_offset()
@@ -39,7 +46,8 @@ def _rows_of_one_block(sds:list, keys:list):
     for sd in sds:
         for k in keys:
             t = sd[k]
-            if (t.dtype != torch.float32 or not t.is_contiguous() or t.untyped_storage().data_ptr() != ptr
+            if (t.dtype != torch.float32 or not t.is_contiguous()
+                or t.untyped_storage().data_ptr() != ptr
                 or t.storage_offset() != o): return None
             o += t.numel()
     return first.new_empty(0).set_(first.untyped_storage(), start,
@@ -59,7 +67,9 @@ class LoraBank:
     @property
     def n(self): return len(self.names)
 
-    def __repr__(self): return f"LoraBank(n={self.n}, keys={len(self.keys)}, params_per_module={self.flat.shape[1]:,})"
+    def __repr__(self):
+        return (f"LoraBank(n={self.n}, keys={len(self.keys)}, "
+                f"params_per_module={self.flat.shape[1]:,})")
 
 # %% ../nbs/02_compose.ipynb #8d96df90
 @patch(cls_method=True)
@@ -97,7 +107,8 @@ def as_weights(w, n:int,
     "Check and convert a weight vector of length `n` (or rows of them) to a float32 tensor."
     w = torch.as_tensor(np.asarray(w, dtype=np.float32) if not torch.is_tensor(w) else w,
                         dtype=torch.float32)
-    if rows and (w.ndim != 2 or w.shape[1] != n): raise ValueError(f"W must have shape (c, {n}), got {tuple(w.shape)}")
+    if rows and (w.ndim != 2 or w.shape[1] != n):
+        raise ValueError(f"W must have shape (c, {n}), got {tuple(w.shape)}")
     if not rows and w.shape != (n,):
         raise ValueError(f"expected {n} weights (one per module), got shape {tuple(w.shape)}")
     if not torch.isfinite(w).all(): raise ValueError(f"weights must be finite, got {w.tolist()}")
@@ -127,7 +138,8 @@ def compose_linear(bank:LoraBank, w) -> dict:
 
 # %% ../nbs/02_compose.ipynb #f814ae0d
 def linear_config(config:dict, n:int) -> dict:
-    "Adapter config for `compose_linear`'s output: rank N·r, alpha rescaled so each module keeps its scale."
+    """Adapter config for `compose_linear`'s output: rank N·r,
+    alpha rescaled so each module keeps its scale."""
     cfg = dict(config)
     cfg["r"] = config["r"] * n
     cfg["lora_alpha"] = config["lora_alpha"] * (math.sqrt(n) if config.get("use_rslora") else n)
@@ -148,14 +160,17 @@ class InPlaceComposer:
                  bank:LoraBank, adapter:str="default"):
         params = dict(model.named_parameters())
         missing = [k for k in bank.keys if live_key(k, adapter) not in params]
-        if missing: raise ValueError(f"the model has no LoRA parameter for {missing[0]!r} (adapter {adapter!r}); "
-                                     "was it built with the modules' adapter config?")
+        if missing:
+            raise ValueError(f"the model has no LoRA parameter for {missing[0]!r} "
+                             f"(adapter {adapter!r}); "
+                             "was it built with the modules' adapter config?")
         p0 = params[live_key(bank.keys[0], adapter)]
         self.bank, self.dtype, self.device = bank, p0.dtype, p0.device
         self.buffer = torch.zeros(bank.flat.shape[1], dtype=p0.dtype, device=p0.device)
         for k, o, s, shape in zip(bank.keys, bank.offsets, bank.sizes, bank.shapes):
             p = params[live_key(k, adapter)]
-            if tuple(p.shape) != shape: raise ValueError(f"{k!r}: model has shape {tuple(p.shape)}, bank has {shape}")
+            if tuple(p.shape) != shape:
+                raise ValueError(f"{k!r}: model has shape {tuple(p.shape)}, bank has {shape}")
             p.data = self.buffer[o:o + s].view(shape)
         # a copy when dtype/device differ; never written
         self.flat = bank.flat.to(device=p0.device, dtype=p0.dtype)
@@ -171,7 +186,8 @@ class InPlaceComposer:
 @torch.no_grad()
 def compose_many(self:InPlaceComposer, W, # (c, N): one weight vector per row
                  out:torch.Tensor=None) -> torch.Tensor: # a (≥c, D) buffer to write into
-    "(c, D): the compositions of c weight vectors in one product, which reads the bank once for all of them."
+    """(c, D): the compositions of c weight vectors in one product,
+    which reads the bank once for all of them."""
     W = as_weights(W, self.bank.n, rows=True)
     return torch.mm(W.to(self.device, self.dtype), self.flat,
                     out=None if out is None else out[:len(W)])
@@ -192,7 +208,8 @@ def set_state(self:InPlaceComposer, state_dict:dict):
 
 @patch
 def use(self:InPlaceComposer, bank:LoraBank):
-    "Swap in another bank with the same layout (e.g. another draw of modules); the model is untouched."
+    """Swap in another bank with the same layout (e.g.
+    another draw of modules); the model is untouched."""
     if bank.keys != self.bank.keys or bank.shapes != self.bank.shapes:
         raise ValueError("the new bank's keys or shapes differ from the attached adapter's")
     self.bank, self.flat = bank, bank.flat.to(device=self.device, dtype=self.dtype)

@@ -23,7 +23,8 @@ __all__ = ['EXPLORER_METHODS', 'SETTINGS', 'MARK_COLOURS', 'ExplorerState', 'set
 
 # %% ../nbs/15_explorer.ipynb #6a6f81bb
 class ExplorerState:
-    "The explorer's logic without widgets: a hub, a task's examples, the current weights, the runs so far."
+    """The explorer's logic without widgets: a hub,
+    a task's examples, the current weights, the runs so far."""
     def __init__(self, hub:LoraHub, # base model with the modules attached (all of them)
                  examples:list, # few-shot examples [{"input", "output"}]: the objective
                  queries:list=None, # held-out examples whose answers are shown (default: the few-shot ones)
@@ -62,10 +63,12 @@ class ExplorerState:
 def _as_full(state:ExplorerState, w) -> np.ndarray:
     if isinstance(w, dict):
         unknown = set(w) - set(state.names)
-        if unknown: raise ValueError(f"unknown modules {sorted(unknown)}; the explorer has {state.names}")
+        if unknown:
+            raise ValueError(f"unknown modules {sorted(unknown)}; the explorer has {state.names}")
         w = [w.get(n, state.w[i]) for i, n in enumerate(state.names)]
     w = np.asarray(w, dtype=np.float64)
-    if w.shape != (len(state.names),): raise ValueError(f"expected {len(state.names)} weights, got shape {w.shape}")
+    if w.shape != (len(state.names),):
+        raise ValueError(f"expected {len(state.names)} weights, got shape {w.shape}")
     return np.where(np.isin(state.names, state.selected), w, 0.0)
 
 # %% ../nbs/15_explorer.ipynb #1e83d108
@@ -74,7 +77,8 @@ def _answers(state:ExplorerState) -> list:
     prompts = [q["input"] for q in state.queries]
     outs = state.hub.generate(prompts, max_new_tokens=state.max_new_tokens)
     ranked = (rank_classify(state.hub.model, state.hub.tokenizer, prompts, state.options,
-                            max_input_tokens=state.hub.max_input_tokens) if state.options else [None] * len(outs))
+                            max_input_tokens=state.hub.max_input_tokens) if state.options
+              else [None] * len(outs))
     return [dict(input=q["input"], answer=a, rank=r, target=q["output"],
                  correct=exact_match(a, q["output"]))
             for q, a, r in zip(state.queries, outs, ranked)]
@@ -82,7 +86,8 @@ def _answers(state:ExplorerState) -> list:
 # %% ../nbs/15_explorer.ipynb #781128e4
 @patch
 def on_weights(self:ExplorerState, w) -> dict:
-    "Set the weights; return objective, loss, L1 term, the answers to the queries and their accuracy (exact, rank)."
+    """Set the weights; return objective, loss, L1 term,
+    the answers to the queries and their accuracy (exact, rank)."""
     self.w = _as_full(self, w)
     active = self.w[np.isin(self.names, self.selected)]
     loss, reg = self.hub.loss(self.examples, w=active), l1_penalty(active, self.search.alpha)
@@ -113,22 +118,26 @@ SETTINGS = {"full": "full pool", "leave-one-out": "leave-one-out (own module out
 
 def setting_own(own:dict, # task -> its own module, or [own, kin...]
                 task:str, setting:str) -> dict:
-    "What the harness holds out under `setting`: nothing, `task`'s own module alone, or it with its kin."
-    if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
+    """What the harness holds out under `setting`: nothing,
+    `task`'s own module alone, or it with its kin."""
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
     if setting == "full": return {}
     return {task: own_name(own, task)} if setting == "leave-one-out" else dict(own or {})
 
 # %% ../nbs/15_explorer.ipynb #7c1e0a03
 def setting_pool(names:list, # the pool's modules
                  own:dict, task:str, setting:str) -> list:
-    "The modules `task` may use under `setting`, as the harness chooses them (the whole pool, less what it holds out)."
+    """The modules `task` may use under `setting`,
+    as the harness chooses them (the whole pool, less what it holds out)."""
     pool = Pool(dict.fromkeys(names), setting_own(own, task, setting))
     protocol = Protocol(n_modules=None, setting="full" if setting == "full" else "loo")
     return choose_modules(Cell(task, 0, [], [], 0), pool, protocol, models=None)
 
 # %% ../nbs/15_explorer.ipynb #7c1e0a05
 def settings_for(own:dict) -> list:
-    "The settings a pool offers: leave-one-out where tasks have own modules, leave-family-out where some have kin."
+    """The settings a pool offers: leave-one-out where tasks
+    have own modules, leave-family-out where some have kin."""
     own = own or {}
     kin = any(len(held_out(own, t)) > 1 for t in own)
     return [s for s in SETTINGS if s == "full" or (own and (s == "leave-one-out" or kin))]
@@ -151,10 +160,12 @@ def use_setting(self:ExplorerState, setting:str) -> list:
 MARK_COLOURS = {"own": "#b35900", "kin": "#6f4e99"}
 
 def name_html(name:str, mark:str=None) -> str:
-    "A module's full name that wraps only at its underscores (its end stays visible), then its mark."
+    """A module's full name that wraps only at its underscores
+    (its end stays visible), then its mark."""
     parts = "_<wbr>".join(html.escape(p) for p in name.split("_"))
     badge = f" <b class='lh-mark' style='color:{MARK_COLOURS[mark]}'>{mark}</b>" if mark else ""
-    return (f"<span class='lh-name' title='{html.escape(name)}' style='white-space:normal;overflow-wrap:anywhere;"
+    return (f"<span class='lh-name' title='{html.escape(name)}' "
+            "style='white-space:normal;overflow-wrap:anywhere;"
             f"line-height:1.2;display:inline-block'>{parts}{badge}</span>")
 
 # %% ../nbs/15_explorer.ipynb #7c1e0a12
@@ -177,7 +188,8 @@ def _bar(label:str, x:float, scale:float, grey:bool=False, half:int=100) -> str:
              f"<div style='position:absolute;left:{left:.0f}px;width:{width:.0f}px;height:12px;background:{colour}'></div>"
              f"<div style='position:absolute;left:{half}px;width:1px;height:12px;background:#444'></div></div>")
     return (f"<div class='lh-bar' style='display:flex;align-items:center;gap:6px;margin:2px 0;font-size:12px'>"
-            f"<div class='lh-bar-label' style='flex:none;width:240px;text-align:right'>{label}</div>{track}"
+            "<div class='lh-bar-label' "
+            f"style='flex:none;width:240px;text-align:right'>{label}</div>{track}"
             f"<div style='flex:none;width:44px;text-align:right'>{x:+.2f}</div></div>")
 
 # %% ../nbs/15_explorer.ipynb #7c1e0a16
@@ -185,18 +197,22 @@ def weights_html(names:list, w, # the modules and their weights
                  marks:dict=None, # name -> 'own' / 'kin'
                  grey:set=(), # modules shown grey (held out of the pool)
                  top:int=15) -> str: # bars for the largest |w|; the others share one 'rest' bar
-    "The weights as horizontal bars, largest |w| first: the `top` largest, then one grey bar for the rest."
+    """The weights as horizontal bars, largest |w| first:
+    the `top` largest, then one grey bar for the rest."""
     w, marks = np.asarray(w, dtype=float), marks or {}
     order, scale = by_weight(w), max(float(np.abs(w).max(initial=0)), 1e-9)
-    bars = [_bar(name_html(names[i], marks.get(names[i])), w[i], scale, names[i] in grey) for i in order[:top]]
+    bars = [_bar(name_html(names[i], marks.get(names[i])), w[i], scale, names[i] in grey)
+            for i in order[:top]]
     rest = order[top:]
     if len(rest): bars.append(_bar(f"<i>rest: {len(rest)} modules, Σ|w|</i>",
                                    float(np.abs(w[rest]).sum()), scale, True))
-    return f"<div class='lh-chart'><b>composition weights</b> (largest |w| first){''.join(bars)}</div>"
+    return ("<div class='lh-chart'><b>composition weights</b> "
+            f"(largest |w| first){''.join(bars)}</div>")
 
 # %% ../nbs/15_explorer.ipynb #3eb2ee3c
 def plot_history(state:ExplorerState, figsize=(5, 2.6)):
-    "The objective against the evaluations of every search so far (dots, and the best so far; one colour per method)."
+    """The objective against the evaluations of every search so far (dots,
+    and the best so far; one colour per method)."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=figsize)
     runs = {m: np.array(p.info["history"]) for m, p in state.runs.items() if "history" in p.info}
@@ -222,7 +238,8 @@ def _tail(s:str, n:int=90) -> str: return s if len(s) <= n else "…" + s[-n:]
 
 def _answers_html(answers:list) -> str:
     "The queries (their last characters: real prompts are long), the answers, the targets."
-    cell = lambda x, full=None: (f"<td title='{html.escape(full or '')}' style='overflow-wrap:anywhere;"
+    cell = lambda x, full=None: (f"<td title='{html.escape(full or '')}' "
+                                 "style='overflow-wrap:anywhere;"
                                  f"line-height:1.3'><code>{html.escape(str(x))}</code></td>")
     ranked = any(a.get("rank") is not None for a in answers)
     rank = lambda a: cell(a["rank"]) if ranked else ""
@@ -248,9 +265,11 @@ def _module_widgets(state:ExplorerState) -> dict:
     slider = lambda: W.FloatSlider(0.0, min=-b, max=b, step=0.05, continuous_update=False,
                                    readout_format=".2f",
                                    layout=W.Layout(width="230px", flex="none"))
-    checks = {n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px", flex="none")) for n in state.names}
+    checks = {n: W.Checkbox(True, indent=False, layout=W.Layout(width="24px", flex="none"))
+              for n in state.names}
     sliders = {n: slider() for n in state.names}
-    labels = {n: W.HTML(name_html(n), layout=W.Layout(width="250px", flex="none")) for n in state.names}
+    labels = {n: W.HTML(name_html(n), layout=W.Layout(width="250px", flex="none"))
+              for n in state.names}
     row = lambda n: W.HBox([checks[n], sliders[n], labels[n]], layout=W.Layout(align_items="center")).add_class("lh-row")
     rows = {n: row(n) for n in state.names}
     # never squeezed
@@ -282,7 +301,8 @@ def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, s
 
 # %% ../nbs/15_explorer.ipynb #36387463d
 def query_options(data, task:str, queries:list) -> list:
-    "Per query, the candidates rank classification chooses among (`bbh.candidates`); None if any query has none."
+    """Per query, the candidates rank classification chooses
+    among (`bbh.candidates`); None if any query has none."""
     options = [candidates(data, task, q["input"]) for q in queries]
     return None if None in options else options
 
@@ -295,12 +315,16 @@ def task_reference(data, task:str) -> dict:
 # %% ../nbs/15_explorer.ipynb #36387463b
 def status_html(out:dict, # what `on_weights` returned
                 reference:dict=None) -> str: # the accuracy's reference points: label -> text (`task_reference`)
-    "The objective, the accuracy on the queries (exact match, and rank when there is one), its reference points."
+    """The objective, the accuracy on the queries (exact match,
+    and rank when there is one), its reference points."""
     rank = "" if out.get("rank_accuracy") is None else f", rank {out['rank_accuracy']:.0%}"
-    ref = " &nbsp;·&nbsp; ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in (reference or {}).items())
+    ref = " &nbsp;·&nbsp; ".join(f"{html.escape(k)} {html.escape(v)}"
+                                 for k, v in (reference or {}).items())
     ref = f" &nbsp;|&nbsp; on the task's test rows: {ref}" if ref else ""
-    return (f"<b>objective</b> {out['objective']:.4f} = loss {out['loss']:.4f} + L1 {out['reg']:.4f} &nbsp; "
-            f"<b>accuracy on the {len(out['answers'])} queries</b> exact match {out['accuracy']:.0%}{rank}{ref}")
+    return (f"<b>objective</b> {out['objective']:.4f} = loss {out['loss']:.4f} + L1 "
+            f"{out['reg']:.4f} &nbsp; "
+            f"<b>accuracy on the {len(out['answers'])} queries</b> exact match "
+            f"{out['accuracy']:.0%}{rank}{ref}")
 
 # %% ../nbs/15_explorer.ipynb #36387463
 class Explorer:
@@ -325,7 +349,8 @@ class Explorer:
         self.w["answers"].value = _answers_html(out["answers"])
 
     def set_sliders(self, w):
-        "Move the sliders to `w` (one recomputation, not one per slider), then put the rows in order."
+        """Move the sliders to `w` (one recomputation,
+        not one per slider), then put the rows in order."""
         self.busy = True
         try:
             for n, x in zip(self.state.names, w): self.w["sliders"][n].value = float(x)
@@ -372,7 +397,8 @@ def on_check(self:Explorer, _=None):
 # %% ../nbs/15_explorer.ipynb #862bdde3
 @patch
 def on_setting(self:Explorer, _=None):
-    "The pool menu: the modules the setting leaves are ticked; the held-out ones are unticked and cannot be moved."
+    """The pool menu: the modules the setting leaves are ticked;
+    the held-out ones are unticked and cannot be moved."""
     pool = self.state.use_setting(self.w["setting"].value)
     self.busy = True
     try:
@@ -385,7 +411,8 @@ def on_setting(self:Explorer, _=None):
 # %% ../nbs/15_explorer.ipynb #16b0a8da
 @patch
 def on_task(self:Explorer, change):
-    "The task menu: the new task's examples, its own module marked, the setting applied to it, weights back to 0."
+    """The task menu: the new task's examples, its own module marked,
+    the setting applied to it, weights back to 0."""
     task = change["new"]
     examples, queries = _world_task(self.world, task, self.shots, self.n_queries, self.seed)
     self.state.set_task(examples, queries, task, query_options(self.data, task, queries))
@@ -431,9 +458,11 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
              max_new_tokens:int=16, device=None,
              own:dict=None, # with a hub: task -> its own module (or [own, kin...]); a world knows its own
              setting:str="full"): # the pool: 'full', 'leave-one-out' or 'leave-family-out' (see `SETTINGS`)
-    "An ipywidgets explorer of LoraHub: weight sliders, a run button, the pool's setting, objective, charts, answers."
+    """An ipywidgets explorer of LoraHub: weight sliders,
+    a run button, the pool's setting, objective, charts, answers."""
     world = None if isinstance(source, LoraHub) else source
-    if world is None and examples is None: raise ValueError("pass the few-shot examples together with a LoraHub")
+    if world is None and examples is None:
+        raise ValueError("pass the few-shot examples together with a LoraHub")
     tasks = list(world.unseen_tasks()) if world is not None else [task or "task"]
     task = task or tasks[0]
     hub = source if world is None else LoraHub(dict(world.module_paths),
@@ -443,8 +472,10 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
     if world is not None: examples, queries = _world_task(world, task, shots, n_queries, seed)
     own = world_own(world, dict(world.module_paths)) if world is not None else own
     settings = settings_for(own)
-    if setting not in settings: raise ValueError(f"setting {setting!r} is not offered here; choose from {settings}")
-    options, reference = (query_options(data, task, queries), task_reference(data, task)) if data else (None, None)
+    if setting not in settings:
+        raise ValueError(f"setting {setting!r} is not offered here; choose from {settings}")
+    options, reference = ((query_options(data, task, queries), task_reference(data, task)) if data
+                          else (None, None))
     state = ExplorerState(hub, examples, queries, search, max_new_tokens, task=task, own=own,
                           options=options)
     ex = Explorer(state, _controls(state, tasks, task, world, settings, setting),
@@ -458,7 +489,8 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
 def save_page(ui, path, # the explorer (what `explorer` returned), and the .html file to write
               embed_url:str=None, # the html-manager's embed.js (default: ipywidgets' copy on a CDN)
               title:str="LoraHub explorer") -> Path:
-    "The explorer as a static HTML page: its widgets as they are now, drawn without a kernel (moving them does nothing)."
+    """The explorer as a static HTML page: its widgets as they are now,
+    drawn without a kernel (moving them does nothing)."""
     from ipywidgets.embed import embed_minimal_html, dependency_state
     # a local file: no CORS request
     kw = {} if embed_url is None else dict(embed_url=embed_url, cors=False)

@@ -38,7 +38,8 @@ SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": 
 def setting_of(name:str) -> str:
     "The setting `name` spells ('loo', 'lfo' or 'full'), in any spelling a record uses."
     name = SETTING_ALIASES.get(name, name)
-    if name not in SETTINGS: raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
     return name
 
 # %% ../nbs/10_harness.ipynb #e3b0a92e
@@ -60,10 +61,13 @@ class Protocol:
     prompt: str = "plain"  # 'plain' (the paper's), 'chat' (the base's template, `bbh.chat_text`), 'auto' (chat if it has one)
 
     def __post_init__(self):
-        if self.split not in SPLITS: raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
         if self.prefilter not in STRATEGIES:
-            raise ValueError(f"unknown pre-filter {self.prefilter!r}; valid: {', '.join(STRATEGIES)}")
-        if self.prompt not in PROMPTS: raise ValueError(f"unknown prompt {self.prompt!r}; valid: {', '.join(PROMPTS)}")
+            raise ValueError(f"unknown pre-filter {self.prefilter!r}; valid: "
+                             f"{', '.join(STRATEGIES)}")
+        if self.prompt not in PROMPTS:
+            raise ValueError(f"unknown prompt {self.prompt!r}; valid: {', '.join(PROMPTS)}")
         if self.n_modules is not None and self.n_modules < 1:
             raise ValueError(f"n_modules must be >= 1, got {self.n_modules}")
         if self.shots < 0: raise ValueError(f"shots must be >= 0, got {self.shots}")
@@ -80,7 +84,8 @@ class Protocol:
         "The protocol as plain JSON, for a results file's config (the plain prompt unsaid)."
         mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
         # files spell the setting as a flag, `leave_one_out`, in its place (and `leave_family_out` after it)
-        mine = dict(("leave_one_out", v != "full") if k == "setting" else (k, v) for k, v in mine.items())
+        mine = dict(("leave_one_out", v != "full") if k == "setting" else (k, v)
+                    for k, v in mine.items())
         if self.setting == "lfo": mine = {**mine, "leave_family_out": True}
         # records written before the chat protocol resume as they are
         if mine["prompt"] == "plain": del mine["prompt"]
@@ -90,12 +95,14 @@ class Protocol:
 def recorded_protocol(config:dict) -> Protocol:
     "The protocol a results file's config records: what decides its cells."
     keep = ("n_modules", "shots", "limit", "split", "prefilter", "margin", "prompt")
-    setting = "lfo" if config.get("leave_family_out") else "loo" if config.get("leave_one_out") else "full"
+    setting = ("lfo" if config.get("leave_family_out") else "loo" if config.get("leave_one_out")
+               else "full")
     return Protocol(**{k: config[k] for k in keep if k in config}, setting=setting)
 
 # %% ../nbs/10_harness.ipynb #060ee1d1
 class Pool(dict):
-    "Module name -> source: what a run draws from; `own_modules`: each task's own among them; `families`."
+    """Module name -> source: what a run draws from;
+    `own_modules`: each task's own among them; `families`."""
     def __init__(self, modules=(), # a dict name -> source
                  own_modules:dict=None, # task -> its own module's name, or a list: the own module first, then its kin
                  families:dict=None): # task -> [its own module, then its family's]: what leave-family-out holds out
@@ -145,7 +152,8 @@ class Models:
             self.hub.set_weights(np.zeros(self.hub.n))
             return self.hub.model, self.hub.tokenizer
         if self.model is None:
-            if not self.base: raise ValueError("no base model: pass base=... (or model= and tokenizer=)")
+            if not self.base:
+                raise ValueError("no base model: pass base=... (or model= and tokenizer=)")
             self.model, self.tokenizer = load_base(self.base, self.device, self.dtype)
         return self.model, self.tokenizer
 
@@ -159,7 +167,8 @@ class Models:
 # %% ../nbs/10_harness.ipynb #b01305a1
 def as_models(models) -> Models:
     "`models` as `Models`: itself, or a base model (hub id, folder, GGUF file) to load later."
-    return models if isinstance(models, Models) else Models(base=None if models is None else str(models))
+    return models if isinstance(models, Models) else Models(base=None if models is None
+                                                            else str(models))
 
 # %% ../nbs/10_harness.ipynb #eea7c6b4
 def answer(models:Models, plan:Plan, prompts:list, # what the model reads (`Cell.prompts`)
@@ -244,11 +253,13 @@ def held_out(own_modules:dict, task:str) -> set:
     return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
 
 def setting_out(pool:Pool, task:str, setting:str) -> set:
-    "What `setting` holds out of `pool` for `task`: nothing, its own module and kin, or its whole family too."
+    """What `setting` holds out of `pool` for `task`: nothing,
+    its own module and kin, or its whole family too."""
     if setting == "full": return set()
     if setting == "lfo" and pool.families is None:
         raise ValueError("leave-family-out needs a pool with families (a `world.FamilyWorld`'s)")
-    return held_out(pool.own_modules, task) | (held_out(pool.families, task) if setting == "lfo" else set())
+    return held_out(pool.own_modules, task) | (held_out(pool.families, task)
+                                               if setting == "lfo" else set())
 
 # %% ../nbs/10_harness.ipynb #89583991
 def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
@@ -274,7 +285,8 @@ def _as_data(data, tasks) -> BBH:
 
 def _queries(data:BBH, task:str, examples:list, wrap=None) -> list:
     "Examples as {input, output}: the prompt, or the chat message (`query`) and its wrapped form."
-    if wrap is None: return [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in examples]
+    if wrap is None:
+        return [{"input": data.prompt(task, e["input"]), "output": e["target"]} for e in examples]
     texts = [chat_text(data, task, e["input"]) for e in examples]
     return [{"input": wrap(q), "query": q, "output": e["target"]} for q, e in zip(texts, examples)]
 
@@ -298,7 +310,8 @@ def prepare_cell(data:BBH, task:str, seed:int, protocol:Protocol,
                 options=None if None in options else options, wrap=wrap,
                 reference=dict(chance=task_chance(data, task),
                                majority=task_majority(data, task)["acc"]))
-    if tokenizer is not None: cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
+    if tokenizer is not None:
+        cell.max_new_tokens = answer_length(data, task, tokenizer, protocol.margin)
     return cell
 
 def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
@@ -311,9 +324,11 @@ def _config(data:BBH, pool:Pool, protocol:Protocol, models:Models) -> dict:
                 **({"families": pool.families} if protocol.setting == "lfo" else {}))
 
 def _check_data(log:ResultsLog, shas:dict, out):
-    changed = sorted({r["task"] for r in log.rows if r["task"] in shas and r.get("data_sha") != shas[r["task"]]})
-    if changed: raise ValueError(f"the data of task(s) {changed} differs from what {out} was computed on; "
-                                 "use another output file")
+    changed = sorted({r["task"] for r in log.rows if r["task"] in shas
+                      and r.get("data_sha") != shas[r["task"]]})
+    if changed:
+        raise ValueError(f"the data of task(s) {changed} differs from what {out} was computed on; "
+                         "use another output file")
 
 def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     "The pool (the published catalogue by default) when a method needs modules; checked against N."
@@ -323,9 +338,10 @@ def _pool_for(methods:list, pool, protocol:Protocol) -> Pool:
     if not pool: raise ValueError("the module pool is empty")
     usable = len(pool) - (0 if protocol.setting == "full" else 1)
     if protocol.n_modules is not None and protocol.n_modules > len(pool):
-        raise ValueError(f"cannot draw n_modules={protocol.n_modules} modules from a pool of {len(pool)}; "
-                         "lower n_modules")
-    if usable < 1: raise ValueError(f"{SETTINGS[protocol.setting]} needs a pool of at least 2 modules")
+        raise ValueError(f"cannot draw n_modules={protocol.n_modules} modules from a pool of "
+                         f"{len(pool)}; lower n_modules")
+    if usable < 1:
+        raise ValueError(f"{SETTINGS[protocol.setting]} needs a pool of at least 2 modules")
     if protocol.setting == "lfo" and pool.families is None:
         raise ValueError("leave-family-out needs a pool with families (a `world.FamilyWorld`'s)")
     return pool
@@ -409,7 +425,8 @@ def run_cell(run:Run, task:str, seed:int, names:list, # the methods to run on (t
         models.attach(cell.names, pool)
         cell.select_s = time.perf_counter() - t0
         mine = own_name(pool.own_modules, task)
-        if mine in pool and protocol.setting == "full": cell.own_module = _own_module(models, mine, pool)
+        if mine in pool and protocol.setting == "full":
+            cell.own_module = _own_module(models, mine, pool)
     # the base came with the modules: its tokenizer decides the prompt only now
     if plain is not protocol:
         cell = dataclasses.replace(prepare_cell(data, task, seed, protocol, _tokenizer(models)),
@@ -454,7 +471,8 @@ def world_own(world:World, pool:dict) -> dict:
 
 # %% ../nbs/10_harness.ipynb #5126f05c
 def world_pool(world:World) -> Pool:
-    "The world's modules as a `Pool`, each unseen task's own module (and its kin, and its family) known."
+    """The world's modules as a `Pool`, each unseen task's
+    own module (and its kin, and its family) known."""
     modules = {t: str(p) for t, p in world.module_paths.items()}
     families = ({t: [n for n in v if n in modules] for t, v in world.family_modules().items()}
                 if isinstance(world, FamilyWorld) else None)

@@ -48,7 +48,8 @@ def _bare(hub:LoraHub) -> tuple:
 @contextmanager
 def _alone(hub:LoraHub, module):
     "The hub answering with `module` alone (w = 1); the drawn modules come back afterwards."
-    if module is None: raise ValueError("this plan answers with the task's own module: pass own_module=")
+    if module is None:
+        raise ValueError("this plan answers with the task's own module: pass own_module=")
     drawn = list(hub.modules)
     try:
         hub.use([module])
@@ -120,7 +121,8 @@ class Method:
         return COSTS[self.cost](n_modules, budget)
 
     def held(self, n_modules:int) -> dict:
-        "What answering holds at its peak beyond the hub, with N modules: rank-r adapters and base-model copies."
+        """What answering holds at its peak beyond the hub,
+        with N modules: rank-r adapters and base-model copies."""
         adapters, bases = MEMORY[self.memory]
         return dict(adapters=adapters(n_modules), base_models=bases)
 
@@ -267,7 +269,8 @@ def lorahub_plus(hub, shots, search,
 
 # %% ../nbs/08_methods.ipynb #1db0dd82
 def merge_weight(combination:str, n:int) -> float:
-    "The weight at which N copies of one module merge back into it: 1 (TIES' and DARE's means), 1/N² (a pruned sum)."
+    """The weight at which N copies of one module merge back into it:
+    1 (TIES' and DARE's means), 1/N² (a pruned sum)."""
     return 1.0 / n**2 if combination == "magnitude_prune" else 1.0
 
 def uniform_merge(combination:str): # one of `baselines.MERGES`
@@ -277,10 +280,12 @@ def uniform_merge(combination:str): # one of `baselines.MERGES`
         state = merged_state(hub, w, combination, density, seed=search.seed)
         return Plan(w, state=state, info=dict(combination=combination, density=density,
                                               merge_s=time.perf_counter() - t))
-    fn.__doc__ = f"PEFT's {combination} merge of the drawn modules at uniform weights (`baselines.merged_state`)."
+    fn.__doc__ = (f"PEFT's {combination} merge of the drawn modules at uniform weights "
+                  "(`baselines.merged_state`).")
     return fn
 
-for c in MERGES: method(c, needs_shots=False, merge=c, memory="merge", density=DENSITY, weight=None)(uniform_merge(c))
+for c in MERGES:
+    method(c, needs_shots=False, merge=c, memory="merge", density=DENSITY, weight=None)(uniform_merge(c))
 
 @method("lorahub_ties", cost="budget", merge="ties", memory="merge", density=DENSITY,
         optimizer="NGOpt")
@@ -314,9 +319,11 @@ def arrow_gks(hub, shots, search, top_k=ARROW_TOP_K, temperature=ARROW_TEMPERATU
 PAPER_METHODS = ("zero_shot", "icl", "lorahub_cma", "lorahub_ngopt", "uniform", "best_single")
 
 def _centroid_at(name:str) -> Method:
-    "'centroid:<temperature>' as a method: centroid weights at that softmax temperature (0: the nearest module)."
+    """'centroid:<temperature>' as a method: centroid weights
+    at that softmax temperature (0: the nearest module)."""
     try: t = float(name.split(":", 1)[1])
-    except ValueError: raise ValueError(f"{name!r}: the temperature after 'centroid:' must be a number") from None
+    except ValueError:
+        raise ValueError(f"{name!r}: the temperature after 'centroid:' must be a number") from None
     if not t >= 0: raise ValueError(f"{name!r}: the temperature must be >= 0")
     options = {**METHODS["centroid"].options, "temperature": t}
     return replace(METHODS["centroid"], name=name, options=options)

@@ -37,47 +37,56 @@ class LoraModule:
 
 # %% ../nbs/03_modules.ipynb #78b95a75
 def fetch_from_hub(repo_id:str, what:str="module", **kw) -> Path:
-    "Local snapshot folder of a hub repo: the cache if it has it, else a download; fails fast offline."
+    """Local snapshot folder of a hub repo:
+    the cache if it has it, else a download; fails fast offline."""
     from huggingface_hub import snapshot_download
     try: return Path(snapshot_download(repo_id, local_files_only=True, **kw))
     except Exception: pass
     if not hub_reachable(): raise offline_error(what, repo_id)
     try: return Path(snapshot_download(repo_id, **kw))
-    except Exception as e: raise RuntimeError(f"could not download {what} {repo_id!r} from the hub: {e}") from e
+    except Exception as e:
+        raise RuntimeError(f"could not download {what} {repo_id!r} from the hub: {e}") from e
 
 # %% ../nbs/03_modules.ipynb #9ab59b60
 def _read_config(path:Path, source:str) -> dict:
     "The adapter config of a PEFT folder; errors name the module."
     cfg_file = path / "adapter_config.json"
-    if not cfg_file.exists(): raise FileNotFoundError(f"module {source!r}: no adapter_config.json in {path}")
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"module {source!r}: no adapter_config.json in {path}")
     try: config = json.loads(cfg_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"module {source!r}: {cfg_file} is not valid JSON ({e})") from e
-    if not isinstance(config, dict): raise ValueError(f"module {source!r}: {cfg_file} is not a JSON object")
+    if not isinstance(config, dict):
+        raise ValueError(f"module {source!r}: {cfg_file} is not a JSON object")
     if config.get("peft_type", "LORA") != "LORA":
         raise ValueError(f"module {source!r} is a {config['peft_type']} adapter, not LoRA")
     return config
 
 def check_finite(state_dict:dict, source:str):
-    "Refuse a module whose weights hold NaN or infinity, naming the module and its first such tensor."
+    """Refuse a module whose weights hold NaN or infinity,
+    naming the module and its first such tensor."""
     for k, t in state_dict.items():
         # one NaN or inf makes the sum one
         if not t.is_floating_point() or torch.isfinite(t.sum()): continue
         # (a sum can also overflow: count)
         bad = int((~torch.isfinite(t)).sum())
-        if bad: raise ValueError(f"module {source!r} has {bad} NaN or infinite weight(s) in {k}; it cannot be "
-                                 "composed: retrain or re-download it, or leave it out")
+        if bad:
+            raise ValueError(f"module {source!r} has {bad} NaN or infinite weight(s) in {k}; "
+                             "it cannot be composed: retrain or re-download it, or leave it out")
 
 def _read_folder(path:Path, source:str) -> tuple:
     "(config, state_dict) of a PEFT adapter folder."
     config = _read_config(path, source)
     st, pt = path / "adapter_model.safetensors", path / "adapter_model.bin"
     if not (st.exists() or pt.exists()):
-        raise FileNotFoundError(f"module {source!r}: no adapter_model.safetensors or adapter_model.bin in {path}")
-    try: sd = load_file(str(st)) if st.exists() else torch.load(pt, map_location="cpu", weights_only=True)
+        raise FileNotFoundError(f"module {source!r}: no adapter_model.safetensors or "
+                                f"adapter_model.bin in {path}")
+    try:
+        sd = (load_file(str(st)) if st.exists()
+              else torch.load(pt, map_location="cpu", weights_only=True))
     except Exception as e:
-        raise ValueError(f"module {source!r}: cannot read {st if st.exists() else pt} ({type(e).__name__}: {e}); "
-                         "is the file truncated or corrupted?") from e
+        raise ValueError(f"module {source!r}: cannot read {st if st.exists() else pt} "
+                         f"({type(e).__name__}: {e}); is the file truncated or corrupted?") from e
     check_finite(sd, source)
     return config, sd
 
@@ -89,7 +98,8 @@ def _folder(source:str) -> Path:
     if looks_like_hub_id(source):
         return fetch_from_hub(source, "module",
                               allow_patterns=["adapter_config.json", "adapter_model.*"])
-    raise FileNotFoundError(f"module {source!r} is neither an existing folder nor a hub id of the form 'owner/name'")
+    raise FileNotFoundError(f"module {source!r} is neither an existing folder nor a hub id of the "
+                            "form 'owner/name'")
 
 def load_module(source, # a PEFT adapter folder or a hub id such as 'lorahub/flan_t5_large-...'
                 name:str=None) -> LoraModule: # defaults to `source` as given
@@ -116,15 +126,18 @@ def check_compatible(modules:list, # LoraModules
     for m in modules[1:]:
         for k in keys:
             a, b = _norm(k, ref.config.get(k)), _norm(k, m.config.get(k))
-            if a != b: raise ValueError(f"module {m.name!r} has {k}={b!r} but module {ref.name!r} has {k}={a!r}; "
-                                        "all modules must share base model, rank, alpha, target modules and task type")
+            if a != b:
+                raise ValueError(f"module {m.name!r} has {k}={b!r} but module {ref.name!r} has "
+                                 f"{k}={a!r}; all modules must share base model, rank, alpha, "
+                                 "target modules and task type")
     names = [m.name for m in modules]
     dup = {n for n in names if names.count(n) > 1}
     if dup: raise ValueError(f"module names must be unique; repeated: {sorted(dup)}")
 
 # %% ../nbs/03_modules.ipynb #58b49106
 def safetensors_layout(file) -> tuple:
-    "(bytes before the data, [(key, dtype, shape)] in the order the data is stored) of a safetensors file."
+    """(bytes before the data, [(key, dtype,
+    shape)] in the order the data is stored) of a safetensors file."""
     import struct
     with open(file, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
@@ -141,7 +154,8 @@ def safetensors_layout(file) -> tuple:
 def read_rows(files:list, # safetensors files of one float32 layout
               progress:bool=False,
               layouts:list=None) -> torch.Tensor: # their `safetensors_layout`s, if already read
-    "An (N, D) float32 block: row i holds the data section of `files[i]`, copied once from a memory map."
+    """An (N, D) float32 block: row i holds the data
+    section of `files[i]`, copied once from a memory map."""
     layouts = layouts or [safetensors_layout(f) for f in files]
     ref = layouts[0][1]
     for f, (_, layout) in zip(files, layouts):
@@ -152,7 +166,8 @@ def read_rows(files:list, # safetensors files of one float32 layout
     bar = tqdm(files, desc="loading modules", disable=not progress or len(files) < 20)
     for i, (f, (start, _)) in enumerate(zip(bar, layouts)):
         size = Path(f).stat().st_size
-        if size != start + 4 * D: raise ValueError(f"{f}: {size} bytes, but its header describes {start + 4 * D}")
+        if size != start + 4 * D:
+            raise ValueError(f"{f}: {size} bytes, but its header describes {start + 4 * D}")
         mapped = torch.from_file(str(f), shared=False, size=size, dtype=torch.uint8)
         block[i].view(torch.uint8).copy_(mapped[start:])
     return block
@@ -162,23 +177,27 @@ def _as_rows(block:torch.Tensor, layout:list) -> list:
     "One state dict of views per row of `block`."
     sizes = [math.prod(s) for _, _, s in layout]
     offs = [sum(sizes[:j]) for j in range(len(sizes))]
-    return [{k: row[o:o + n].view(s) for (k, _, s), o, n in zip(layout, offs, sizes)} for row in block]
+    return [{k: row[o:o + n].view(s) for (k, _, s), o, n in zip(layout, offs, sizes)}
+            for row in block]
 
 # %% ../nbs/03_modules.ipynb #b56a45f7
 def _one_layout(folders:list):
-    "(files, layouts) when every folder holds a float32 safetensors file laid out like the first; else None."
+    """(files, layouts) when every folder holds a float32
+    safetensors file laid out like the first; else None."""
     files = [f / "adapter_model.safetensors" for f in folders]
     if not all(f.exists() for f in files): return None
     try: layouts = [safetensors_layout(f) for f in files]
     except Exception: return None   # an unreadable header: the general path reports it
     ref = layouts[0][1]
-    if ref is None or any(dt != "F32" for _, dt, _ in ref) or any(l != ref for _, l in layouts): return None
+    if ref is None or any(dt != "F32" for _, dt, _ in ref) or any(l != ref for _, l in layouts):
+        return None
     return files, layouts
 
 # %% ../nbs/03_modules.ipynb #763c9ae1
 def load_modules(sources, # folders, hub ids or LoraModules; or a dict name -> source
                  progress:bool=True, threads:int=8, check_base:bool=True) -> list:
-    "Read many modules (into one block when their files allow, else in threads) and check they compose."
+    """Read many modules (into one block when their files allow,
+    else in threads) and check they compose."""
     items = list(sources.items()) if isinstance(sources, dict) else [(None, s) for s in sources]
     if not items: raise ValueError("no modules given: LoraHub needs at least one LoRA module")
     given = {i: s for i, (_, s) in enumerate(items) if isinstance(s, LoraModule)}
@@ -200,7 +219,8 @@ def load_modules(sources, # folders, hub ids or LoraModules; or a dict name -> s
             futs = {i: ex.submit(_read_folder, folders[i], str(items[i][1])) for i in todo}
             bar = tqdm(futs.items(), desc="loading modules", disable=not progress or len(todo) < 20)
             read = {i: f.result() for i, f in bar}
-    mods = [given[i] if i in given else LoraModule(n or str(s), str(s), *read[i]) for i, (n, s) in enumerate(items)]
+    mods = [given[i] if i in given else LoraModule(n or str(s), str(s), *read[i])
+            for i, (n, s) in enumerate(items)]
     check_compatible(mods, check_base)
     return mods
 
@@ -213,26 +233,31 @@ def base_model_id(modules_or_config, # LoraModules, or one adapter config dict
     b = cfg.get("base_model_name_or_path")
     if not b: raise ValueError("the adapter config names no base model; pass base=... explicitly")
     if Path(b).is_absolute() and not Path(b).exists():
-        raise FileNotFoundError(f"the modules' base model {b!r} is a path that does not exist here; "
-                                "pass base=... explicitly")
+        raise FileNotFoundError(f"the modules' base model {b!r} is a path that does not "
+                                "exist here; pass base=... explicitly")
     return b
 
 # %% ../nbs/03_modules.ipynb #bd6492bf
 def devices() -> list:
     "The devices this machine has: cpu, each CUDA device, mps."
-    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    mps = ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else []
+    cuda = ([f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available()
+            else [])
+    mps = (["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+           else [])
     return ["cpu"] + cuda + mps
 
 def pick_device(device=None) -> torch.device:
-    "None or 'auto' -> CUDA when available, else CPU; a device that does not exist here is refused by name."
+    """None or 'auto' -> CUDA when available, else CPU;
+    a device that does not exist here is refused by name."""
     if device in (None, "auto"): return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(device, torch.device): device = str(device)
     try: d = torch.device(device)
     except (RuntimeError, TypeError): d = None
     have = devices()
-    if d is None or (d.type != "cpu" and str(d) not in have and f"{d.type}:{d.index or 0}" not in have):
-        raise ValueError(f"device {device!r} does not exist on this machine; devices here: {', '.join(have)}")
+    if d is None or (d.type != "cpu" and str(d) not in have
+                     and f"{d.type}:{d.index or 0}" not in have):
+        raise ValueError(f"device {device!r} does not exist on this machine; devices here: "
+                         f"{', '.join(have)}")
     return d
 
 # %% ../nbs/03_modules.ipynb #dbcf4454
@@ -273,20 +298,24 @@ def read_gguf(path):
     from gguf import GGUFReader
     class Checked(GGUFReader):   # measures the data's extent before numpy views any tensor
         def _build_tensors(self, start, infos):
-            self.expected = max([start + int(i.parts[-1][0]) + _tensor_bytes(i) for i in infos], default=start)
+            self.expected = max([start + int(i.parts[-1][0]) + _tensor_bytes(i) for i in infos],
+                                default=start)
             if self.expected <= len(self.data): super()._build_tensors(start, infos)
     name, size = Path(path).name, Path(path).stat().st_size
     try: reader = Checked(str(path))
     except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError) as e:
-        raise ValueError(f"{name} is truncated or corrupt ({size} bytes; its header cannot be read)") from e
+        raise ValueError(f"{name} is truncated or corrupt ({size} bytes; "
+                         "its header cannot be read)") from e
     if reader.expected > size:
-        raise ValueError(f"{name} is truncated or corrupt ({size} bytes, header expects {reader.expected})")
+        raise ValueError(f"{name} is truncated or corrupt ({size} bytes, "
+                         f"header expects {reader.expected})")
     return reader
 
 def gguf_architecture(path, reader=None) -> str:
     "The architecture a GGUF file declares (`general.architecture`)."
     field = (reader or read_gguf(path)).fields.get("general.architecture")
-    if field is None: raise ValueError(f"{Path(path).name}: a GGUF file that declares no general.architecture")
+    if field is None:
+        raise ValueError(f"{Path(path).name}: a GGUF file that declares no general.architecture")
     return bytes(field.parts[field.data[0]]).decode()
 
 def check_gguf_architecture(path, reader=None) -> str:
@@ -296,15 +325,19 @@ def check_gguf_architecture(path, reader=None) -> str:
     arch = gguf_architecture(path, reader)
     if {arch, arch.replace("moe", "_moe"), arch.split("encoder")[0]} & set(known): return arch
     readable = ", ".join(sorted(set(known) - {"general", "tokenizer"}))
-    raise ValueError(f"{Path(path).name} is a GGUF model of architecture {arch!r}, which transformers "
+    raise ValueError(f"{Path(path).name} is a GGUF model of architecture {arch!r}, "
+                     "which transformers "
                      f"{transformers.__version__} cannot read (it reads: {readable})")
 
 # %% ../nbs/03_modules.ipynb #379d86ca
 def check_gguf_settings(path, reader, arch:str):
-    "Refuse a GGUF file whose header does not give its model's size (`<arch>.block_count`, `<arch>.embedding_length`)."
-    missing = [k for k in (f"{arch}.block_count", f"{arch}.embedding_length") if k not in reader.fields]
-    if missing: raise ValueError(f"{Path(path).name} declares a {arch!r} model without its settings ({', '.join(missing)} "
-                                 "missing): it is not a complete GGUF model")
+    """Refuse a GGUF file whose header does not give its model's
+    size (`<arch>.block_count`, `<arch>.embedding_length`)."""
+    missing = [k for k in (f"{arch}.block_count", f"{arch}.embedding_length")
+               if k not in reader.fields]
+    if missing:
+        raise ValueError(f"{Path(path).name} declares a {arch!r} model without its settings "
+                         f"({', '.join(missing)} missing): it is not a complete GGUF model")
 
 def gguf_config(path) -> tuple:
     "(config, model class) that transformers reads from a GGUF file's header."
@@ -319,15 +352,19 @@ def gguf_config(path) -> tuple:
 
 # %% ../nbs/03_modules.ipynb #a796b10c
 def check_gguf_size(path, reader, config, cls, slack:float=1.05):
-    "Refuse a GGUF file that holds fewer weights than the model its header describes (built on `meta`: no memory)."
-    with quiet_loading(), torch.device("meta"): want = sum(p.numel() for p in cls.from_config(config).parameters())
+    """Refuse a GGUF file that holds fewer weights than the
+    model its header describes (built on `meta`: no memory)."""
+    with quiet_loading(), torch.device("meta"):
+        want = sum(p.numel() for p in cls.from_config(config).parameters())
     have = sum(int(t.n_elements) for t in reader.tensors)
     if want > slack * have:
         raise ValueError(f"{Path(path).name} holds {have:,} weights, but its header describes a "
-                         f"{config.model_type} model of {want:,}: the file is incomplete or its header is wrong")
+                         f"{config.model_type} model of {want:,}: "
+                         "the file is incomplete or its header is wrong")
 
 def check_gguf(path) -> tuple:
-    "(architecture, config, model class) of a GGUF file, after checking its bytes, architecture, settings and sizes."
+    """(architecture, config, model class) of a GGUF file,
+    after checking its bytes, architecture, settings and sizes."""
     reader = read_gguf(path)
     arch = check_gguf_architecture(path, reader)
     check_gguf_settings(path, reader, arch)
@@ -337,13 +374,15 @@ def check_gguf(path) -> tuple:
 
 # %% ../nbs/03_modules.ipynb #98e75e00
 def gguf_folder(path, cache_dir=None, sha:str=None) -> Path:
-    "Where the dequantized copy of a GGUF file is cached: `<cache>/gguf/<file stem>-<16 hex of its SHA-256>`."
+    """Where the dequantized copy of a GGUF file is cached:
+    `<cache>/gguf/<file stem>-<16 hex of its SHA-256>`."""
     return cache_root(cache_dir) / "gguf" / f"{Path(path).stem}-{(sha or file_hash(path))[:16]}"
 
 # %% ../nbs/03_modules.ipynb #2831c3f8
 @contextmanager
 def quiet_gguf():
-    "Silence transformers' own bar while it dequantizes a GGUF file (a plain tqdm that `quiet_loading` cannot reach)."
+    """Silence transformers' own bar while it dequantizes a GGUF
+    file (a plain tqdm that `quiet_loading` cannot reach)."""
     import functools
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
     bar = gguf_utils.tqdm
@@ -352,11 +391,13 @@ def quiet_gguf():
     finally: gguf_utils.tqdm = bar
 
 def _dequantize(path:Path, out:Path, record:dict, cls):
-    "Write a plain transformers folder for a GGUF file into `out`: config, float32 safetensors, tokenizer, the record."
+    """Write a plain transformers folder for a GGUF file into `out`:
+    config, float32 safetensors, tokenizer, the record."""
     from transformers import AutoTokenizer
     kw = dict(gguf_file=path.name)
     with quiet_loading(), quiet_gguf(): loaded = cls.from_pretrained(path.parent, **kw)
-    plain = {k: v for k, v in loaded.config.to_dict().items() if k not in ("quantization_config", "_name_or_path")}
+    plain = {k: v for k, v in loaded.config.to_dict().items()
+             if k not in ("quantization_config", "_name_or_path")}
     model = cls.from_config(type(loaded.config).from_dict(plain))
     model.load_state_dict(loaded.state_dict())
     with quiet_loading(): model.save_pretrained(out)
@@ -371,12 +412,14 @@ def gguf_cache_missing(out:Path) -> list:
     except (OSError, ValueError): return ["gguf_source.json"]
     # a record from before the list
     files = files.get("files") or {"config.json": None, "model.safetensors": None}
-    return [n for n, size in files.items() if not (out / n).is_file() or size not in (None, (out / n).stat().st_size)]
+    return [n for n, size in files.items() if not (out / n).is_file()
+            or size not in (None, (out / n).stat().st_size)]
 
 def from_gguf(path, # a .gguf file
               cache_dir=None, # default: `utils.cache_root()`
               rebuild:bool=False) -> Path: # convert again even if the cache has it
-    "A transformers folder for a GGUF file: dequantized once, then read from the cache (keyed by the file's hash)."
+    """A transformers folder for a GGUF file: dequantized once,
+    then read from the cache (keyed by the file's hash)."""
     import transformers
     path = Path(path).expanduser().resolve()
     sha = file_hash(path)
@@ -390,17 +433,20 @@ def from_gguf(path, # a .gguf file
                                     file=sys.stderr)
     record = {"file": path.name, "sha256": sha, "architecture": arch,
               "transformers": transformers.__version__}
-    with atomic_dir(out, overwrite=stale, keep_existing=not stale) as tmp: _dequantize(path, tmp, record, cls)
+    with atomic_dir(out, overwrite=stale, keep_existing=not stale) as tmp:
+        _dequantize(path, tmp, record, cls)
     return out
 
 # %% ../nbs/03_modules.ipynb #dee2028e
 def _base_folder(src:str, cache_dir=None) -> str:
-    "The transformers folder behind a base source: the folder, a GGUF file's cached copy, or a hub snapshot."
+    """The transformers folder behind a base source:
+    the folder, a GGUF file's cached copy, or a hub snapshot."""
     p = Path(src).expanduser()
     if p.is_dir(): return src
     if is_gguf(p): return str(from_gguf(p, cache_dir))
-    if p.is_file(): raise ValueError(f"base model {src!r} is a file but not a GGUF file; pass a model folder, "
-                                     "a .gguf file or a hub id")
+    if p.is_file():
+        raise ValueError(f"base model {src!r} is a file but not a GGUF file; pass a model folder, "
+                         "a .gguf file or a hub id")
     if src.endswith(".gguf"): raise FileNotFoundError(f"no such GGUF file: {src}")
     return str(fetch_from_hub(src, "base model"))
 
@@ -434,20 +480,23 @@ def catalogue() -> list:
 def _module_list(path:Path) -> list:
     "The sources an `@list.txt` file names: one per line, blank lines and `# comments` skipped."
     if not path.is_file(): raise FileNotFoundError(f"module list {path} does not exist")
-    return [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
+    return [l.strip() for l in path.read_text().splitlines() if l.strip()
+            and not l.strip().startswith("#")]
 
 # %% ../nbs/03_modules.ipynb #5f3a4f8b
 def _random_ids(spec:str, seed:int) -> list:
     "`random:N`: N ids of the published catalogue, drawn with `seed`."
     n, cat = spec.split(":", 1)[1], catalogue()
     if not n.isdigit() or not 0 < int(n) <= len(cat):
-        raise ValueError(f"{spec!r}: expected random:N with 1 <= N <= {len(cat)} (the catalogue's size)")
+        raise ValueError(f"{spec!r}: expected random:N with 1 <= N <= {len(cat)} "
+                         "(the catalogue's size)")
     return random.Random(seed).sample(cat, int(n))
 
 # %% ../nbs/03_modules.ipynb #2408ea59
 def parse_modules(specs:list, # folders, hub ids, '@file' lists, 'random:N'
                   seed:int=0) -> list:
-    "Expand module specs into a list of sources; a module named twice is refused (N would silently shrink)."
+    """Expand module specs into a list of sources;
+    a module named twice is refused (N would silently shrink)."""
     out = []
     for s in specs:
         if s.startswith("@"): out += _module_list(Path(s[1:]))
@@ -470,12 +519,14 @@ def _check_unique(sources:list):
         k = _module_key(s)
         if k in first:
             raise ValueError(f"module {s!r} is given twice (also as {first[k]!r}); N would be "
-                             f"{len({_module_key(x) for x in sources})}, not {len(sources)}: remove the repeat")
+                             f"{len({_module_key(x) for x in sources})}, not {len(sources)}: "
+                             "remove the repeat")
         first[k] = s
 
 # %% ../nbs/03_modules.ipynb #672c2693
 def module_base(source:str) -> str:
-    "The base model a module's adapter_config.json names, read without a download (None when not at hand)."
+    """The base model a module's adapter_config.json names,
+    read without a download (None when not at hand)."""
     p = Path(source).expanduser()
     if p.is_dir(): f = p / "adapter_config.json"
     elif looks_like_hub_id(source):
@@ -490,7 +541,8 @@ def module_base(source:str) -> str:
 
 # %% ../nbs/03_modules.ipynb #7875f8fb
 def same_base(a:str, b:str) -> bool:
-    "Do two base-model names (hub ids or folders) name the same model? (An absolute path not here: can't tell, yes.)"
+    """Do two base-model names (hub ids or folders) name the
+    same model? (An absolute path not here: can't tell, yes.)"""
     pa, pb = Path(str(a)).expanduser(), Path(str(b)).expanduser()
     if pa.exists() and pb.exists(): return pa.resolve() == pb.resolve()
     if pa.is_absolute() and not pa.exists(): return True
@@ -501,7 +553,8 @@ def _trained_on(source:str, sha:str) -> bool:
     "Does the module's card say it was trained on the GGUF file whose SHA-256 is `sha`?"
     card = Path(str(source)).expanduser() / "lorahub_card.json"
     if sha is None or not card.is_file(): return False
-    try: return json.loads(card.read_text(encoding="utf-8")).get("base_weights", {}).get("sha256") == sha
+    try:
+        return json.loads(card.read_text(encoding="utf-8")).get("base_weights", {}).get("sha256") == sha
     except (OSError, ValueError, AttributeError): return False
 
 def check_bases(sources:list, # module folders or hub ids
@@ -514,6 +567,7 @@ def check_bases(sources:list, # module folders or hub ids
     for s in sources:
         b = module_base(str(s))
         if b and not same_base(b, base) and not _trained_on(s, sha):
-            raise ValueError(f"module {str(s)!r} was trained on base model {b!r}, but --base is {str(base)!r}; "
+            raise ValueError(f"module {str(s)!r} was trained on base model {b!r}, "
+                             f"but --base is {str(base)!r}; "
                              "all modules must share the base they are composed on "
                              "(--allow-base-mismatch composes them on --base anyway)")

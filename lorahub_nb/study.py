@@ -70,9 +70,11 @@ def settings_record(rows:list) -> dict:
     "Each method's mean per setting (`summary`, `leave_one_out`), and its spread over seeds."
     spread = {k: summarize([r for r in rows if r["setting"] == setting_of(k)])["average"]
               for k in ("full", "leave_one_out")}   # study.json's keys
-    spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in a.items()} for k, a in spread.items()}
+    spread = {k: {m: dict(mean=v["mean"], sd=v["sd"], n=v["n"]) for m, v in a.items()}
+              for k, a in spread.items()}
     return dict(summary={m: v["mean"] for m, v in spread["full"].items()},
-                leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()}, spread=spread)
+                leave_one_out={m: v["mean"] for m, v in spread["leave_one_out"].items()},
+                spread=spread)
 
 def _settings_rows(world, cfg:StudyConfig, models:Models, options:dict, progress:bool) -> list:
     "The study's method table: `run_settings` with the study's settings."
@@ -116,7 +118,8 @@ def _grid_rows(world, cfg:StudyConfig, models:Models, sizes:list, progress:bool)
     return out
 
 # %% ../nbs/14_study.ipynb #128c55ae
-def _mean_curve(curves:list) -> list: return np.mean([np.minimum.accumulate(c) for c in curves], 0).tolist()
+def _mean_curve(curves:list) -> list:
+    return np.mean([np.minimum.accumulate(c) for c in curves], 0).tolist()
 
 # %% ../nbs/14_study.ipynb #ceee0c1c
 def study_record(cfg:StudyConfig, world, parts:dict, # rows, curve_rows, grid: what the three parts returned
@@ -127,7 +130,8 @@ def study_record(cfg:StudyConfig, world, parts:dict, # rows, curve_rows, grid: w
                       mean_best=_mean_curve([r["values"] for r in curve_rows if r["method"] == m]))
               for m in dict.fromkeys(r["method"] for r in curve_rows)}
     strategies, sizes = dict.fromkeys(r["strategy"] for r in grid), sorted({r["n_modules"] for r in grid})
-    grid_summary = {s: {str(n): float(np.mean([r["acc"] for r in grid if (r["strategy"], r["n_modules"]) == (s, n)]))
+    grid_summary = {s: {str(n): float(np.mean([r["acc"] for r in grid
+                                               if (r["strategy"], r["n_modules"]) == (s, n)]))
                         for n in sizes} for s in strategies}
     config = dict(cfg.__dict__, search=cfg.search.__dict__, seeds=list(cfg.seeds),
                   methods=list(cfg.methods),
@@ -156,7 +160,8 @@ def run_study(out, # folder for study.json (created); None: write nothing
     embedder = "base" if embedder == "auto" else embedder
     rows = _settings_rows(world, cfg, models, {"centroid": {"embedder": embedder}}, progress)
     curve_rows = _curve_rows(world, cfg, models, rows, progress)
-    sizes = grid_sizes(len(world.module_paths) - 1) if cfg.grid_sizes is None else list(cfg.grid_sizes)
+    sizes = (grid_sizes(len(world.module_paths) - 1) if cfg.grid_sizes is None
+             else list(cfg.grid_sizes))
     grid = _grid_rows(world, cfg.__class__(**{**cfg.__dict__, "embedder": embedder}), models,
                       sizes, progress)
     parts = dict(rows=rows, curve_rows=curve_rows, grid=grid)
@@ -208,8 +213,10 @@ def add_methods(out, # the folder of a finished study's study.json
                             **({"described": True} if c["described"] else {}))
     models = Models(base=str(world.base_path), dtype=world.dtype)
     if not same_world(study, world, models):
-        raise ValueError(f"{path.name} in {path.parent.name}/ was not run on this world (best_single gives another row): "
-                         "add methods on the world it ran on, or rerun the whole study (`run_study`)")
+        raise ValueError(f"{path.name} in {path.parent.name}/ was not run on this world "
+                         "(best_single gives another row): "
+                         "add methods on the world it ran on, or rerun the whole study "
+                         "(`run_study`)")
     rows = [r for r in study["rows"] if r["method"] not in methods] + _run_like(study, world, methods, models)
     config = {**study["config"],
               "methods": list(dict.fromkeys([*study["config"]["methods"], *methods]))}
@@ -220,7 +227,8 @@ def add_methods(out, # the folder of a finished study's study.json
 
 # %% ../nbs/14_study.ipynb #a56c9676
 def method_needs(name:str, n_modules:int=20, budget:int=40) -> str:
-    "What a method asks for, in words: shots or not, forward passes before answering (at N, K), what answers."
+    """What a method asks for, in words: shots or not,
+    forward passes before answering (at N, K), what answers."""
     m = get_method(name)
     n = m.passes(n_modules, budget)
     passes = f"{n} passes" + (" (forward + backward)" if m.backward else "") if n else "no passes"
@@ -231,13 +239,16 @@ def method_needs(name:str, n_modules:int=20, budget:int=40) -> str:
 
 # %% ../nbs/14_study.ipynb #22488a0c
 def peers_table(study:dict, methods=PEER_METHODS, reference:str="lorahub_ngopt") -> str:
-    "Markdown: each method's needs and its paired difference from `reference` (points, 95% CI over tasks), per setting."
+    """Markdown: each method's needs and its paired difference
+    from `reference` (points, 95% CI over tasks), per setting."""
     def diff(m, setting):
         d = paired_difference(study["rows"], m, reference, setting)
         return interval(d, "+") if d["n_tasks"] else "—"
-    lines = [f"| method | asks for (N = 20, K = 40) | − `{reference}`, leave-one-out | − `{reference}`, full pool |",
+    lines = [f"| method | asks for (N = 20, K = 40) | − `{reference}`, "
+             f"leave-one-out | − `{reference}`, full pool |",
              "|---|---|---|---|"]
-    lines += [f"| `{m}` | {method_needs(m)} | {diff(m, 'loo')} | {diff(m, 'full')} |" for m in methods]
+    lines += [f"| `{m}` | {method_needs(m)} | {diff(m, 'loo')} | {diff(m, 'full')} |"
+              for m in methods]
     return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #9ef6d6e0
@@ -256,7 +267,8 @@ def study_table(study:dict) -> str:
     methods = list(dict.fromkeys([*sp["full"], *sp["leave_one_out"]]))
     lines = [f"| method | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
     for m in methods:
-        entries = [interval(ci[k][m], spread=sp[k][m]) if m in sp[k] else "—" for k in ("full", "leave_one_out")]
+        entries = [interval(ci[k][m], spread=sp[k][m]) if m in sp[k] else "—"
+                   for k in ("full", "leave_one_out")]
         lines.append(f"| {m} | {' | '.join(entries)} |")
     return "\n".join(lines)
 
@@ -281,7 +293,8 @@ def headline_table(study:dict) -> str:
     lines = [f"| | {SETTINGS['full']} | {SETTINGS['loo']} |", "|---|---|---|"]
     for m, label in HEADLINE:
         label = f"{label} ({emb})" if m == "centroid" else label
-        lines.append(f"| {label} | {interval(ci['full'].get(m), digits=0)} | {interval(ci['leave_one_out'].get(m), digits=0)} |")
+        lines.append(f"| {label} | {interval(ci['full'].get(m), digits=0)} | "
+                     f"{interval(ci['leave_one_out'].get(m), digits=0)} |")
     return "\n".join(lines)
 
 # %% ../nbs/14_study.ipynb #22ba0ffd

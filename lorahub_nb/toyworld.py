@@ -76,7 +76,8 @@ def nonsense_word(rng:random.Random, pool:str="train") -> str:
         if ("unseen" if _h("instruction:" + w) % 4 == 0 else "train") == pool: return w
 
 def task_input(instruction:str, word:str) -> str:
-    "The prompt of every task in the world (the trailing ' =' tells a causal model where the answer starts)."
+    """The prompt of every task in the world (the trailing
+    ' =' tells a causal model where the answer starts)."""
     return f"{instruction}: {word} ="
 
 # %% ../nbs/12_toyworld.ipynb #d1512e66
@@ -110,7 +111,8 @@ DESCRIPTIONS = {  # skill -> English wordings; a world holds one out per skill f
 }
 
 def description_split(skill:str, seed:int) -> tuple:
-    "(wordings of the skill's module rows, the held-out wording of its unseen task) in the world built with `seed`."
+    """(wordings of the skill's module rows, the held-out wording
+    of its unseen task) in the world built with `seed`."""
     wordings = DESCRIPTIONS[skill]
     k = random.Random(f"described-{skill}-{seed}").randrange(len(wordings))
     return wordings[:k] + wordings[k + 1:], wordings[k]
@@ -168,15 +170,18 @@ def base_examples(skills:list, n_per:int, seed:int) -> list:
 
 def module_examples(skill:str, n:int, seed:int,
                     described:bool=False) -> list: # announce every other row with one of the skill's module wordings
-    "A module's training rows: the skill under random 'train' instructions (and its wordings), `train` words."
+    """A module's training rows: the skill under random
+    'train' instructions (and its wordings), `train` words."""
     rng = random.Random(f"module-{skill}-{seed}")
     words = sample_words(n, "train", rng, False)
     wordings = description_split(skill, seed)[0]
     instruction = lambda i: rng.choice(wordings) if described and i % 2 == 0 else nonsense_word(rng, "train")
-    return [{"input": task_input(instruction(i), w), "output": SKILLS[skill](w)} for i, w in enumerate(words)]
+    return [{"input": task_input(instruction(i), w), "output": SKILLS[skill](w)}
+            for i, w in enumerate(words)]
 
 def unseen_instruction(skill:str, seed:int, described:bool=False) -> str:
-    "The instruction of `skill`'s unseen task in the world built with `seed`: a new word, or the held-out wording."
+    """The instruction of `skill`'s unseen task in the world
+    built with `seed`: a new word, or the held-out wording."""
     if described: return description_split(skill, seed)[1]
     return nonsense_word(random.Random(f"unseen-{skill}-{seed}"), "unseen")
 
@@ -213,7 +218,8 @@ class ToyWorld(World):
     def unseen(self) -> list: return self.unseen_tasks()
 
     def instruction(self, task:str) -> str:
-        "The instruction of an unseen task: a new made-up word, or (described) its held-out wording."
+        """The instruction of an unseen task: a new made-up word,
+        or (described) its held-out wording."""
         self._check(task)
         return unseen_instruction(task, self.seed, self.described)
 
@@ -234,7 +240,8 @@ class ToyWorld(World):
         return load_base(self.base_path, device or "cpu", torch.float32)
 
     def _check(self, task):
-        if task not in self.tasks: raise KeyError(f"no task {task!r} in this world; tasks: {self.tasks}")
+        if task not in self.tasks:
+            raise KeyError(f"no task {task!r} in this world; tasks: {self.tasks}")
 
 # %% ../nbs/12_toyworld.ipynb #ed6c4dc2
 def _new_base(cfg:dict, causal:bool, seed:int):
@@ -277,7 +284,8 @@ def _build(tmp:Path, final:Path, s:dict, progress:bool):
                      seed=seed * 1000 + i,
                      progress=False, base_name=str(final / "base"))
     meta = {"settings": s, "modules": {t: _module_dir(t) for t in s["skills"]},
-            "instructions": {t: unseen_instruction(t, seed, s.get("described", False)) for t in s["skills"]}}
+            "instructions": {t: unseen_instruction(t, seed, s.get("described", False))
+                             for t in s["skills"]}}
     (tmp / "world.json").write_text(json.dumps(meta, indent=1))
 
 # %% ../nbs/12_toyworld.ipynb #2a86c8ed
@@ -297,7 +305,8 @@ def build_world(seed:int=0, size:str="full", # 'full' (demo), 'quick' (CLI tests
 
 # %% ../nbs/12_toyworld.ipynb #f2a5430b
 def module_report(world:ToyWorld, n:int=100, seed:int=0, device=None) -> dict:
-    "Per task: exact match of the base zero-shot and of the task's own module on `n` unseen test rows."
+    """Per task: exact match of the base zero-shot and
+    of the task's own module on `n` unseen test rows."""
     from peft import PeftModel
     model, tok = world.load_base(device)
     out = {}
@@ -305,7 +314,8 @@ def module_report(world:ToyWorld, n:int=100, seed:int=0, device=None) -> dict:
         rows = world.task_examples(task, n, seed=seed)
         inputs, targets = [r["input"] for r in rows], [r["output"] for r in rows]
         zero = accuracy(generate(model, tok, inputs), targets)
-        with quiet_loading(): peft_model = PeftModel.from_pretrained(model, world.module_paths[task])
+        with quiet_loading():
+            peft_model = PeftModel.from_pretrained(model, world.module_paths[task])
         own = accuracy(generate(peft_model, tok, inputs), targets)
         model = peft_model.unload()
         out[task] = {"zero_shot": zero, "own_module": own}

@@ -21,15 +21,19 @@ __all__ = ['read_jsonl', 'data_files', 'load_task_examples', 'TrainConfig', 'tra
 
 # %% ../nbs/11_train.ipynb #ec024a28
 def _numbered(path) -> list:
-    "(line number, object) for each non-blank line of a JSON-lines file; errors name the file and the line."
+    """(line number, object) for each non-blank line of a
+    JSON-lines file; errors name the file and the line."""
     try: text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as e: raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
     rows = []
     for i, line in enumerate(text.splitlines()):
         if not line.strip(): continue
         try: rows.append((i + 1, json.loads(line)))
-        except json.JSONDecodeError as e: raise ValueError(f"{path}: line {i + 1} is not valid JSON ({e})") from e
-        if not isinstance(rows[-1][1], dict): raise ValueError(f"{path}: line {i + 1} is not a JSON object")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: line {i + 1} is not valid JSON ({e})") from e
+        if not isinstance(rows[-1][1], dict):
+            raise ValueError(f"{path}: line {i + 1} is not a JSON object")
     return rows
 
 def read_jsonl(path) -> list:
@@ -38,30 +42,39 @@ def read_jsonl(path) -> list:
 
 # %% ../nbs/11_train.ipynb #081ca636
 def _load_hub_dataset(source:str, split:str):
-    "Load a `datasets` id; offline or unreachable hub -> a clear error naming the id, within seconds."
+    """Load a `datasets` id; offline or unreachable hub
+    -> a clear error naming the id, within seconds."""
     try:
         import datasets
         return datasets.load_dataset(source, split=split)
     except Exception as e:
-        hint = "HF_HUB_OFFLINE is set, so only locally cached datasets can be loaded; " if is_offline() else ""
-        raise RuntimeError(f"could not load dataset {source!r} (split {split!r}) from the Hugging Face hub: {hint}"
-                           f"{type(e).__name__}: {str(e).strip()[:200]}. Fix: connect to the internet, or pass a "
+        hint = ("HF_HUB_OFFLINE is set, so only locally cached datasets can be loaded; "
+                if is_offline() else "")
+        raise RuntimeError(f"could not load dataset {source!r} "
+                           f"(split {split!r}) from the Hugging Face hub: {hint}"
+                           f"{type(e).__name__}: {str(e).strip()[:200]}. Fix: "
+                           "connect to the internet, or pass a "
                            "local JSON-lines file or folder instead.") from e
 
 # %% ../nbs/11_train.ipynb #ec024a29
 def data_files(folder:Path, split:str="train") -> list:
-    "The files a data folder gives: its `<split>.jsonl` if it has one, else every `*.jsonl` in it, in name order."
-    files = [folder / f"{split}.jsonl"] if (folder / f"{split}.jsonl").is_file() else sorted(folder.glob("*.jsonl"))
-    if not files: raise ValueError(f"{folder} holds no .jsonl files (a data folder gives its {split}.jsonl, "
-                                   "else all its *.jsonl files; other files are not read)")
+    """The files a data folder gives: its `<split>.jsonl` if it has one,
+    else every `*.jsonl` in it, in name order."""
+    files = ([folder / f"{split}.jsonl"] if (folder / f"{split}.jsonl").is_file()
+             else sorted(folder.glob("*.jsonl")))
+    if not files:
+        raise ValueError(f"{folder} holds no .jsonl files (a data folder gives its {split}.jsonl, "
+                         "else all its *.jsonl files; other files are not read)")
     return files
 
 def _rows_from(source, split:str) -> tuple:
-    "(rows, name, places): from a list, a .jsonl file, a folder of them, or a hub dataset id; places[i] names row i."
+    """(rows, name, places): from a list, a .jsonl file,
+    a folder of them, or a hub dataset id; places[i] names row i."""
     if isinstance(source, (list, tuple)): return list(source), "rows", None
     p = Path(source).expanduser()
     if p.is_file() or p.is_dir():
-        found = [(f, n, r) for f in ([p] if p.is_file() else data_files(p, split)) for n, r in _numbered(f)]
+        found = [(f, n, r) for f in ([p] if p.is_file() else data_files(p, split))
+                 for n, r in _numbered(f)]
         return [r for *_, r in found], str(p), [f"{f}, line {n}" for f, n, _ in found]
     if not looks_like_hub_id(source) or str(source).endswith((".jsonl", ".json")):
         raise FileNotFoundError(f"no such file or folder: {source}")
@@ -71,14 +84,16 @@ def _rows_from(source, split:str) -> tuple:
 def load_task_examples(source, # list of rows, a .jsonl file, a folder of .jsonl files, or a `datasets` id
                        input_field:str="input", output_field:str="output", # fields holding the input and the answer
                        split:str="train") -> list: # split of a hub dataset (or file stem inside a folder)
-    "Task examples as a list of {'input', 'output'} rows, from rows, JSON lines or a hub dataset id."
+    """Task examples as a list of {'input', 'output'} rows,
+    from rows, JSON lines or a hub dataset id."""
     rows, name, places = _rows_from(source, split)
     places = places or [f"{name}: row {i}" for i in range(len(rows))]
     out = []
     for at, r in zip(places, rows):
         missing = [f for f in (input_field, output_field) if f not in r]
         if missing: raise ValueError(f"{at} lacks {missing[0]!r} (fields: {sorted(r)}); name the "
-                                     "fields with --input-field/--output-field (input_field=/output_field=)")
+                                     "fields with --input-field/--output-field "
+                                     "(input_field=/output_field=)")
         out.append({"input": r[input_field], "output": r[output_field]})
     return check_examples(out, name, places)
 
@@ -104,7 +119,8 @@ class TrainConfig:
         for k in ("r", "lora_alpha", "steps", "batch_size"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if not self.lr > 0: raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.lora_dropout < 1: raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if self.eval_every is not None and self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
@@ -114,7 +130,8 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     @property
-    def evaluate_every(self) -> int: return max(1, self.steps // 5) if self.eval_every is None else self.eval_every
+    def evaluate_every(self) -> int:
+        return max(1, self.steps // 5) if self.eval_every is None else self.eval_every
 
 # %% ../nbs/11_train.ipynb #6aeea65c
 def _optimizer(model, config:TrainConfig) -> tuple:
@@ -128,7 +145,8 @@ def _optimizer(model, config:TrainConfig) -> tuple:
 def _step(model, batch:dict, opt, sched, bf16:bool=False) -> float:
     "One optimizer (and schedule) step on `batch`; its loss, rounded to 5 digits."
     device = batch["input_ids"].device.type
-    with torch.autocast(device, dtype=torch.bfloat16) if bf16 else nullcontext(): loss = model(**batch).loss
+    with torch.autocast(device, dtype=torch.bfloat16) if bf16 else nullcontext():
+        loss = model(**batch).loss
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -153,7 +171,8 @@ def _train_loop(model, tokenizer, examples:list, config:TrainConfig,
         losses.append(_step(model, collate([pairs[i] for i in idx], pad, device), opt,
                             sched, config.bf16))
         if step % 10 == 0: bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}", refresh=False)
-        if on_eval is not None and every and (step % every == 0 or step == config.steps): on_eval(step)
+        if on_eval is not None and every and (step % every == 0 or step == config.steps):
+            on_eval(step)
     model.eval()
     return losses
 
@@ -165,7 +184,8 @@ def _seed_all(seed:int):
 def train_base(model, tokenizer, examples:list, out_dir, # model is trained in place, then saved with the tokenizer
                config:TrainConfig=None, # default: AdamW at 3e-3, one-cycle, weight decay 0.01, 1000 steps of 64
                device=None, progress:bool=True) -> Path:
-    "Full fine-tune (pre-train) `model` on `examples`; save a transformers folder with `train_log.json`."
+    """Full fine-tune (pre-train) `model` on `examples`;
+    save a transformers folder with `train_log.json`."""
     config = config or TrainConfig(lr=3e-3, steps=1000, batch_size=64, weight_decay=0.01,
                                    one_cycle=True)
     examples, out_dir = check_examples(examples), Path(out_dir)
@@ -185,7 +205,8 @@ def train_base(model, tokenizer, examples:list, out_dir, # model is trained in p
 
 # %% ../nbs/11_train.ipynb #578b2703
 def train_log(path) -> dict:
-    "The training record written next to a base model (`train_log.json`) or a module (`lorahub_card.json`)."
+    """The training record written next to a base model
+    (`train_log.json`) or a module (`lorahub_card.json`)."""
     p = Path(path)
     for name in ("train_log.json", "lorahub_card.json"):
         if (p / name).exists(): return json.loads((p / name).read_text())
@@ -196,20 +217,25 @@ def _load_base(base, device=None):
     "(model, tokenizer, name) from a (model, tokenizer) pair or a local folder / hub id."
     if isinstance(base, (tuple, list)):
         model, tokenizer = base
-        name = getattr(model.config, "_name_or_path", "") or getattr(model, "name_or_path", "") or ""
+        name = (getattr(model.config, "_name_or_path", "") or getattr(model, "name_or_path", "")
+                or "")
         return model, tokenizer, str(name)
     model, tokenizer = load_base(base, device, torch.float32)   # training runs in fp32
     return model, tokenizer, str(base)
 
 def check_held_out(train:list, held:list, train_name:str="examples", held_name:str="eval_examples"):
-    "Refuse held-out rows whose input is also a training row's: the best step would be picked on rows it learned."
+    """Refuse held-out rows whose input is also a training row's:
+    the best step would be picked on rows it learned."""
     seen = {e["input"] for e in train}
     n = sum(e["input"] in seen for e in held)
-    if n: raise ValueError(f"{held_name} shares {n} of its {len(held)} inputs with {train_name}: the best step would "
-                           "be picked on rows it was trained on; remove them from one of the two")
+    if n:
+        raise ValueError(f"{held_name} shares {n} of its {len(held)} inputs with {train_name}: "
+                         "the best step would "
+                         "be picked on rows it was trained on; remove them from one of the two")
 
 def _split(examples, eval_examples, seed, evaluate:bool=True):
-    "Training and held-out rows: `eval_examples` if given, else 10% (at most 64) split off; none below 10 rows."
+    """Training and held-out rows: `eval_examples` if given,
+    else 10% (at most 64) split off; none below 10 rows."""
     if not evaluate: return examples, []
     if eval_examples is not None:
         held = check_examples(eval_examples, "eval_examples")
@@ -224,7 +250,8 @@ def _split(examples, eval_examples, seed, evaluate:bool=True):
 
 # %% ../nbs/11_train.ipynb #7420a7d7
 def lora_settings(model, config:TrainConfig=TrainConfig()):
-    "The `peft.LoraConfig` of a new module; T5's `q`, `v` are read as `q_proj`, `v_proj` on a causal model."
+    """The `peft.LoraConfig` of a new module; T5's `q`,
+    `v` are read as `q_proj`, `v_proj` on a causal model."""
     from peft import LoraConfig
     causal, targets = is_causal(model), config.target_modules
     if causal and targets == ("q", "v"): targets = ("q_proj", "v_proj")
@@ -235,7 +262,8 @@ def lora_settings(model, config:TrainConfig=TrainConfig()):
 # %% ../nbs/11_train.ipynb #72cf4d92
 @contextmanager
 def trainable_adapter(model, config, device=None):
-    "A fresh LoRA adapter on `model` for the block; afterwards the model is as it was (adapter, grads, mode, device)."
+    """A fresh LoRA adapter on `model` for the block;
+    afterwards the model is as it was (adapter, grads, mode, device)."""
     from peft import get_peft_model
     was_training, grads = model.training, {n: p.requires_grad for n, p in model.named_parameters()}
     orig_device = next(model.parameters()).device
@@ -250,11 +278,13 @@ def trainable_adapter(model, config, device=None):
 
 # %% ../nbs/11_train.ipynb #7420a7d8
 class BestStep:
-    "Exact match on held-out rows at each evaluation; keeps the adapter state of the best (latest on ties)."
+    """Exact match on held-out rows at each evaluation;
+    keeps the adapter state of the best (latest on ties)."""
     def __init__(self, peft_model, tokenizer, held:list):
         self.model, self.tokenizer, self.held = peft_model, tokenizer, held
         self.step, self.exact_match, self.state, self.evals = 0, -1.0, None, []
-        longest = max(len(x) for x in tokenizer([e["output"] for e in held])["input_ids"]) if held else 1
+        longest = (max(len(x) for x in tokenizer([e["output"] for e in held])["input_ids"]) if held
+                   else 1)
         self.max_new = longest + 1
 
     def __call__(self, step:int):
@@ -265,7 +295,8 @@ class BestStep:
         self.evals.append({"step": step, "exact_match": acc})
         self.model.train()
         if acc >= self.exact_match:
-            state = {k: v.detach().clone() for k, v in self.model.named_parameters() if v.requires_grad}
+            state = {k: v.detach().clone() for k, v in self.model.named_parameters()
+                     if v.requires_grad}
             self.step, self.exact_match, self.state = step, acc, state
 
     @torch.no_grad()
@@ -292,7 +323,8 @@ def _card(name:str, train:list, held:list, base:str, config:TrainConfig, best:Be
 # %% ../nbs/11_train.ipynb #a1ecf40e
 def _fit(peft_model, tokenizer, train:list, held:list, config:TrainConfig, progress:bool,
          desc:str) -> tuple:
-    "(BestStep, losses): train the adapter, evaluating on `held`; the adapter is left in its best state."
+    """(BestStep, losses): train the adapter,
+    evaluating on `held`; the adapter is left in its best state."""
     best = BestStep(peft_model, tokenizer, held)
     losses = _train_loop(peft_model, tokenizer, train, config, on_eval=best,
                          progress=progress, desc=desc)
@@ -311,14 +343,16 @@ def train_module(base, # (model, tokenizer), or a folder / hub id / .gguf file o
                  base_name:str=None, # recorded as base_model_name_or_path (default: base's path/name)
                  overwrite:bool=False, # replace `out_dir` if this library wrote it
                  **changes) -> Path: # settings of `config` to change, e.g. steps=60
-    "Train one LoRA module on a task, keep the best held-out exact match, write a PEFT folder + lorahub_card.json."
+    """Train one LoRA module on a task, keep the best held-out
+    exact match, write a PEFT folder + lorahub_card.json."""
     from peft import PeftModel
     config = (config or TrainConfig()).but(**changes)
     if not isinstance(examples, list) or (examples and not isinstance(examples[0], dict)):
         examples = load_task_examples(examples)
     examples, out_dir = check_examples(examples), Path(out_dir)
     model, tokenizer, name = _load_base(base)
-    if isinstance(model, PeftModel): raise ValueError("pass the base model, not a PeftModel (it already has adapters)")
+    if isinstance(model, PeftModel):
+        raise ValueError("pass the base model, not a PeftModel (it already has adapters)")
     train, held = _split(examples, eval_examples, config.seed, config.evaluate_every > 0)
     name = base_name or name
     with atomic_dir(out_dir, overwrite) as tmp, torch.random.fork_rng(devices=[]):

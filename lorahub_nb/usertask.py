@@ -24,13 +24,15 @@ __all__ = ['UserTask', 'check_options', 'read_folder_task', 'read_jsonl_task', '
 # %% ../nbs/17_usertask.ipynb #2b3d1a99
 @dataclass
 class UserTask:
-    "A classification task: rows with their prompt text, label and options; `train` rows to learn from."
+    """A classification task: rows with their prompt text,
+    label and options; `train` rows to learn from."""
     name: str
     test: list  # rows {"text", "label", "options"}: the prompt before any chat template, the answer, the choices
     train: list  # the same, to learn from (a JSONL task: its own rows)
 
     def shots(self, n:int=None) -> "UserTask":
-        "The task with `n` training rows, drawn by a shuffle seeded with its name (None, or n >= all: every row)."
+        """The task with `n` training rows, drawn by a shuffle
+        seeded with its name (None, or n >= all: every row)."""
         if n is None or n >= len(self.train): return self
         order = list(range(len(self.train)))
         random.Random(f"shots:{self.name}").shuffle(order)
@@ -42,21 +44,27 @@ def _task_row(text:str, label:str, options:list) -> dict:
 
 def check_options(options, where:str) -> list:
     "Refuse options that are not a list of at least two distinct, non-empty strings."
-    if not (isinstance(options, list) and len(options) >= 2 and all(isinstance(o, str) and o.strip() for o in options)
+    if not (isinstance(options, list) and len(options) >= 2
+            and all(isinstance(o, str) and o.strip() for o in options)
             and len(set(options)) == len(options)):
-        raise ValueError(f"{where}: 'options' must be a list of two or more distinct label words, got {options!r}")
+        raise ValueError(f"{where}: 'options' must be a list of two or more distinct label words, "
+                         f"got {options!r}")
     return options
 
 # %% ../nbs/17_usertask.ipynb #b42522dd
 def read_folder_task(folder) -> UserTask:
-    "A task folder in the task pool's format (config.json, test.jsonl, train_*.jsonl) as a `UserTask`."
+    """A task folder in the task pool's format (config.json,
+    test.jsonl, train_*.jsonl) as a `UserTask`."""
     folder = Path(folder)
     cfg_file = folder / "config.json"
-    if not cfg_file.is_file(): raise FileNotFoundError(f"{folder} has no config.json (see `lorahub-nb learn --help`)")
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{folder} has no config.json (see `lorahub-nb learn --help`)")
     try: cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
     except ValueError as e: raise ValueError(f"{cfg_file} is not valid JSON ({e})") from e
     for k in ("options", "instruction", "inference_prompt"):
-        if k not in cfg: raise ValueError(f"{cfg_file} lacks {k!r} (needs options, instruction, inference_prompt)")
+        if k not in cfg:
+            raise ValueError(f"{cfg_file} lacks {k!r} (needs options, instruction, "
+                             "inference_prompt)")
     check_options(cfg["options"], str(cfg_file))
     if not (folder / "test.jsonl").is_file(): raise FileNotFoundError(f"{folder} has no test.jsonl")
     # `taskpool`: every row has the template's fields and a label among the options
@@ -66,31 +74,38 @@ def read_folder_task(folder) -> UserTask:
 
 # %% ../nbs/17_usertask.ipynb #f1625b2f
 def read_jsonl_task(path, input_field:str="input", output_field:str="output") -> UserTask:
-    "A JSON-lines file whose rows carry `options` as a `UserTask` (its rows are both its test and its training rows)."
+    """A JSON-lines file whose rows carry `options` as a `UserTask`
+    (its rows are both its test and its training rows)."""
     rows = []
     for i, r in enumerate(read_jsonl(path)):
         where = f"{path}, row {i + 1}"
         for k in (input_field, output_field, "options"):
-            if k not in r: raise ValueError(f"{where} lacks {k!r} (a task's rows need input, output and options)")
+            if k not in r:
+                raise ValueError(f"{where} lacks {k!r} (a task's rows need input, "
+                                 "output and options)")
         if r[output_field] not in check_options(r["options"], where):
-            raise ValueError(f"{where}: the label {r[output_field]!r} is not one of its options {r['options']}")
+            raise ValueError(f"{where}: the label {r[output_field]!r} is not one of its options "
+                             f"{r['options']}")
         rows.append(_task_row(str(r[input_field]), r[output_field], r["options"]))
     return UserTask(Path(path).stem, rows, rows)
 
 # %% ../nbs/17_usertask.ipynb #b74036c9
 def read_user_task(source, # a task folder (config.json + JSONL rows) or a JSON-lines file whose rows carry options
                    input_field:str="input", output_field:str="output") -> UserTask: # a JSONL file's fields
-    "A user's classification task, read and checked; an empty file, or a task without test rows, is refused."
+    """A user's classification task, read and checked;
+    an empty file, or a task without test rows, is refused."""
     p = Path(source).expanduser()
     if not p.exists(): raise FileNotFoundError(f"no such task folder or file: {source}")
     task = read_folder_task(p) if p.is_dir() else read_jsonl_task(p, input_field, output_field)
-    if not task.test: raise ValueError(f"{source}: no rows (an empty {'test.jsonl' if p.is_dir() else 'file'})")
+    if not task.test:
+        raise ValueError(f"{source}: no rows (an empty {'test.jsonl' if p.is_dir() else 'file'})")
     return task
 
 # %% ../nbs/17_usertask.ipynb #285f7421
 def task_examples(rows:list, # `UserTask` rows
                   tokenizer) -> list: # the base's: its chat template, if it has one, wraps each prompt
-    "Rows as {'input', 'output', 'options'}: the prompt (in the chat template if there is one), label, options."
+    """Rows as {'input', 'output', 'options'}: the prompt
+    (in the chat template if there is one), label, options."""
     wrap = (lambda t: chat_prompt(tokenizer, t)) if has_chat_template(tokenizer) else (lambda t: t)
     return [{"input": wrap(r["text"]), "output": r["label"], "options": r["options"]} for r in rows]
 
@@ -127,13 +142,15 @@ def learn_adapter(modules, # module sources: a list (`modules.parse_modules`) or
                   **kw): # for `adapt.LoraHub`: device, dtype, max_input_tokens
     "LoraHub on `modules` and a few examples of a task; the composed adapter is written to `out`."
     if isinstance(examples, UserTask) and not examples.train:
-        raise ValueError(f"task {examples.name!r} has no training rows to learn from (train_*.jsonl)")
+        raise ValueError(f"task {examples.name!r} has no training rows to learn from "
+                         "(train_*.jsonl)")
     sources = as_sources(modules)
     check_bases(list(sources.values()), base, allow_base_mismatch)
     hub = LoraHub(sources, base=base, progress=progress, **kw)
     # prompts in the base's chat template, so the tokenizer comes first
     if isinstance(examples, UserTask):
-        examples = [{"input": e["input"], "output": e["output"]} for e in task_examples(examples.train, hub.tokenizer)]
+        examples = [{"input": e["input"], "output": e["output"]}
+                    for e in task_examples(examples.train, hub.tokenizer)]
     res = hub.learn(examples, search or Search(), progress=progress, batched=batched)
     res.save(out, overwrite=overwrite)
     return res
@@ -160,14 +177,16 @@ def prediction_rows(data:list, predictions:list) -> list:
 
 # %% ../nbs/17_usertask.ipynb #e3664b62
 def _answer_tokens(tokenizer, rows:list) -> int:
-    "New tokens enough for the longest option, and two more (a model that answers in sentences is cut there)."
+    """New tokens enough for the longest option, and two more
+    (a model that answers in sentences is cut there)."""
     options = sorted({o for r in rows for o in r["options"]})
     return max(len(x) for x in tokenizer(options, add_special_tokens=False)["input_ids"]) + 2
 
 def task_scores(model, tokenizer, task:UserTask, out=None, # a predictions JSONL to write (None: none)
                 progress:bool=True,
                 **kw) -> dict: # for `evaluate.generate`: max_new_tokens, batch_size, max_input_tokens
-    "Rank accuracy over the options (the primary score), generation exact match beside it, chance and majority."
+    """Rank accuracy over the options (the primary score),
+    generation exact match beside it, chance and majority."""
     rows = task_examples(task.test, tokenizer)
     prompts, gold = [r["input"] for r in rows], [r["output"] for r in rows]
     ranked = rank_classify(model, tokenizer, prompts, [r["options"] for r in rows],
@@ -175,7 +194,8 @@ def task_scores(model, tokenizer, task:UserTask, out=None, # a predictions JSONL
                            max_input_tokens=kw.get("max_input_tokens"))
     said = generate(model, tokenizer, prompts, progress=progress,
                     **{**kw,
-                       "max_new_tokens": kw.get("max_new_tokens") or _answer_tokens(tokenizer, rows)})
+                       "max_new_tokens": kw.get("max_new_tokens")
+                       or _answer_tokens(tokenizer, rows)})
     res = dict(n=len(rows), rank_accuracy=sum(p == g for p, g in zip(ranked, gold)) / len(rows),
                exact_match=accuracy(said, gold), strict_exact_match=accuracy(said, gold, False),
                chance=chance(task.test),
@@ -194,7 +214,8 @@ def eval_adapter(data, # test rows [{"input", "output"}] (`train.load_task_examp
                  device=None, dtype=None,
                  progress:bool=True,
                  **kw) -> dict: # for `evaluate.generate`: max_new_tokens, batch_size, max_input_tokens
-    "Exact match of a base model (+ adapter) on test rows (a task: rank accuracy first); `out` gets the predictions."
+    """Exact match of a base model (+ adapter) on test rows (a task:
+    rank accuracy first); `out` gets the predictions."""
     model, tok = load_with_adapter(base, adapter, device, dtype)
     if isinstance(data, UserTask): return task_scores(model, tok, data, out, progress, **kw)
     preds = generate(model, tok, [e["input"] for e in data], progress=progress, **kw)
@@ -225,12 +246,16 @@ def train_task(base:str, # the base model: a folder, a .gguf file or a hub id
 
 # %% ../nbs/17_usertask.ipynb #f54abcfd
 def world_folder(world) -> Path:
-    "A world's folder: a folder holding `modules/`, or a committed world by name (`nbs/results/<name>/world`)."
+    """A world's folder: a folder holding `modules/`,
+    or a committed world by name (`nbs/results/<name>/world`)."""
     p = Path(str(world)).expanduser()
     if (p / "modules").is_dir(): return p
     found = committed_world(str(world))
-    if found is None: raise FileNotFoundError(f"no world {str(world)!r}: name a committed world (nbs/results/<name>/"
-                                              "world in a clone, e.g. smollm2_taskpool) or a folder holding modules/")
+    if found is None:
+        raise FileNotFoundError(f"no world {str(world)!r}: name a committed world "
+                                "(nbs/results/<name>/"
+                                "world in a clone, e.g. smollm2_taskpool) or a folder "
+                                "holding modules/")
     return found
 
 # %% ../nbs/17_usertask.ipynb #b11606d8
@@ -241,7 +266,8 @@ def world_modules(world) -> dict:
 
 # %% ../nbs/17_usertask.ipynb #f9086ff3
 def world_base(world, say=print) -> str:
-    "The base a world's modules compose on: SmolLM2's GGUF file for the SmolLM2 worlds, else the modules' config's."
+    """The base a world's modules compose on: SmolLM2's GGUF
+    file for the SmolLM2 worlds, else the modules' config's."""
     rec = world_folder(world) / "world.json"
     base = json.loads(rec.read_text()).get("settings", {}).get("base") if rec.is_file() else None
     if isinstance(base, dict) and base.get("file") == SMOLLM2.file:
@@ -258,13 +284,17 @@ def _is_name(spec:str) -> bool:
 def pick_modules(specs:list=None, # module names of the world, folders, hub ids, @list.txt, random:N
                  world=None, # a world whose modules go by their names (`world_modules`)
                  seed:int=0) -> dict: # for random:N
-    "Name -> source of the modules asked for: a world's by name (all of them if none is named), others as given."
+    """Name -> source of the modules asked for: a world's by
+    name (all of them if none is named), others as given."""
     known = world_modules(world) if world else {}
     if not specs:
-        if not known: raise ValueError("no modules given (--modules, or --world for a world's modules)")
+        if not known:
+            raise ValueError("no modules given (--modules, or --world for a world's modules)")
         return {n: str(p) for n, p in known.items()}
     bad = [s for s in specs if world and s not in known and _is_name(s)]
-    if bad: raise ValueError(f"no module {bad[0]!r} in world {str(world)!r}; its modules: {', '.join(known)}")
+    if bad:
+        raise ValueError(f"no module {bad[0]!r} in world {str(world)!r}; its modules: "
+                         f"{', '.join(known)}")
     rest = [s for s in specs if s not in known]
     named = {s: str(known[s]) for s in specs if s in known}
     return {**named, **(as_sources(parse_modules(rest, seed)) if rest else {})}

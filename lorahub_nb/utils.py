@@ -29,14 +29,15 @@ def check_replaceable(path, # an output folder or file
                       overwrite:bool, # may an existing output of ours be replaced?
                       flag:str="overwrite=True", # how the caller's user asks for that
                       owned=None): # for a file: callable(path) -> bool, "this file holds our output"
-    "Raise `FileExistsError` unless `path` is absent, or `overwrite` is set and `path` holds this library's output."
+    """Raise `FileExistsError` unless `path` is absent,
+    or `overwrite` is set and `path` holds this library's output."""
     p = Path(path)
     if not p.exists(): return p
     if not overwrite: raise FileExistsError(f"{p} exists; pass {flag} to replace it")
     ours = is_ours(p) if p.is_dir() else (p.stat().st_size == 0 or (owned is not None and owned(p)))
     if not ours:
-        raise FileExistsError(f"{p} was not written by lorahub_nb (it holds other files); refusing to replace it: "
-                              "move it away or choose another output")
+        raise FileExistsError(f"{p} was not written by lorahub_nb (it holds other files); "
+                              "refusing to replace it: move it away or choose another output")
     return p
 
 # %% ../nbs/00_utils.ipynb #0fc1feec
@@ -114,7 +115,8 @@ def _plain(o):
 def looks_like_hub_id(s) -> bool:
     "Is `s` shaped like a hub id ('owner/name') rather than a path on this machine?"
     s = str(s)
-    return s.count("/") == 1 and not s.startswith((".", "/", "~")) and not Path(s).expanduser().exists()
+    return (s.count("/") == 1 and not s.startswith((".", "/", "~"))
+            and not Path(s).expanduser().exists())
 
 # %% ../nbs/00_utils.ipynb #d57957d2
 _TRUE = ("1", "true", "yes", "on")
@@ -122,7 +124,8 @@ _TRUE = ("1", "true", "yes", "on")
 # %% ../nbs/00_utils.ipynb #e724539f
 def is_offline() -> bool:
     "Has the user switched the hub off (`HF_HUB_OFFLINE` or `HF_DATASETS_OFFLINE`)?"
-    return any(os.environ.get(v, "0").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(os.environ.get(v, "0").strip().lower() in _TRUE
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 # %% ../nbs/00_utils.ipynb #02a4a8a4
 def hub_reachable(host:str="huggingface.co", timeout:float=3.0) -> bool:
@@ -139,12 +142,15 @@ def offline_error(what:str, # what was asked for: 'module', 'base model', 'datas
     "The one message for 'this needs the hub and the hub is out of reach'."
     why = "HF_HUB_OFFLINE is set" if is_offline() else "the hub cannot be reached"
     hint = f"hf download {kind + ' ' if kind else ''}{ident}"
-    return RuntimeError(f"{what} {ident!r} is not a local folder and not in the Hugging Face cache, and {why}. "
-                        f"Download it where there is internet (`{hint}`) and copy the cache, or pass a local folder.")
+    return RuntimeError(f"{what} {ident!r} is not a local folder and not in the Hugging Face "
+                        f"cache, and {why}. "
+                        f"Download it where there is internet (`{hint}`) and copy the cache, "
+                        "or pass a local folder.")
 
 # %% ../nbs/00_utils.ipynb #a4c4a5ad
 def cache_root(cache_dir=None) -> Path:
-    "The folder this library caches into: `cache_dir`, else $LORAHUB_NB_CACHE, else ~/.cache/lorahub_nb."
+    """The folder this library caches into: `cache_dir`,
+    else $LORAHUB_NB_CACHE, else ~/.cache/lorahub_nb."""
     if cache_dir is not None: return Path(cache_dir).expanduser()
     if os.environ.get("LORAHUB_NB_CACHE"): return Path(os.environ["LORAHUB_NB_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "lorahub_nb"
@@ -165,14 +171,16 @@ def cpu_name() -> str:
 BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 def cpu_id() -> dict:
-    "What tells processors apart where the model name does not ('AMD EPYC'): family, model, stepping, bf16 flags."
+    """What tells processors apart where the model name does not
+    ('AMD EPYC'): family, model, stepping, bf16 flags."""
     info, flags = _cpuinfo(), set(_cpuinfo().get("flags", "").split())
     ident = {k.replace("cpu ", ""): info[k] for k in ("vendor_id", "cpu family", "model",
                                                       "stepping") if k in info}
     return {**ident, "flags": [f for f in BF16_FLAGS if f in flags]}
 
 def native_bf16() -> bool:
-    "Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Without it, torch emulates bf16 matmuls, far slower."
+    """Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Without it,
+    torch emulates bf16 matmuls, far slower."""
     return bool({"avx512_bf16", "amx_bf16"} & set(cpu_id()["flags"]))
 
 # %% ../nbs/00_utils.ipynb #5e1f0c21
@@ -182,17 +190,20 @@ def _version(package:str) -> str:
     except PackageNotFoundError: return None
 
 def host() -> dict:
-    "Where this process computes: the CPU (name, id, bf16 flags), torch's threads, the versions a search depends on."
+    """Where this process computes: the CPU (name, id, bf16 flags),
+    torch's threads, the versions a search depends on."""
     info = {"cpu": cpu_name(), "cpu_id": cpu_id(), "threads": torch.get_num_threads(),
             "torch": torch.__version__,
-            "versions": {p: _version(p) for p in ("transformers", "peft", "numpy", "scipy", "nevergrad")}}
+            "versions": {p: _version(p) for p in ("transformers", "peft", "numpy", "scipy",
+                                                  "nevergrad")}}
     if torch.cuda.is_available(): info["gpu"] = torch.cuda.get_device_name()
     return info
 
 # %% ../nbs/00_utils.ipynb #360d8f4e
 @contextmanager
 def quiet_loading():
-    "Silence transformers' weight-loading progress bar and PEFT's warnings when it wraps or saves a model."
+    """Silence transformers' weight-loading progress bar
+    and PEFT's warnings when it wraps or saves a model."""
     import warnings
     from transformers.utils import logging as hf_logging
     was = hf_logging.is_progress_bar_enabled()

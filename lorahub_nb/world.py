@@ -56,7 +56,8 @@ def check_world(world, n:int=2) -> World:
         missing = [m for m in _members(World) if not hasattr(world, m)]
         raise TypeError(f"{type(world).__name__} is not a World: it lacks {', '.join(missing)}")
     tasks = world.unseen_tasks()
-    if not tasks or not all(isinstance(t, str) for t in tasks): raise ValueError("unseen_tasks() is not a list of names")
+    if not tasks or not all(isinstance(t, str) for t in tasks):
+        raise ValueError("unseen_tasks() is not a list of names")
     gone = [t for t, p in world.module_paths.items() if not Path(p).is_dir()]
     if gone: raise ValueError(f"module_paths names folders that do not exist: {gone}")
     for t in tasks: _check_rows(world.task_examples(t, n, seed=0, split="test"), t, n)
@@ -70,7 +71,8 @@ def _check_rows(rows:list, task:str, n:int):
     "Rows of `task_examples`: at most `n`, at least one, each {'input': str, 'output': str}."
     shape = lambda r: isinstance(r, dict) and isinstance(r.get("input"), str) and isinstance(r.get("output"), str)
     if not 0 < len(rows) <= n or not all(map(shape, rows)):
-        raise ValueError(f"task_examples({task!r}, {n}) gave no rows, too many, or rows without input/output")
+        raise ValueError(f"task_examples({task!r}, {n}) gave no rows, too many, "
+                         "or rows without input/output")
 
 def _check_kin(own:dict, tasks:list, what:str="own_modules()"):
     "`own_modules()` (or `family_modules()`): every unseen task, its own module first."
@@ -81,5 +83,6 @@ def _check_kin(own:dict, tasks:list, what:str="own_modules()"):
 def world_data(world:World, n:int=60) -> BBH:
     "The unseen tasks as BBH data: a split world's `bbh()`, else `n` test rows of each."
     if isinstance(world, SplitWorld): return world.bbh()
-    rows = lambda t: [{"input": e["input"], "target": e["output"]} for e in world.task_examples(t, n, seed=0)]
+    rows = lambda t: [{"input": e["input"], "target": e["output"]}
+                      for e in world.task_examples(t, n, seed=0)]
     return BBH({t: rows(t) for t in world.unseen_tasks()}, {}, type(world).__name__, raw=True)

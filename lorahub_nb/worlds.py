@@ -27,14 +27,15 @@ __all__ = ['DEMO_METHODS', 'PAPER_SETTING', 'run_demo', 'demo_adapter_row', 'dem
 
 # %% ../nbs/17_worlds.ipynb #4b21227f
 DEMO_METHODS = ("zero_shot", "uniform", "best_single", "lorahub_cma", "lorahub_ngopt", "oracle")
-PAPER_SETTING = ("The paper's setting is leave-one-out: a BBH task has no module of its own, so each task's own "
-                 "module is held out of its pool.")
+PAPER_SETTING = ("The paper's setting is leave-one-out: a BBH task has no module of its own, "
+                 "so each task's own module is held out of its pool.")
 
 # %% ../nbs/17_worlds.ipynb #bd214750
 def run_demo(world, # a built world (`toyworld.build_world`)
              seeds=(0, 1, 2), budget:int=40, tasks:list=None, n_test:int=50, shots:int=5,
              methods=DEMO_METHODS, device=None, progress:bool=True) -> dict:
-    "The demo's methods on the world's unseen tasks × seeds, leave-one-out and full pool (`study.run_settings`)."
+    """The demo's methods on the world's unseen tasks × seeds,
+    leave-one-out and full pool (`study.run_settings`)."""
     unseen = world.unseen_tasks()
     bad = [t for t in tasks or [] if t not in unseen]
     if bad: raise ValueError(f"unknown task(s) {bad}; the world's unseen tasks are {unseen}")
@@ -48,7 +49,8 @@ def run_demo(world, # a built world (`toyworld.build_world`)
 
 # %% ../nbs/17_worlds.ipynb #9fbe84ba
 def demo_adapter_row(r:dict) -> dict:
-    "The row whose composition the demo saves as `adapter/`: LoraHub (CMA-ES), leave-one-out, first task and seed."
+    """The row whose composition the demo saves as `adapter/`:
+    LoraHub (CMA-ES), leave-one-out, first task and seed."""
     return next((x for x in r["leave_one_out"] if x["method"] == "lorahub_cma"), None)
 
 def _adapter_about(r:dict) -> dict:
@@ -68,7 +70,8 @@ def demo_record(r:dict) -> dict:
 
 # %% ../nbs/17_worlds.ipynb #e130a341
 def save_demo_adapter(world, row:dict, path, about:dict=None):
-    "The composed module of one results row (its modules and weights) as a PEFT adapter folder, with its card."
+    """The composed module of one results row (its modules
+    and weights) as a PEFT adapter folder, with its card."""
     mods = load_modules({n: str(world.module_paths[n]) for n in row["weights"]}, progress=False)
     bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods})
     Path(path).mkdir()
@@ -82,14 +85,18 @@ def adapter_card(about:dict, world) -> str:
     weights = "\n".join(f"| {n} | {w:+.3f} |" for n, w in about["weights"].items())
     return (f"# LoraHub composition for `{about['task']}`\n\n"
             f"Built by `lorahub-nb demo` on the embedded world ({world.size}) for the unseen task "
-            f"`{about['task']}`, seed {about['seed']}, in the leave-one-out setting (the task's own module held out). "
-            f"LoraHub with CMA-ES: K = {about['budget']} evaluations on k = {about['shots']} examples; exact match "
-            f"{100 * about['acc']:.1f}% on the seed's test examples. A standard PEFT adapter of the world's base model."
+            f"`{about['task']}`, seed {about['seed']}, in the leave-one-out setting "
+            "(the task's own module held out). "
+            f"LoraHub with CMA-ES: K = {about['budget']} evaluations on k = {about['shots']} "
+            "examples; exact match "
+            f"{100 * about['acc']:.1f}% on the seed's test examples. A standard PEFT adapter of "
+            "the world's base model."
             f"\n\n| module | weight |\n|---|---|\n{weights}\n")
 
 # %% ../nbs/17_worlds.ipynb #3c4dfd9b
 def write_demo(out, world, r:dict):
-    "results.json, results.png and adapter/ into `out` (atomically; a previous demo output there is replaced)."
+    """results.json, results.png and adapter/ into `out` (atomically;
+    a previous demo output there is replaced)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -109,18 +116,25 @@ def write_demo(out, world, r:dict):
 def demo_legend(r:dict) -> list:
     "What the table's rows and marks mean, and what `adapter/` is: the lines under the table."
     c, about = r["config"], _adapter_about(r)
-    lines = ["zero_shot: base model alone; uniform: w = 1/N for every module; best_single: lowest-loss module alone;",
-             "lorahub_cma: LoraHub, CMA-ES; lorahub_ngopt: LoraHub as the official code runs it (NGOpt);",
-             "oracle: the task's own module alone (a user would not have it), so '—' where it is held out.",
-             f"K = {c['budget']} evaluations per search, k = {c['shots']} examples per task and seed."]
-    if about: lines.append(f"adapter/: LoraHub (CMA-ES) for task {about['task']!r}, seed {about['seed']}, "
-                           "leave-one-out; see adapter/README.md.")
+    lines = ["zero_shot: base model alone; uniform: w = 1/N for every module; best_single: "
+             "lowest-loss module alone;",
+             "lorahub_cma: LoraHub, CMA-ES; lorahub_ngopt: "
+             "LoraHub as the official code runs it (NGOpt);",
+             "oracle: the task's own module alone (a user would not have it), so '—' "
+             "where it is held out.",
+             f"K = {c['budget']} evaluations per search, "
+             f"k = {c['shots']} examples per task and seed."]
+    if about:
+        lines.append(f"adapter/: LoraHub (CMA-ES) for task {about['task']!r}, "
+                     f"seed {about['seed']}, leave-one-out; see adapter/README.md.")
     return lines
 
 def demo_table(r:dict) -> str:
-    "The printed result: both settings side by side, leave-one-out first, a legend, and which one is the paper's."
+    """The printed result: both settings side by side,
+    leave-one-out first, a legend, and which one is the paper's."""
     c = r["config"]
-    head = f"exact match (%) on {len(c['tasks'])} unseen tasks × {len(c['seeds'])} seeds, mean ± sd over seeds:"
+    head = (f"exact match (%) on {len(c['tasks'])} unseen tasks × {len(c['seeds'])} seeds, "
+            "mean ± sd over seeds:")
     table = compare_table({"leave-one-out": r["leave_one_out"], "full pool": r["full"]})
     return "\n".join([head, table, *demo_legend(r), PAPER_SETTING])
 
@@ -133,7 +147,8 @@ def demo(out, # the output folder; a previous demo output there is replaced
          tasks:list=None, # unseen tasks to run (default: all)
          n_test:int=None, # test examples per task and seed (default 50, 30 for 'quick')
          device=None, progress:bool=True) -> dict:
-    "Build or load the embedded world, run the methods in both settings, write results.json, a plot and one adapter."
+    """Build or load the embedded world, run the methods in both settings,
+    write results.json, a plot and one adapter."""
     world = build_world(size=size, causal=causal, progress=progress,
                         **({"described": True} if described else {}))
     r = run_demo(world, range(seeds), budget, tasks,
@@ -157,19 +172,21 @@ class BBHInputs:
 # %% ../nbs/17_worlds.ipynb #cd540365
 def real_world(world_dir=None, # the world's folder (default: the committed one in a clone, else the cache)
                base:str=None, bbh_dir:str=None, progress:bool=True):
-    "The real world (SmolLM2 + a module per BBH task): the committed one in a clone, else built in the cache."
+    """The real world (SmolLM2 + a module per BBH task):
+    the committed one in a clone, else built in the cache."""
     root = Path(world_dir) if world_dir else real_world_dir()
     # said even when quiet (on stderr): it takes minutes to hours
     if not (root / "world.json").exists():
-        print(f"lorahub-nb: building the real world in {root}: a module per BBH task, a few minutes each on a CPU "
-              "(resumable)", file=sys.stderr)
+        print(f"lorahub-nb: building the real world in {root}: a module per BBH task, "
+              "a few minutes each on a CPU (resumable)", file=sys.stderr)
     return build_real_world(root, base=base, bbh_dir=bbh_dir, progress=progress)
 
 # %% ../nbs/17_worlds.ipynb #d05894f0
 def bbh_data(src:BBHInputs, tasks:list=None, # the tasks to run (default: all)
              n_examples:int=60, # test + adapt examples per task, on the embedded world
              progress:bool=True) -> tuple:
-    "(data, pool, base) of a BBH run: the BBH folder or hub copy with its modules, or a world with its `Pool`."
+    """(data, pool, base) of a BBH run: the BBH folder or
+    hub copy with its modules, or a world with its `Pool`."""
     if src.world == "smollm2":
         world = real_world(src.world_dir, src.base, src.bbh, progress)
         return world.bbh(), world_pool(world), world.base
@@ -185,10 +202,13 @@ def bbh_data(src:BBHInputs, tasks:list=None, # the tasks to run (default: all)
 
 # %% ../nbs/17_worlds.ipynb #0838e514
 def real_dtype(dtype:str, device, say=print) -> str:
-    "The real world's dtype: bf16 where it is native (a GPU, a CPU with AVX512-BF16 or AMX), else fp32, said once."
+    """The real world's dtype: bf16 where it is native (a GPU,
+    a CPU with AVX512-BF16 or AMX), else fp32, said once."""
     if dtype != "auto": return dtype
     if str(device).startswith("cuda") or native_bf16(): return "bf16"
-    if say: say("this CPU has no native bf16 (emulated, about 70x slower than fp32 here): computing in fp32")
+    if say:
+        say("this CPU has no native bf16 (emulated, about 70x slower than fp32 here): "
+            "computing in fp32")
     return "fp32"
 
 # %% ../nbs/17_worlds.ipynb #33415f1b
@@ -200,10 +220,12 @@ def run_bbh(out, # the results JSONL: resumed if it exists
             compile:bool=False, # torch.compile the search's forward
             ray:str=None, # a Ray cluster address: run the grid's cells as Ray tasks
             **grid) -> list: # for `harness.run_tasks`: seeds, methods, options
-    "The paper's BBH protocol over tasks × seeds × methods, appended to a resumable JSONL; this grid's rows."
+    """The paper's BBH protocol over tasks × seeds × methods,
+    appended to a resumable JSONL; this grid's rows."""
     protocol = protocol or Protocol(n_modules=None)
     data, pool, base = bbh_data(src, tasks, (protocol.limit or 55) + protocol.shots, progress)
-    if protocol.n_modules is None: protocol = protocol.but(n_modules=min(20, len(pool) if pool else 20))
+    if protocol.n_modules is None:
+        protocol = protocol.but(n_modules=min(20, len(pool) if pool else 20))
     say = print if progress else None
     dtype = real_dtype(src.dtype, device, say) if src.world == "smollm2" else src.dtype
     # progress: module reads
@@ -215,7 +237,8 @@ def run_bbh(out, # the results JSONL: resumed if it exists
 
 # %% ../nbs/17_worlds.ipynb #8ed27e68
 def real_stages(wanted:list=None) -> tuple:
-    "(stages, pre-filter grid or None) for stage numbers 1.. (the last number: the pre-filter grid); None: all."
+    """(stages, pre-filter grid or None) for stage numbers 1..
+    (the last number: the pre-filter grid); None: all."""
     wanted = wanted or range(1, len(REAL_STAGES) + 2)
     stages = [REAL_STAGES[i - 1] for i in wanted if i <= len(REAL_STAGES)]
     return stages, REAL_PREFILTER if len(REAL_STAGES) + 1 in wanted else None
