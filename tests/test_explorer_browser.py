@@ -50,7 +50,8 @@ def _page(tmp):
     from lorahub_nb.bbh import BBH_TASKS
     from lorahub_nb.realworld import FAMILIES
     from lorahub_nb.testing import KinMiniWorld
-    from lorahub_nb.explorer import explorer, save_page, top_k
+    from lorahub_nb.explorer import explorer, save_page
+    from lorahub_nb.explorer_state import top_k
     families = [f for t, f in FAMILIES.items() if t == f[0]]
     world = _long_prompts(KinMiniWorld)(tmp / "world", list(BBH_TASKS), families=families)
     ui = explorer(world, task=TASK, setting="leave-one-out", max_new_tokens=2)
