@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_objective.ipynb #c00f4586
 from __future__ import annotations
-import math, os, sys
+import inspect, math, os, sys
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['DEFAULT_MAX_TOKENS', 'check_examples', 'input_limit', 'truncate', 'encode_prompt', 'pad_id', 'pad_batch',
            'encode_pairs', 'collate', 'make_batch', 'TooLarge', 'free_memory', 'forward_bytes', 'check_memory',
-           'decoder_inputs', 'token_losses', 'few_shot_loss', 'l1_penalty', 'check_finite']
+           'decoder_inputs', 'keeps_logits', 'token_losses', 'few_shot_loss', 'batch_loss', 'l1_penalty',
+           'check_finite']
 
 # %% ../nbs/04_objective.ipynb #6b65f850
 def check_examples(examples, # list of {"input": str, "output": str}
@@ -167,12 +168,24 @@ def decoder_inputs(model, batch):
         batch["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
     return batch["decoder_input_ids"]
 
+def keeps_logits(model) -> bool:
+    "Does a causal model's forward take `logits_to_keep` (transformers' own cut of the LM head's input)?"
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else getattr(model, "_orig_mod", model)
+    try: return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    except (AttributeError, TypeError, ValueError): return False
+
 def token_losses(model, batch:dict) -> tuple:
     "Per-token cross-entropy `(n, T)` and the mask of scored tokens, for seq2seq or causal models."
     labels = batch["labels"]
     if getattr(model.config, "is_encoder_decoder", False):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                        decoder_input_ids=decoder_inputs(model, batch)).logits
+    elif keeps_logits(model):
+        # the LM head only where some row's next token is scored
+        keep = (labels[:, 1:] != -100).any(0).nonzero().squeeze(1)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       logits_to_keep=keep).logits
+        labels = labels[:, 1:][:, keep]
     else:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
         labels = labels[:, 1:]
@@ -189,6 +202,13 @@ def few_shot_loss(model, batch:dict,
     if official: return ce.sum() / mask.sum() / mask.shape[0]
     per = ce.sum(1) / mask.sum(1).clamp(min=1)
     return per if per_example else per.mean()
+
+# %% ../nbs/04_objective.ipynb #3dea4062
+def batch_loss(model, batch:dict) -> torch.Tensor:
+    "Cross-entropy averaged over every scored token of the batch, as transformers' `.loss` (training's loss)."
+    if getattr(model.config, "is_encoder_decoder", False): return model(**batch).loss
+    ce, mask = token_losses(model, batch)
+    return ce.sum() / mask.sum().clamp(min=1)
 
 # %% ../nbs/04_objective.ipynb #27ffaae3
 def l1_penalty(w, alpha:float=0.05):

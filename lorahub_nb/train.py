@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from .utils import atomic_dir, is_offline, looks_like_hub_id, quiet_loading
 from .modules import is_causal, load_base
-from .objective import check_examples, encode_pairs, collate, pad_id
+from .objective import batch_loss, check_examples, encode_pairs, collate, pad_id
 from .evaluate import generate, accuracy
 
 # %% auto #0
@@ -146,7 +146,7 @@ def _step(model, batch:dict, opt, sched, bf16:bool=False) -> float:
     "One optimizer (and schedule) step on `batch`; its loss, rounded to 5 digits."
     device = batch["input_ids"].device.type
     with torch.autocast(device, dtype=torch.bfloat16) if bf16 else nullcontext():
-        loss = model(**batch).loss
+        loss = batch_loss(model, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
