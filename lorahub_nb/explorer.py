@@ -12,12 +12,13 @@ from .adapt import LoraHub, Search
 from .methods import METHODS
 from .bbh import candidates, task_chance, task_majority
 from .harness import world_pool
-from .world import FamilyWorld, world_data
-from .explorer_state import (EXPLORER_METHODS, ExplorerState, SETTINGS, figure_png, module_marks, name_html,
+from .world import world_data
+from .harness import setting_of
+from .explorer_state import (EXPLORER_METHODS, ExplorerState, MENU, figure_png, module_marks, name_html,
                                        plot_history, settings_for, top_k, weights_html)
 
 # %% auto #0
-__all__ = ['show_options', 'query_options', 'task_reference', 'status_html', 'Explorer', 'held_with', 'explorer', 'save_page']
+__all__ = ['show_options', 'query_options', 'task_reference', 'status_html', 'Explorer', 'explorer', 'save_page']
 
 # %% ../nbs/15_explorer.ipynb #36387459
 def _tail(s:str, n:int=90) -> str: return s if len(s) <= n else "…" + s[-n:]
@@ -71,7 +72,7 @@ def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, s
     return dict(**_module_widgets(state),
                 task=W.Dropdown(options=tasks, value=task, description="task",
                                 disabled=world is None, layout=wide),
-                setting=W.Dropdown(options=[(SETTINGS[s], s) for s in settings], value=setting,
+                setting=W.Dropdown(options=[(MENU[s], s) for s in settings], value=setting,
                                    description="pool",
                                    disabled=len(settings) < 2, layout=wide),
                 show=W.Dropdown(options=show_options(len(state.names)), value=0,
@@ -129,7 +130,7 @@ class Explorer:
         out = s.on_weights({n: x.value for n, x in self.w["sliders"].items()})
         self.w["status"].value = status_html(out, self.reference)
         held = set(s.names) - set(s.selected)
-        self.w["chart"].value = weights_html(s.names, s.w, module_marks(s.own, s.task), held)
+        self.w["chart"].value = weights_html(s.names, s.w, module_marks(s.own, s.task, s.families), held)
         png = base64.b64encode(figure_png(plot_history(s))).decode() if s.runs else ""
         self.w["plot"].value = f"<img src='data:image/png;base64,{png}'/>" if png else ""
         self.w["answers"].value = _answers_html(out["answers"])
@@ -155,8 +156,8 @@ def arrange(self:Explorer, _=None):
 
 @patch
 def mark(self:Explorer):
-    "Mark the task's own module and its kin in the rows."
-    marks = module_marks(self.state.own, self.state.task)
+    "Mark the task's own module, its kin and its family in the rows."
+    marks = module_marks(self.state.own, self.state.task, self.state.families)
     for n, label in self.w["labels"].items(): label.value = name_html(n, marks.get(n))
 
 # %% ../nbs/15_explorer.ipynb #36387464
@@ -235,12 +236,6 @@ def layout(self:Explorer):
     ui.state, ui.explorer = self.state, self
     return ui
 
-# %% ../nbs/15_explorer.ipynb #cba266bf
-def held_with(world) -> dict:
-    "Task -> [its own module, then what leave-family-out holds out with it]: its family, else its kin."
-    pool = world_pool(world)
-    return pool.families if isinstance(world, FamilyWorld) else pool.own_modules
-
 # %% ../nbs/15_explorer.ipynb #3abbcdb5
 def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realworld.build_real_world()`)
              examples:list=None, # few-shot examples (with a hub); with a world: drawn from the chosen task
@@ -249,7 +244,8 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
              shots:int=5, n_queries:int=6, seed:int=0, search:Search=None,
              max_new_tokens:int=16, device=None,
              own:dict=None, # with a hub: task -> its own module (or [own, kin...]); a world knows its own
-             setting:str="full"): # the pool: 'full', 'leave-one-out' or 'leave-family-out' (see `SETTINGS`)
+             families:dict=None, # with a hub: task -> [own module, its family...]; a world knows its families
+             setting:str="full"): # the pool: 'full', 'loo' or 'lfo' (`harness.SETTINGS`; older spellings read)
     """An ipywidgets explorer of LoraHub: weight sliders,
     a run button, the pool's setting, objective, charts, answers."""
     world = None if isinstance(source, LoraHub) else source
@@ -262,14 +258,16 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
                                                progress=False)
     data = world_data(world) if world is not None else None
     if world is not None: examples, queries = _world_task(world, task, shots, n_queries, seed)
-    own = held_with(world) if world is not None else own
-    settings = settings_for(own)
+    # a world knows each task's own module, kin and family
+    held = world_pool(world) if world is not None else None
+    if held is not None: own, families = held.own_modules, held.families
+    settings, setting = settings_for(own, families), setting_of(setting)
     if setting not in settings:
         raise ValueError(f"setting {setting!r} is not offered here; choose from {settings}")
     options, reference = ((query_options(data, task, queries), task_reference(data, task)) if data
                           else (None, None))
     state = ExplorerState(hub, examples, queries, search, max_new_tokens, task=task, own=own,
-                          options=options)
+                          options=options, families=families)
     ex = Explorer(state, _controls(state, tasks, task, world, settings, setting),
                   world=world, shots=shots,
                   n_queries=n_queries, seed=seed, data=data, reference=reference)

@@ -11,11 +11,11 @@ from .adapt import LoraHub, Search, as_search
 from .objective import l1_penalty
 from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, get_method
-from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name
+from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, setting_of
 
 # %% auto #0
-__all__ = ['EXPLORER_METHODS', 'SETTINGS', 'MARK_COLOURS', 'ExplorerState', 'setting_own', 'setting_pool', 'settings_for',
-           'module_marks', 'name_html', 'by_weight', 'top_k', 'weights_html', 'plot_history', 'figure_png']
+__all__ = ['EXPLORER_METHODS', 'MENU', 'MARK_COLOURS', 'ExplorerState', 'setting_pool', 'settings_for', 'module_marks',
+           'name_html', 'by_weight', 'top_k', 'weights_html', 'plot_history', 'figure_png']
 
 # %% ../nbs/15_controls.ipynb #6a6f81bb
 class ExplorerState:
@@ -28,14 +28,15 @@ class ExplorerState:
                  max_new_tokens:int=16,
                  task:str=None, # the task's name (what `own` is looked up by)
                  own:dict=None, # task -> its own module, or [own module, kin...] (as `harness.Pool.own_modules`)
-                 options:list=None): # per query, the candidate answers of rank classification (None: free-form)
+                 options:list=None, # per query, the candidate answers of rank classification (None: free-form)
+                 families:dict=None): # task -> [own module, its family...] (as `harness.Pool.families`)
         self.hub, self.search, self.max_new_tokens = hub, as_search(search), max_new_tokens
         self.modules = list(hub.modules)
         self.names = [m.name for m in self.modules]
         self.selected = list(self.names)
         self.w = np.zeros(len(self.names))
         self.runs = {}  # method -> Plan of its last run
-        self.own, self.setting = dict(own or {}), "full"
+        self.own, self.families, self.setting = dict(own or {}), families, "full"
         self.set_task(examples, queries, task, options)
 
     def set_task(self, examples:list, queries:list=None, task:str=None, options:list=None):
@@ -109,51 +110,41 @@ def on_run(self:ExplorerState, method:str="lorahub_cma", **changes) -> Plan:
     return plan
 
 # %% ../nbs/15_controls.ipynb #7c1e0a02
-SETTINGS = {"full": "full pool", "leave-one-out": "leave-one-out (own module out)",
-            "leave-family-out": "leave-family-out (own module and kin out)"}
-
-def setting_own(own:dict, # task -> its own module, or [own, kin...]
-                task:str, setting:str) -> dict:
-    """What the harness holds out under `setting`: nothing,
-    `task`'s own module alone, or it with its kin."""
-    if setting not in SETTINGS:
-        raise ValueError(f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
-    if setting == "full": return {}
-    return {task: own_name(own, task)} if setting == "leave-one-out" else dict(own or {})
+# the menu's words for the harness's settings
+MENU = {"full": "full pool", "loo": "leave-one-out (own module and kin out)",
+        "lfo": "leave-family-out (its family out)"}
 
 # %% ../nbs/15_controls.ipynb #7c1e0a03
 def setting_pool(names:list, # the pool's modules
-                 own:dict, task:str, setting:str) -> list:
-    """The modules `task` may use under `setting`,
-    as the harness chooses them (the whole pool, less what it holds out)."""
-    pool = Pool(dict.fromkeys(names), setting_own(own, task, setting))
-    protocol = Protocol(n_modules=None, setting="full" if setting == "full" else "loo")
+                 own:dict, task:str, setting:str, # 'full', 'loo' or 'lfo' (or an older spelling)
+                 families:dict=None) -> list:
+    "The modules `task` may use under `setting`, as the harness chooses them."
+    pool = Pool(dict.fromkeys(names), own, families)
+    protocol = Protocol(n_modules=None, setting=setting_of(setting))
     return choose_modules(Cell(task, 0, [], [], 0), pool, protocol, models=None)
 
 # %% ../nbs/15_controls.ipynb #7c1e0a05
-def settings_for(own:dict) -> list:
-    """The settings a pool offers: leave-one-out where tasks
-    have own modules, leave-family-out where some have kin."""
-    own = own or {}
-    kin = any(len(held_out(own, t)) > 1 for t in own)
-    return [s for s in SETTINGS if s == "full" or (own and (s == "leave-one-out" or kin))]
+def settings_for(own:dict, families:dict=None) -> list:
+    "The settings a pool offers: 'full'; 'loo' where tasks have own modules; 'lfo' where it has families."
+    return ["full"] + (["loo"] if own else []) + (["lfo"] if own and families else [])
 
-def module_marks(own:dict, task:str) -> dict:
-    "Module -> 'own' (the task's own module) or 'kin' (held out with it)."
-    first = own_name(own, task)
-    return {n: "own" if n == first else "kin" for n in held_out(own, task)}
+def module_marks(own:dict, task:str, families:dict=None) -> dict:
+    "Module -> 'own' (the task's own module), 'kin' (held out with it) or 'family' (held out under lfo)."
+    first, kin = own_name(own, task), held_out(own, task)
+    marks = {n: "family" for n in held_out(families, task) - kin}
+    return {**marks, **{n: "own" if n == first else "kin" for n in kin}}
 
 # %% ../nbs/15_controls.ipynb #7c1e0a08
 @patch
 def use_setting(self:ExplorerState, setting:str) -> list:
     "Select the modules `setting` leaves in the pool for the current task; returns them."
-    names = setting_pool(self.names, self.own, self.task, setting)
+    names = setting_pool(self.names, self.own, self.task, setting, self.families)
     self.select(names)
-    self.setting = setting
+    self.setting = setting_of(setting)
     return names
 
 # %% ../nbs/15_controls.ipynb #7c1e0a11
-MARK_COLOURS = {"own": "#b35900", "kin": "#6f4e99"}
+MARK_COLOURS = {"own": "#b35900", "kin": "#6f4e99", "family": "#2a7f62"}
 
 def name_html(name:str, mark:str=None) -> str:
     """A module's full name that wraps only at its underscores

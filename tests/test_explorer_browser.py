@@ -54,7 +54,7 @@ def _page(tmp):
     from lorahub_nb.explorer_state import top_k
     families = [f for t, f in FAMILIES.items() if t == f[0]]
     world = _long_prompts(KinMiniWorld)(tmp / "world", list(BBH_TASKS), families=families)
-    ui = explorer(world, task=TASK, setting="leave-one-out", max_new_tokens=2)
+    ui = explorer(world, task=TASK, setting="loo", max_new_tokens=2)
     ui.budget.value = 10
     ui.run_button.click()
     shutil.copy(js, tmp / "embed.js")
@@ -67,7 +67,7 @@ def _one_row_per_module_in_order_of_weight(page):
     names = [r["name"] for r in page["probe"]["rows"]]
     assert len(names) == 27, names
     assert names == page["order"], "rows are not in order of |w| after the run"
-    assert page["ui"].state.weights[TASK] == 0.0   # leave-one-out: the own module stays at 0
+    assert page["ui"].state.weights[TASK] == 0.0   # leave-one-out: the own module (and its kin) stay at 0
 
 
 def _every_slider_has_a_track(page):
