@@ -14,10 +14,11 @@ from .taskpool import families
 from .adapt import Search
 from .study import PEER_METHODS
 from .real_study import Stage, run_real_study
-from .taskpool_world import TaskPoolWorld, module_table
+from .taskpool_world import TaskPoolWorld, module_table, wilson
 
 # %% auto #0
-__all__ = ['STAGE1', 'LATER', 'POOL_STAGES', 'qualifying_tasks', 'run_pool_study', 'transfer_matrix', 'plot_transfer']
+__all__ = ['STAGE1', 'LATER', 'POOL_STAGES', 'qualifying_tasks', 'run_pool_study', 'task_table', 'transfer_matrix',
+           'plot_transfer']
 
 # %% ../nbs/20_pool_study.ipynb #e6bc97b6
 STAGE1 = ("zero_shot", "icl", "best_single", "lorahub_ngopt", "lorahub_plus")
@@ -41,6 +42,22 @@ def run_pool_study(world:TaskPoolWorld, out, # the results folder: runs/, rows.j
     if not tasks: raise ValueError("no task to test: no module of this world knows its task (see `module_table`)")
     return run_real_study(world, out, seeds=seeds, stages=stages, tasks=tasks, n_modules=n_modules,
                           n_test=n_test, search=search, prefilter=None, progress=progress)
+
+# %% ../nbs/20_pool_study.ipynb #11a5980c
+def task_table(rows:list, setting:str, methods=STAGE1, metric:str="acc_rank") -> str:
+    "Markdown: per task, each method's accuracy over its rows × seeds with a Wilson interval; chance, majority."
+    mine = [r for r in rows if r["setting"] == setting and r.get(metric) is not None]
+    have = [m for m in methods if any(r["method"] == m for r in mine)]
+    lines = ["| task | chance | majority | " + " | ".join(have) + " |", "|---|---|---|" + "---|" * len(have)]
+    for t in sorted({r["task"] for r in mine}):
+        cells, ref = [], next(r for r in mine if r["task"] == t)
+        for m in have:
+            got = [r for r in mine if (r["task"], r["method"]) == (t, m)]
+            k, n = sum(round(r[metric] * r["n_test"]) for r in got), sum(r["n_test"] for r in got)
+            lo, hi = wilson(k, n)
+            cells.append(f"{100 * k / n:.0f} [{100 * lo:.0f}, {100 * hi:.0f}]" if n else "—")
+        lines.append(f"| `{t}` | {100 * ref['chance']:.0f} | {100 * ref['majority']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 # %% ../nbs/20_pool_study.ipynb #8b2e2384
 def transfer_matrix(world:TaskPoolWorld, tasks:list=None, # default: every task with a module
