@@ -5,7 +5,6 @@
 # %% ../nbs/20_pool_study.ipynb #d3c9fa77
 from __future__ import annotations
 import json
-from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .utils import quiet_loading, write_json
