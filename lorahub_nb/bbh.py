@@ -78,10 +78,11 @@ class BBH(dict):
     …]` with `.instructions` (task -> str) and `.source`."""
     def __init__(self, tasks:dict, instructions:dict, source:str,
                  raw:bool=False, # inputs are prompts already (the embedded world's tasks): no Q/A template
-                 pools:dict=None): # task -> a fixed pool the adapt examples are drawn from (its rows are all test)
+                 pools:dict=None, # task -> a fixed pool the adapt examples are drawn from (its rows are all test)
+                 labels:dict=None): # task -> its label words, where the data know them (a classification task)
         super().__init__(tasks)
         self.instructions, self.source, self.raw = dict(instructions), str(source), raw
-        self.pools = dict(pools or {})
+        self.pools, self.labels = dict(pools or {}), dict(labels or {})
     def prompt(self, task:str, question:str) -> str:
         "The paper's prompt for one question of `task` (the question itself for raw tasks)."
         return question if self.raw else bbh_prompt(self.instructions.get(task, ""), question)
@@ -291,6 +292,7 @@ def _task_rows(data:BBH, task:str) -> list: return list(data[task]) + list(data.
 
 def answer_kind(data:BBH, task:str) -> str:
     "'options' (targets are the questions' own options), 'labels' (a small label set) or 'free'."
+    if task in data.labels: return "labels"   # the data say so
     rows = _task_rows(data, task)
     listed = sum(r["target"] in parse_options(r["input"]) for r in rows)
     if rows and listed >= 0.95 * len(rows): return "options"
@@ -299,6 +301,7 @@ def answer_kind(data:BBH, task:str) -> str:
 def task_labels(data:BBH, task:str) -> list:
     "The label set of a 'labels' task, sorted; [] for other tasks."
     if answer_kind(data, task) != "labels": return []
+    if task in data.labels: return list(data.labels[task])
     return sorted({r["target"] for r in _task_rows(data, task)})
 
 # %% ../nbs/09_bbh.ipynb #6c5f8b4d

@@ -16,6 +16,7 @@ from .utils import cache_root, cpu_name, quiet_loading, write_json
 from .modules import load_base
 from .train import TrainConfig, train_module
 from .evaluate import accuracy, chat_prompt, generate, has_chat_template, rank_classify
+from .bbh import BBH
 from .realworld import (FolderWorld, SMOLLM2, GGUFSource, committed_world, find_gguf, open_root,
                                   read_world_record, real_settings)
 from .taskpool import (LARGER_COPIES, MAX_CHARS, N_SHOTS, TASKS_DIR, families, read_pool, realpool_dir,
@@ -80,6 +81,14 @@ def task_examples(self:TaskPoolWorld, task:str, n:int=None, seed:int=0, split:st
     rows = (t.test if split == "test" else [t.train[i] for i in self.shots[task]] if split in ("fewshot", "adapt")
             else self.train_rows()[0][task])
     return [{"input": self.prompt(task, r), "output": r["label"]} for r in rows[:n]]
+
+# %% ../nbs/13_taskpool_world.ipynb #d3292d59
+@patch
+def bbh(self:TaskPoolWorld) -> BBH:
+    "The tasks as BBH data (`FolderWorld.bbh`), each with its label words: rank classification over all of them."
+    data = FolderWorld.bbh(self)
+    data.labels = {t: self.options(t) for t in self.tasks}
+    return data
 
 # %% ../nbs/13_taskpool_world.ipynb #a5ca38d7
 @patch
