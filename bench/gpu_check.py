@@ -80,7 +80,8 @@ def build_hub(a, device, stages):
     "The random base model on the device, and a LoraHub of N random modules held in memory."
     from transformers import ByT5Tokenizer
     from bench.workspace import random_t5, adapter_shapes, t5_config, paper_like_state, LORA
-    from lorahub_nb.modules import LoraModule, pick_dtype
+    from lorahub_nb.modules import LoraModule
+    from lorahub_nb.bases import pick_dtype
     from lorahub_nb.adapt import LoraHub
     dtype = pick_dtype(a.dtype, device)
     model = stages.run("build the model", lambda: random_t5(a.shape, device=device).to(dtype))

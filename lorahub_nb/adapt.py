@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from .utils import atomic_dir, write_adapter
 from .compose import LoraBank, InPlaceComposer, compose
 from .utils import quiet_loading
-from .modules import load_modules, check_compatible, base_model_id, load_base, is_causal, LoraModule
+from .modules import load_modules, check_compatible, base_model_id, LoraModule
+from .bases import load_base, is_causal
 from .objective import (make_batch, few_shot_loss, check_finite, token_losses,
                                   decoder_inputs, input_limit,
                                   check_memory, l1_penalty)

@@ -13,7 +13,8 @@ from torch.func import functional_call
 from tqdm.auto import tqdm, trange
 from .compose import LoraBank, compose, compose_linear, linear_config, live_key
 from .utils import quiet_loading
-from .modules import LoraModule, fetch_from_hub
+from .modules import LoraModule
+from .bases import fetch_from_hub
 from .objective import few_shot_loss, check_finite, check_examples, pad_batch, l1_penalty
 from .adapt import LoraHub, LoraHubResult, Search, as_search, lora_config, search_result
 

@@ -60,7 +60,7 @@ def _search(args):
 
 def _device(args):
     "The device `--device` names, checked (`modules.pick_device`)."
-    from lorahub_nb.modules import pick_device
+    from lorahub_nb.bases import pick_device
     return pick_device(args.device)
 
 def _loud(args) -> bool: return not (args.json or args.quiet)
