@@ -11,7 +11,7 @@ modules in memory, 5 BBH-length examples (~150 tokens), then times `LoraHub.lear
 different order, so losses may differ in the last bits and the searches can drift). Also times one generation of
 lambda candidates (`hub.losses`) against lambda single forward passes, and batched generation of 20 answers.
 Every stage is timed and, on a GPU, its peak CUDA memory recorded; everything goes to one JSON (--json).
-It imports only `lorahub_nb`'s public API (`modules`, `adapt`, `evaluate`) and the benchmark's `bench.workspace`;
+It imports only `lorahub_nb`'s public API (`modules`, `bases`, `adapt`, `evaluate`) and the benchmark's `bench.workspace`;
 the tests run it on a CPU (tests/test_gpu_check.py), so it cannot rot unnoticed. A run at Flan-T5-large's shape takes
 about a minute. Also `python -m bench gpu-check ...` from the repository root.
 """

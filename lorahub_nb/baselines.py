@@ -16,7 +16,8 @@ from .utils import quiet_loading
 from .modules import LoraModule
 from .bases import fetch_from_hub
 from .objective import few_shot_loss, check_finite, check_examples, pad_batch, l1_penalty
-from .adapt import LoraHub, LoraHubResult, Search, as_search, lora_config, search_result
+from .adapt import LoraHub, LoraHubResult, lora_config, search_result
+from .search import Search, as_search
 
 # %% auto #0
 __all__ = ['MINILM', 'CENTROID_CACHE', 'STRATEGIES', 'Embedder', 'minilm_path', 'minilm_embedder', 'base_embedder',

@@ -55,7 +55,7 @@ def _print_json(obj): print(json.dumps(obj, indent=2, default=float))
 # %% ../nbs/18_cli.ipynb #8d291540
 def _search(args):
     "The search settings of the command line (checked: a negative alpha or bound is refused)."
-    from lorahub_nb.adapt import Search
+    from lorahub_nb.search import Search
     return Search(args.optimizer, args.budget, args.bound, args.alpha, args.seed)
 
 def _device(args):

@@ -8,7 +8,8 @@ import base64, html, io
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .adapt import LoraHub, Search, as_search
+from .adapt import LoraHub
+from .search import Search, as_search
 from .objective import l1_penalty
 from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, METHODS, get_method

@@ -11,8 +11,8 @@ import torch
 from tqdm.auto import tqdm
 from .utils import quiet_loading, write_adapter
 from .objective import few_shot_loss
-from .adapt import (LoraHub, LoraHubResult, Search, as_search, lora_config, search_result,
-                              make_optimizer, chosen_optimizer, Trace, quiet_search)
+from .adapt import LoraHub, LoraHubResult, lora_config, search_result
+from .search import Search, as_search, make_optimizer, chosen_optimizer, Trace, quiet_search
 from .baselines import module_folder
 
 # %% auto #0

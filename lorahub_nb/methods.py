@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 import numpy as np
 from fastcore.basics import patch
-from .adapt import LoraHub, LoraHubResult, Search, as_search
+from .adapt import LoraHub, LoraHubResult
+from .search import Search, as_search
 from .evaluate import icl_prompt
 from .baselines import (centroid_weights, gradient_weights, get_embedder, linear_adapter,
                                   module_name, select_modules)
