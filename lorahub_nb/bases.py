@@ -17,8 +17,7 @@ __all__ = ['fetch_from_hub', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 
 
 # %% ../nbs/03_bases.ipynb #78b95a75
 def fetch_from_hub(repo_id:str, what:str="module", **kw) -> Path:
-    """Local snapshot folder of a hub repo:
-    the cache if it has it, else a download; fails fast offline."""
+    "Local snapshot folder of a hub repo: the cache, else a download; fails fast offline."
     from huggingface_hub import snapshot_download
     try: return Path(snapshot_download(repo_id, local_files_only=True, **kw))
     except Exception: pass
@@ -37,8 +36,7 @@ def devices() -> list:
     return ["cpu"] + cuda + mps
 
 def pick_device(device=None) -> torch.device:
-    """None or 'auto' -> CUDA when available, else CPU;
-    a device that does not exist here is refused by name."""
+    "None or 'auto' -> CUDA if available, else CPU; a device not on this machine is refused."
     if device in (None, "auto"): return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(device, torch.device): device = str(device)
     try: d = torch.device(device)
@@ -121,8 +119,7 @@ def check_gguf_architecture(path, reader=None) -> str:
 
 # %% ../nbs/03_bases.ipynb #379d86ca
 def check_gguf_settings(path, reader, arch:str):
-    """Refuse a GGUF file whose header does not give its model's
-    size (`<arch>.block_count`, `<arch>.embedding_length`)."""
+    "Refuse a GGUF header without `<arch>.block_count` and `<arch>.embedding_length`."
     missing = [k for k in (f"{arch}.block_count", f"{arch}.embedding_length")
                if k not in reader.fields]
     if missing:
@@ -142,8 +139,7 @@ def gguf_config(path) -> tuple:
 
 # %% ../nbs/03_bases.ipynb #a796b10c
 def check_gguf_size(path, reader, config, cls, slack:float=1.05):
-    """Refuse a GGUF file that holds fewer weights than the
-    model its header describes (built on `meta`: no memory)."""
+    "Refuse a GGUF file with fewer weights than its header's model (built on `meta`: no memory)."
     with quiet_loading(), torch.device("meta"):
         want = sum(p.numel() for p in cls.from_config(config).parameters())
     have = sum(int(t.n_elements) for t in reader.tensors)
@@ -153,8 +149,7 @@ def check_gguf_size(path, reader, config, cls, slack:float=1.05):
                          "the file is incomplete or its header is wrong")
 
 def check_gguf(path) -> tuple:
-    """(architecture, config, model class) of a GGUF file,
-    after checking its bytes, architecture, settings and sizes."""
+    "(arch, config, model class) of a GGUF file, checked: bytes, architecture, settings, size."
     reader = read_gguf(path)
     arch = check_gguf_architecture(path, reader)
     check_gguf_settings(path, reader, arch)
@@ -164,15 +159,13 @@ def check_gguf(path) -> tuple:
 
 # %% ../nbs/03_bases.ipynb #98e75e00
 def gguf_folder(path, cache_dir=None, sha:str=None) -> Path:
-    """Where the dequantized copy of a GGUF file is cached:
-    `<cache>/gguf/<file stem>-<16 hex of its SHA-256>`."""
+    "Where a GGUF file's dequantized copy is cached: `<cache>/gguf/<stem>-<16 hex of its SHA-256>`."
     return cache_root(cache_dir) / "gguf" / f"{Path(path).stem}-{(sha or file_hash(path))[:16]}"
 
 # %% ../nbs/03_bases.ipynb #2831c3f8
 @contextmanager
 def quiet_gguf():
-    """Silence transformers' own bar while it dequantizes a GGUF
-    file (a plain tqdm that `quiet_loading` cannot reach)."""
+    "Silence transformers' bar while it dequantizes a GGUF file (a tqdm `quiet_loading` misses)."
     import functools
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
     bar = gguf_utils.tqdm
@@ -181,8 +174,7 @@ def quiet_gguf():
     finally: gguf_utils.tqdm = bar
 
 def _dequantize(path:Path, out:Path, record:dict, cls):
-    """Write a plain transformers folder for a GGUF file into `out`:
-    config, float32 safetensors, tokenizer, the record."""
+    "Write a GGUF file as a plain transformers folder in `out`: config, weights, tokenizer, record."
     from transformers import AutoTokenizer
     kw = dict(gguf_file=path.name)
     with quiet_loading(), quiet_gguf(): loaded = cls.from_pretrained(path.parent, **kw)
@@ -208,8 +200,7 @@ def gguf_cache_missing(out:Path) -> list:
 def from_gguf(path, # a .gguf file
               cache_dir=None, # default: `utils.cache_root()`
               rebuild:bool=False) -> Path: # convert again even if the cache has it
-    """A transformers folder for a GGUF file: dequantized once,
-    then read from the cache (keyed by the file's hash)."""
+    "A transformers folder for a GGUF file: dequantized once, then read from the hash-keyed cache."
     import transformers
     path = Path(path).expanduser().resolve()
     sha = file_hash(path)
@@ -229,8 +220,7 @@ def from_gguf(path, # a .gguf file
 
 # %% ../nbs/03_bases.ipynb #dee2028e
 def _base_folder(src:str, cache_dir=None) -> str:
-    """The transformers folder behind a base source:
-    the folder, a GGUF file's cached copy, or a hub snapshot."""
+    "The transformers folder behind a base source: the folder, a GGUF file's copy, or a snapshot."
     p = Path(src).expanduser()
     if p.is_dir(): return src
     if is_gguf(p): return str(from_gguf(p, cache_dir))

@@ -28,8 +28,7 @@ DENSITY = 0.2
 
 @contextlib.contextmanager
 def peft_sources(hub:LoraHub, prefix:str="source") -> list:
-    """Inside the block, the hub's N modules as PEFT
-    adapters of its model (their names); removed after."""
+    "Inside the block, the hub's N modules as PEFT adapters of its model (their names)."
     from peft import set_peft_model_state_dict
     model, names = hub.model, [f"{prefix}{i}" for i in range(hub.n)]
     try:
@@ -46,8 +45,7 @@ def peft_sources(hub:LoraHub, prefix:str="source") -> list:
 # %% ../nbs/07_merges.ipynb #73d4156d
 def hub_layout(hub:LoraHub, state:dict, # a PEFT adapter's tensors (saved-format keys)
                adapter:str) -> dict: # the name that adapter has in the hub's model (for its scale)
-    """The adapter's tensors rescaled so that,
-    written into the hub's own adapter, they give the same update."""
+    "The adapter's tensors, rescaled to give the same update from the hub's own adapter."
     out = {}
     for k, v in state.items():
         layer = hub.model.get_submodule(k.rsplit(".lora_", 1)[0])
@@ -59,8 +57,7 @@ def peft_merge(hub:LoraHub, w, # N weights, one per source
                combination:str="ties", density:float=DENSITY,
                seed:int=0, # DARE's random drop
                name:str="merged") -> dict:
-    """PEFT's `add_weighted_adapter` of the sources at weights `w`,
-    as tensors for the hub's own adapter."""
+    "PEFT's `add_weighted_adapter` of the sources at `w`, as tensors for the hub's own adapter."
     from peft import get_peft_model_state_dict
     if combination not in MERGES:
         raise ValueError(f"combination must be one of {', '.join(MERGES)}, got {combination!r}")
@@ -78,8 +75,7 @@ def merged_state(hub:LoraHub, w, combination:str="ties", density:float=DENSITY, 
 
 # %% ../nbs/07_merges.ipynb #7a7cbe77
 class TiesMerger:
-    """PEFT's TIES merge of the hub's modules,
-    its w-independent half (trimming, sign election) done once."""
+    "PEFT's TIES merge of the hub's modules, its w-independent half (trim, elect signs) done once."
     # PEFT's majority_sign_method
     def __init__(self, hub:LoraHub, density:float=DENSITY, majority:str="total"):
         from peft.utils.merge_utils import prune, calculate_majority_sign_mask
@@ -102,8 +98,7 @@ class TiesMerger:
 # %% ../nbs/07_merges.ipynb #43f91fff
 @dataclasses.dataclass
 class MergedResult(LoraHubResult):
-    """A search whose composition is a PEFT merge:
-    `state_dict` (so `save`), `generate` and `model` use the merge."""
+    "A search whose composition is a PEFT merge: `state_dict`, `save`, `generate`, `model` use it."
     state: dict = dataclasses.field(default=None, repr=False)  # the best merge, in the hub's adapter layout
 
     def state_dict(self) -> dict: return self.state
@@ -121,8 +116,7 @@ class MergedResult(LoraHubResult):
 @contextlib.contextmanager
 def merger(hub:LoraHub, combination:str="ties", density:float=DENSITY, seed:int=0,
            cached:bool=True): # TIES: `TiesMerger` (PEFT's trimming and sign election done once)
-    """Inside the block, a function w -> PEFT's merge of
-    the hub's modules at w, in the hub's adapter layout."""
+    "Inside the block, w -> PEFT's merge of the hub's modules at w, in the hub's adapter layout."
     if cached and combination == "ties":
         yield TiesMerger(hub, density)
         return
@@ -130,8 +124,7 @@ def merger(hub:LoraHub, combination:str="ties", density:float=DENSITY, seed:int=
         yield lambda w: peft_merge(hub, w, sources, combination, density, seed)
 
 def _merge_step(hub:LoraHub, batch:dict, x, merge) -> tuple:
-    """(state, loss, seconds merging) of candidate `x`:
-    PEFT's merge, then the hub answers the shots with it."""
+    "(state, loss, seconds merging) of candidate `x`: PEFT's merge, then the shots' loss with it."
     t = time.perf_counter()
     state = merge(x.value)
     merge_s = time.perf_counter() - t
@@ -144,8 +137,7 @@ def merge_search(hub:LoraHub, examples:list, # few-shot examples
                  combination:str="ties", density:float=DENSITY,
                  cached:bool=True, # see `merger`
                  progress:bool=False, **changes) -> MergedResult: # settings of `search` to change
-    """LoraHub's search with PEFT's `combination` merge as
-    the composition; leaves the best merge in the model."""
+    "LoraHub's search with PEFT's `combination` merge as composition; leaves the best in the model."
     search, t0 = as_search(search, **changes), time.perf_counter()
     batch, opt = hub.batch(examples), make_optimizer(search, hub.n)
     bar = tqdm(total=search.budget, desc=f"LoraHub-{combination}",
@@ -170,8 +162,7 @@ def merge_search(hub:LoraHub, examples:list, # few-shot examples
 ARROW_TOP_K, ARROW_TEMPERATURE = 3, 1.0  # PEFT's `ArrowConfig` defaults
 
 def write_modules(hub:LoraHub, folder) -> list:
-    """The hub's modules as PEFT adapter folders `module<i>`
-    under `folder` (what PEFT's loaders read): their paths."""
+    "The hub's modules as PEFT adapter folders `folder/module<i>` (what PEFT loads); their paths."
     paths = []
     for i in range(hub.n):
         p = Path(folder) / f"module{i}"
@@ -186,8 +177,7 @@ def bare_copy(hub:LoraHub):
 
 # %% ../nbs/07_merges.ipynb #5e252fc4
 def arrow_api() -> tuple:
-    """PEFT's (ArrowConfig, create_arrow_model);
-    a clear error where the installed PEFT predates Arrow."""
+    "PEFT's (ArrowConfig, create_arrow_model); a clear error where PEFT predates Arrow."
     import peft
     try: from peft import ArrowConfig, create_arrow_model
     except ImportError:
@@ -201,8 +191,7 @@ def arrow_model(hub:LoraHub, top_k:int=ARROW_TOP_K, temperature:float=ARROW_TEMP
                 gks:bool=False, # GenKnowSub: subtract the general modules' mean first
                 general:list=None, # the general modules (folders, hub ids, LoraModules); default: the hub's own
                 seed:int=0): # the prototypes' power iteration
-    """Inside the block, PEFT's Arrow model over the hub's modules
-    (`create_arrow_model`), on a copy of the base model."""
+    "Inside the block, PEFT's Arrow model over the hub's modules, on a copy of the base model."
     ArrowConfig, create_arrow_model = arrow_api()
     config = ArrowConfig(top_k=min(top_k, hub.n), router_temperature=temperature,
                          use_gks=gks, rng_seed=seed)

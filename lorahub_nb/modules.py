@@ -47,8 +47,7 @@ def _read_config(path:Path, source:str) -> dict:
     return config
 
 def check_finite(state_dict:dict, source:str):
-    """Refuse a module whose weights hold NaN or infinity,
-    naming the module and its first such tensor."""
+    "Refuse a module whose weights hold NaN or infinity, naming it and its first such tensor."
     for k, t in state_dict.items():
         # one NaN or inf makes the sum one
         if not t.is_floating_point() or torch.isfinite(t.sum()): continue
@@ -120,8 +119,7 @@ def check_compatible(modules:list, # LoraModules
 
 # %% ../nbs/03_modules.ipynb #58b49106
 def safetensors_layout(file) -> tuple:
-    """(bytes before the data, [(key, dtype,
-    shape)] in the order the data is stored) of a safetensors file."""
+    "(bytes before the data, [(key, dtype, shape)] in storage order) of a safetensors file."
     import struct
     with open(file, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
@@ -138,8 +136,7 @@ def safetensors_layout(file) -> tuple:
 def read_rows(files:list, # safetensors files of one float32 layout
               progress:bool=False,
               layouts:list=None) -> torch.Tensor: # their `safetensors_layout`s, if already read
-    """An (N, D) float32 block: row i holds the data
-    section of `files[i]`, copied once from a memory map."""
+    "An (N, D) float32 block, row i the data section of `files[i]`, copied once from a memory map."
     layouts = layouts or [safetensors_layout(f) for f in files]
     ref = layouts[0][1]
     for f, (_, layout) in zip(files, layouts):
@@ -166,8 +163,7 @@ def _as_rows(block:torch.Tensor, layout:list) -> list:
 
 # %% ../nbs/03_modules.ipynb #b56a45f7
 def _one_layout(folders:list):
-    """(files, layouts) when every folder holds a float32
-    safetensors file laid out like the first; else None."""
+    "(files, layouts) when all folders hold float32 safetensors laid out like the first; else None."
     files = [f / "adapter_model.safetensors" for f in folders]
     if not all(f.exists() for f in files): return None
     try: layouts = [safetensors_layout(f) for f in files]
@@ -180,8 +176,7 @@ def _one_layout(folders:list):
 # %% ../nbs/03_modules.ipynb #763c9ae1
 def load_modules(sources, # folders, hub ids or LoraModules; or a dict name -> source
                  progress:bool=True, threads:int=8, check_base:bool=True) -> list:
-    """Read many modules (into one block when their files allow,
-    else in threads) and check they compose."""
+    "Read many modules (one block when their files allow, else in threads); check they compose."
     items = list(sources.items()) if isinstance(sources, dict) else [(None, s) for s in sources]
     if not items: raise ValueError("no modules given: LoraHub needs at least one LoRA module")
     given = {i: s for i, (_, s) in enumerate(items) if isinstance(s, LoraModule)}
@@ -246,8 +241,7 @@ def _random_ids(spec:str, seed:int) -> list:
 # %% ../nbs/03_modules.ipynb #2408ea59
 def parse_modules(specs:list, # folders, hub ids, '@file' lists, 'random:N'
                   seed:int=0) -> list:
-    """Expand module specs into a list of sources;
-    a module named twice is refused (N would silently shrink)."""
+    "Expand module specs into sources; a module named twice is refused (N would silently shrink)."
     out = []
     for s in specs:
         if s.startswith("@"): out += _module_list(Path(s[1:]))
@@ -276,8 +270,7 @@ def _check_unique(sources:list):
 
 # %% ../nbs/03_modules.ipynb #672c2693
 def module_base(source:str) -> str:
-    """The base model a module's adapter_config.json names,
-    read without a download (None when not at hand)."""
+    "The base model a module's adapter_config.json names, read without a download (or None)."
     p = Path(source).expanduser()
     if p.is_dir(): f = p / "adapter_config.json"
     elif looks_like_hub_id(source):
@@ -292,8 +285,7 @@ def module_base(source:str) -> str:
 
 # %% ../nbs/03_modules.ipynb #7875f8fb
 def same_base(a:str, b:str) -> bool:
-    """Do two base-model names (hub ids or folders) name the
-    same model? (An absolute path not here: can't tell, yes.)"""
+    "Do two base-model names (hub ids or folders) name one model? An absolute path not here: yes."
     pa, pb = Path(str(a)).expanduser(), Path(str(b)).expanduser()
     if pa.exists() and pb.exists(): return pa.resolve() == pb.resolve()
     if pa.is_absolute() and not pa.exists(): return True

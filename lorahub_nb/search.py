@@ -20,8 +20,7 @@ __all__ = ['COMMON_OPTIMIZERS', 'check_optimizer', 'Search', 'as_search', 'make_
 COMMON_OPTIMIZERS = ("CMA", "NGOpt", "Cobyla", "OnePlusOne", "TwoPointsDE", "RandomSearch")
 
 def check_optimizer(name:str) -> str:
-    """`name` if nevergrad has an optimizer of that name;
-    else a `ValueError` with close (or common) names."""
+    "`name` if nevergrad has that optimizer, else a `ValueError` naming close (or common) ones."
     if name in ng.optimizers.registry: return name
     close = difflib.get_close_matches(name, list(ng.optimizers.registry), n=5)
     hint = (f"did you mean one of {', '.join(close)}?" if close
@@ -31,8 +30,7 @@ def check_optimizer(name:str) -> str:
 # %% ../nbs/05_search.ipynb #b853b022
 @dataclasses.dataclass(frozen=True)
 class Search:
-    """How to search w: a nevergrad optimizer, K evaluations,
-    the box [-bound, bound]^N, the L1 strength, the seed."""
+    "How to search w: nevergrad optimizer, K evaluations, box [-bound, bound]^N, L1 strength, seed."
     optimizer: str = "CMA"  # any nevergrad name; "NGOpt" is the official code's choice (it runs Cobyla)
     budget: int = 40  # K: objective evaluations (forward passes)
     bound: float = 1.5  # w ∈ [-bound, bound]^N
@@ -81,8 +79,7 @@ def chosen_optimizer(opt) -> str:
 def replay_search(values:list, # a recorded search's objective values, in order (`info["history"]` of a row)
                   n:int, search:Search=None, # N, and the search's settings (default: the paper's)
                   init=None) -> list: # the start point, if the search had one
-    """The points the optimizer proposes when told `values` in order:
-    the recorded search's points, if it is deterministic."""
+    "The points the optimizer proposes when told `values` in order (a deterministic search's own)."
     opt, points = make_optimizer(as_search(search), n, init), []
     for v in values:
         x = opt.ask()
@@ -92,8 +89,7 @@ def replay_search(values:list, # a recorded search's objective values, in order 
 
 # %% ../nbs/05_search.ipynb #7f804846
 class Trace:
-    """The search's bookkeeping: each evaluation recorded with
-    its objective, told to the optimizer, shown on the bar."""
+    "The search's record: each evaluation with its objective, told to the optimizer and the bar."
     def __init__(self, opt, search:Search, bar=None,
                  centre=None): # the L1 term's centre (default w = 0: the paper's alpha·mean|w|)
         self.opt, self.search, self.bar, self.history = opt, search, bar, []
@@ -103,8 +99,7 @@ class Trace:
     def left(self) -> int: return self.search.budget - len(self.history)
 
     def tell(self, x, loss:float):
-        """Record candidate `x` (a nevergrad point) with its few-shot loss,
-        and tell the optimizer its objective."""
+        "Record candidate `x` with its few-shot loss; tell the optimizer its objective."
         w = np.asarray(x.value, dtype=np.float64)
         loss = check_finite(float(loss), w)
         reg = l1_penalty(w - self.centre, self.search.alpha)
@@ -120,8 +115,7 @@ def loss_now(hub, batch:dict, official:bool) -> float:
 
 # %% ../nbs/05_search.ipynb #ed397a1e
 def _ask_ahead(opt, trace:Trace, ahead:int) -> list:
-    """The next candidate, and up to `ahead` - 1 more of the same
-    CMA-ES generation (the points asking one by one gives)."""
+    "The next candidate and up to `ahead` - 1 more of its CMA-ES generation (as asked one by one)."
     xs = [opt.ask()]
     if ahead > 1:
         lam = generation_size(opt)
@@ -146,8 +140,7 @@ def sequential_search(hub, batch:dict, opt, trace:Trace, official:bool=False, ah
 
 # %% ../nbs/05_search.ipynb #7f804849
 def generation_size(opt) -> int:
-    """λ of a CMA-ES optimizer (after its first ask);
-    a `ValueError` for optimizers without generations."""
+    "λ of a CMA-ES optimizer (after its first ask); a `ValueError` for one without generations."
     o = opt
     while getattr(o, "_es", None) is None and getattr(o, "optim", None) is not None and o.optim is not o:
         o = o.optim
@@ -158,8 +151,7 @@ def generation_size(opt) -> int:
     return o._es.popsize
 
 def generation_search(hub, batch:dict, opt, trace:Trace, official:bool=False):
-    """Evaluate each CMA-ES generation in one forward pass
-    (`LoraHub.losses`) until the budget is spent."""
+    "Evaluate each CMA-ES generation in one pass (`LoraHub.losses`) until the budget is spent."
     while trace.left > 0:
         # the first ask creates the ES, so λ is known after it
         xs = [opt.ask()]
@@ -175,8 +167,7 @@ warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")
 
 @contextmanager
 def quiet_search():
-    """Silence pycma's note on its own bookkeeping during a search
-    (scipy's on Cobyla are silenced for good, above)."""
+    "Silence pycma's note on its own bookkeeping during a search (scipy's are silenced above)."
     with warnings.catch_warnings():
         # cma, on its own bookkeeping
         warnings.filterwarnings("ignore", message="orphanated injected solution")
