@@ -81,7 +81,7 @@ def cmd_speed(a):
 
 def cmd_real_scale(a):
     "`run_real_scale` on the device asked for; its table."
-    from lorahub_nb.modules import pick_device
+    from lorahub_nb.bases import pick_device
     from .real_scale import real_scale_table, run_real_scale
     res = run_real_scale(a.cache_dir, device=str(pick_device(a.device)), out=a.out, bbh_dir=a.bbh_dir,
                          progress=not (a.json or a.quiet))

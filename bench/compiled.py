@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from lorahub_nb.adapt import LoraHub
-from lorahub_nb.modules import load_base, load_modules
+from lorahub_nb.modules import load_modules
+from lorahub_nb.bases import load_base
 from .timing import median, ratio, rel_diff, timed
 from .workspace import bbh_folder, bench_dtype, decoding_tokenizer, make_workspace
 
@@ -67,7 +68,7 @@ def compile_bench(shape:str="base", # "tiny", "base" or "large" (random weights,
                   compiler=LoraHub.compile, # hub -> None: how to compile (tests pass a stand-in)
                   workdir=None) -> dict: # where to write the model and modules (default: a temporary folder)
     "Per-pass seconds of the search's loss eager vs compiled, the compile time, and the two losses compared."
-    from lorahub_nb.modules import pick_dtype
+    from lorahub_nb.bases import pick_dtype
     dtype, load = bench_dtype(dtype), [os.getloadavg()[0]]
     dt, tmp = pick_dtype(dtype, torch.device("cpu")), Path(workdir or tempfile.mkdtemp(prefix="lorahub-compile-"))
     try:
@@ -136,7 +137,7 @@ def compile_e2e(bbh_dir=None, # BBH task files (default: $LORAHUB_NB_BBH_DIR)
                 limit:int=10, # test examples per task
                 workdir=None) -> dict: # where to write the model and modules (default: a temporary folder)
     "A BBH slice through `run_tasks`, eager then compiled (fresh `Models` each): wall times, shapes compiled, rows."
-    from lorahub_nb.modules import pick_dtype
+    from lorahub_nb.bases import pick_dtype
     dtype, load, bbh_dir = bench_dtype(dtype), [os.getloadavg()[0]], bbh_folder(bbh_dir)
     dt, tmp = pick_dtype(dtype, torch.device("cpu")), Path(workdir or tempfile.mkdtemp(prefix="lorahub-compile-"))
     settings = dict(grid=dict(tasks=list(tasks), seeds=list(seeds), methods=list(methods)),

@@ -11,7 +11,7 @@ modules in memory, 5 BBH-length examples (~150 tokens), then times `LoraHub.lear
 different order, so losses may differ in the last bits and the searches can drift). Also times one generation of
 lambda candidates (`hub.losses`) against lambda single forward passes, and batched generation of 20 answers.
 Every stage is timed and, on a GPU, its peak CUDA memory recorded; everything goes to one JSON (--json).
-It imports only `lorahub_nb`'s public API (`modules`, `adapt`, `evaluate`) and the benchmark's `bench.workspace`;
+It imports only `lorahub_nb`'s public API (`modules`, `bases`, `adapt`, `evaluate`) and the benchmark's `bench.workspace`;
 the tests run it on a CPU (tests/test_gpu_check.py), so it cannot rot unnoticed. A run at Flan-T5-large's shape takes
 about a minute. Also `python -m bench gpu-check ...` from the repository root.
 """
@@ -80,7 +80,8 @@ def build_hub(a, device, stages):
     "The random base model on the device, and a LoraHub of N random modules held in memory."
     from transformers import ByT5Tokenizer
     from bench.workspace import random_t5, adapter_shapes, t5_config, paper_like_state, LORA
-    from lorahub_nb.modules import LoraModule, pick_dtype
+    from lorahub_nb.modules import LoraModule
+    from lorahub_nb.bases import pick_dtype
     from lorahub_nb.adapt import LoraHub
     dtype = pick_dtype(a.dtype, device)
     model = stages.run("build the model", lambda: random_t5(a.shape, device=device).to(dtype))

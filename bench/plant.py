@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib, hashlib, io, json, os
 from pathlib import Path
 import torch
-from lorahub_nb.modules import quiet_loading
+from lorahub_nb.utils import quiet_loading
 from lorahub_nb.utils import MARKER, atomic_dir, write_json
 from .workspace import SHAPES, adapter_shapes, paper_like_state, random_t5, t5_config
 

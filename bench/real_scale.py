@@ -33,7 +33,7 @@ def _clock(fn, marks:dict, name:str):
 
 
 @contextlib.contextmanager
-def clocked(marks:dict, *names): # 'lorahub_nb.modules.load_base', ...
+def clocked(marks:dict, *names): # 'lorahub_nb.bases.load_base', ...
     "Time every call of these functions into `marks`, wherever lorahub_nb's modules imported them."
     saved = []
     for name in names:
@@ -161,7 +161,7 @@ def slice_stage(spec:dict) -> dict:
     "The slice, timed by stage: base load, module reads, each search, generation and scoring."
     from lorahub_nb.results import read_results
     marks = {}
-    with clocked(marks, "lorahub_nb.modules.load_base", "lorahub_nb.modules.load_modules"), watching_search(marks):
+    with clocked(marks, "lorahub_nb.bases.load_base", "lorahub_nb.modules.load_modules"), watching_search(marks):
         via = _run_slice(spec)
     rss_run, rows = peak_rss_mib(), read_results(spec["rows"])[1]
     hub, shots = marks.pop("last_search")
@@ -179,7 +179,7 @@ def screening_stage(spec:dict) -> dict:
     "Loss screening of the whole pool (`baselines.module_losses`, streamed in chunks), timed."
     from lorahub_nb.baselines import module_losses
     marks = {}
-    with clocked(marks, "lorahub_nb.modules.load_base"):
+    with clocked(marks, "lorahub_nb.bases.load_base"):
         hub = LoraHub(spec["pool"][:1], device=spec["device"], progress=False)
     rss_base, shots = peak_rss_mib(), first_cell(spec, hub.tokenizer).shots
     t0 = time.perf_counter()
@@ -192,11 +192,11 @@ def screening_stage(spec:dict) -> dict:
 
 def retrieval_stage(spec:dict) -> dict:
     "Embedding retrieval over the whole pool with the base model's encoder, timed."
-    import lorahub_nb.modules as M
+    import lorahub_nb.bases as B
     from lorahub_nb.baselines import get_embedder, select_modules
     marks = {}
-    with clocked(marks, "lorahub_nb.modules.load_base"):
-        model, tok = M.load_base(BASE_ID, spec["device"])
+    with clocked(marks, "lorahub_nb.bases.load_base"):
+        model, tok = B.load_base(BASE_ID, spec["device"])
     rss_base, shots = peak_rss_mib(), first_cell(spec, tok).shots
     emb = get_embedder("base", (model, tok))
     t0 = time.perf_counter()

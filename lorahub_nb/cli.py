@@ -55,12 +55,12 @@ def _print_json(obj): print(json.dumps(obj, indent=2, default=float))
 # %% ../nbs/18_cli.ipynb #8d291540
 def _search(args):
     "The search settings of the command line (checked: a negative alpha or bound is refused)."
-    from lorahub_nb.adapt import Search
+    from lorahub_nb.search import Search
     return Search(args.optimizer, args.budget, args.bound, args.alpha, args.seed)
 
 def _device(args):
     "The device `--device` names, checked (`modules.pick_device`)."
-    from lorahub_nb.modules import pick_device
+    from lorahub_nb.bases import pick_device
     return pick_device(args.device)
 
 def _loud(args) -> bool: return not (args.json or args.quiet)

@@ -8,7 +8,7 @@ import inspect
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .modules import is_causal
+from .bases import is_causal
 from .objective import encode_prompt, pad_batch, pad_id, input_limit, check_memory
 
 # %% auto #0

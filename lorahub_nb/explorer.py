@@ -8,7 +8,8 @@ import base64, html
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .adapt import LoraHub, Search
+from .adapt import LoraHub
+from .search import Search
 from .methods import METHODS
 from .bbh import candidates, task_chance, task_majority
 from .harness import world_pool

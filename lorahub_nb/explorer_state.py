@@ -7,7 +7,8 @@ from __future__ import annotations
 import html, io
 import numpy as np
 from fastcore.basics import patch
-from .adapt import LoraHub, Search, as_search
+from .adapt import LoraHub
+from .search import Search, as_search
 from .objective import l1_penalty
 from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, get_method

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .modules import load_modules, load_base, catalogue
-from .adapt import LoraHub, Search
+from .modules import load_modules, catalogue
+from .bases import load_base
+from .adapt import LoraHub
+from .search import Search
 from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt, has_chat_template
 from .baselines import draw_modules, select_modules, module_name, STRATEGIES
 from .methods import Plan, get_method, check_methods, PAPER_METHODS

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 import numpy as np
 from fastcore.basics import patch
-from .adapt import LoraHub, LoraHubResult, Search, as_search
+from .adapt import LoraHub, LoraHubResult
+from .search import Search, as_search
 from .evaluate import icl_prompt
 from .baselines import (centroid_weights, gradient_weights, get_embedder, linear_adapter,
-                                  module_name, select_modules, MERGES, DENSITY,
-                                  merged_state, merge_search,
-                                  arrow_model, ARROW_TOP_K, ARROW_TEMPERATURE)
+                                  module_name, select_modules)
+from .merges import MERGES, DENSITY, merged_state, merge_search, arrow_model, ARROW_TOP_K, ARROW_TEMPERATURE
 
 # %% auto #0
 __all__ = ['COSTS', 'MEMORY', 'METHODS', 'SCREENING', 'PAPER_METHODS', 'Plan', 'Method', 'method', 'zero_shot', 'icl', 'uniform',
@@ -31,7 +31,7 @@ class Plan:
     linear: bool = False  # answer with Σ wᵢ Bᵢ Aᵢ (`compose.compose_linear`) instead of (Σ wA)(Σ wB)
     uses_own: bool = False  # answer with the task's own module alone (the oracle); skipped where there is none
     state: dict = None  # a composed module in the hub's adapter layout (PEFT's merges), written into the hub as is
-    router: dict = None  # options of `baselines.arrow_model`: answer through PEFT's Arrow router, not one adapter
+    router: dict = None  # options of `merges.arrow_model`: answer through PEFT's Arrow router, not one adapter
     info: dict = field(default_factory=dict)  # what the results row keeps: objective, history, chosen module, ...
 
     def prompts(self, queries:list) -> list:
@@ -273,7 +273,7 @@ def merge_weight(combination:str, n:int) -> float:
     1 (TIES' and DARE's means), 1/N² (a pruned sum)."""
     return 1.0 / n**2 if combination == "magnitude_prune" else 1.0
 
-def uniform_merge(combination:str): # one of `baselines.MERGES`
+def uniform_merge(combination:str): # one of `merges.MERGES`
     "PEFT's `combination` merge of the drawn modules at uniform weights, as a method function."
     def fn(hub, shots, search, density=DENSITY, weight=None):
         w, t = np.full(hub.n, merge_weight(combination, hub.n) if weight is None else weight), time.perf_counter()
@@ -281,7 +281,7 @@ def uniform_merge(combination:str): # one of `baselines.MERGES`
         return Plan(w, state=state, info=dict(combination=combination, density=density,
                                               merge_s=time.perf_counter() - t))
     fn.__doc__ = (f"PEFT's {combination} merge of the drawn modules at uniform weights "
-                  "(`baselines.merged_state`).")
+                  "(`merges.merged_state`).")
     return fn
 
 for c in MERGES:
@@ -290,7 +290,7 @@ for c in MERGES:
 @method("lorahub_ties", cost="budget", merge="ties", memory="merge", density=DENSITY,
         optimizer="NGOpt")
 def lorahub_ties(hub, shots, search, density=DENSITY, optimizer="NGOpt"):
-    "LoraHub's search (K forward passes) with PEFT's TIES merge as the composition (`baselines.merge_search`)."
+    "LoraHub's search (K forward passes) with PEFT's TIES merge as the composition (`merges.merge_search`)."
     res = merge_search(hub, shots, search.but(optimizer=optimizer), "ties", density)
     plan = replace(searched(res), state=res.state)
     plan.info.update(combination="ties", density=density, merge_s=res.settings["merge_s"])
@@ -300,7 +300,7 @@ def lorahub_ties(hub, shots, search, density=DENSITY, optimizer="NGOpt"):
 @method("arrow", needs_shots=False, router=True, memory="router", top_k=ARROW_TOP_K,
         temperature=ARROW_TEMPERATURE)
 def arrow(hub, shots, search, top_k=ARROW_TOP_K, temperature=ARROW_TEMPERATURE):
-    "PEFT's Arrow: each token routed to its top-k modules by |⟨x, prototype⟩| (`baselines.arrow_model`)."
+    "PEFT's Arrow: each token routed to its top-k modules by |⟨x, prototype⟩| (`merges.arrow_model`)."
     return Plan(router=dict(top_k=top_k, temperature=temperature, seed=search.seed),
                 info=dict(top_k=min(top_k, hub.n), temperature=temperature))
 

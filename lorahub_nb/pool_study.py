@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from .utils import quiet_loading, write_json
 from .evaluate import rank_classify
 from .taskpool import families
-from .adapt import Search
+from .search import Search
 from .study import PEER_METHODS
 from .real_study import Stage, run_real_study
 from .taskpool_world import TaskPoolWorld, module_table, wilson

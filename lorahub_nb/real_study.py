@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 from .utils import is_ours, MARKER, write_json, write_jsonl, host
-from .adapt import Search
+from .search import Search
 from .baselines import minilm_available
 from .evaluate import accuracy, icl_prompt
 from .methods import Plan, get_method

@@ -11,7 +11,7 @@ import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .utils import MARKER, cache_root, cpu_name, hub_reachable, quiet_loading, write_json
-from .modules import load_base, is_gguf, file_hash
+from .bases import load_base, is_gguf, file_hash
 from .evaluate import accuracy, generate
 from .bbh import answer_length
 from .bbh import BBH, BBH_TASKS, load_bbh
@@ -179,7 +179,7 @@ def task_examples(self:RealWorld, task:str, n:int=None, seed:int=0, split:str="t
 
 @patch
 def load_base(self:RealWorld, device=None, dtype="bf16"):
-    "(model, tokenizer) of the base model (`modules.load_base`), bf16 by default."
+    "(model, tokenizer) of the base model (`bases.load_base`), bf16 by default."
     return load_base(self.base, device or "cpu", dtype)
 
 # %% ../nbs/13_realworld.ipynb #9b430382

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from .utils import write_json
-from .adapt import Search
+from .search import Search
 from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
 from .world import World

@@ -13,7 +13,7 @@ import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .utils import cache_root, cpu_name, quiet_loading, write_json
-from .modules import load_base
+from .bases import load_base
 from .train import TrainConfig, train_module
 from .evaluate import accuracy, chat_prompt, generate, has_chat_template, rank_classify
 from .bbh import BBH
@@ -111,7 +111,7 @@ def majority(self:TaskPoolWorld, task:str) -> str:
 
 @patch
 def load_base(self:TaskPoolWorld, device=None, dtype=None):
-    "(model, tokenizer) of the base model (`modules.load_base`), in the world's dtype by default."
+    "(model, tokenizer) of the base model (`bases.load_base`), in the world's dtype by default."
     return load_base(self.base, device or "cpu", dtype or self.dtype)
 
 # %% ../nbs/13_taskpool_world.ipynb #7b6891c5

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 from .utils import atomic_dir, cache_root, quiet_loading
-from .modules import load_base
+from .bases import load_base
 from .evaluate import generate, accuracy
 from .train import TrainConfig, train_base, train_module
 from .world import World
@@ -236,7 +236,7 @@ class ToyWorld(World):
                 for w in sample_words(n, split, rng)]
 
     def load_base(self, device=None):
-        "(model, tokenizer) of the base model, in fp32 (`modules.load_base`)."
+        "(model, tokenizer) of the base model, in fp32 (`bases.load_base`)."
         return load_base(self.base_path, device or "cpu", torch.float32)
 
     def _check(self, task):

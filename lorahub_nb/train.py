@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from .utils import atomic_dir, is_offline, looks_like_hub_id, quiet_loading
-from .modules import is_causal, load_base
+from .bases import is_causal, load_base
 from .objective import batch_loss, check_examples, encode_pairs, collate, pad_id
 from .evaluate import generate, accuracy
 

@@ -8,9 +8,11 @@ import json, random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from .modules import base_model_id, check_bases, load_base, load_module, parse_modules
+from .modules import base_model_id, check_bases, load_module, parse_modules
+from .bases import load_base
 from .train import check_held_out, load_task_examples, read_jsonl, train_log, train_module
-from .adapt import LoraHub, Search
+from .adapt import LoraHub
+from .search import Search
 from .evaluate import accuracy, chat_prompt, exact_match, generate, has_chat_template, rank_classify
 from .taskpool import read_task, task_prompt
 from .realworld import SMOLLM2, committed_world, find_gguf
