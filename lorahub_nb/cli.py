@@ -211,7 +211,7 @@ def _bbh_inputs(args):
 def _protocol(args):
     """The `Protocol` the bbh flags ask for (no --n-modules:
     `worlds.run_bbh` takes 20, or the whole pool if smaller)."""
-    from lorahub_nb.harness import Protocol
+    from lorahub_nb.protocol import Protocol
     return Protocol(n_modules=args.n_modules, shots=args.shots, limit=args.limit, split=args.split,
                     prefilter=args.prefilter, prompt=args.prompt).but(budget=args.budget)
 

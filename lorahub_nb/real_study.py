@@ -18,7 +18,8 @@ from .methods import Plan, get_method
 from .bbh import answer_kind, task_chance, task_majority, task_sha
 from .results import ResultsLog, read_results, row_key
 from .world import World, world_data
-from .harness import SETTINGS, Models, Protocol, prepare_cell, rank, recorded_protocol, world_pool
+from .harness import Models, prepare_cell, rank, world_pool
+from .protocol import SETTINGS, Protocol, recorded_protocol
 from .harness import world_run
 from .report import REFERENCES, direction, interval
 from .report import method_interval, paired_difference, verdict
