@@ -251,7 +251,7 @@ def cmd_study(args):
 def _real_study(args):
     """`study --world smollm2`: `worlds.real_study`,
     the stages asked for, resumed from what `--out` holds."""
-    from lorahub_nb.real_study import real_table
+    from lorahub_nb.real_tables import real_table
     from lorahub_nb.worlds import real_study
     out = check_writable(Path(args.out) / "rows.jsonl").parent
     summary = real_study(out, args.stages, args.seeds or 3, args.tasks, world_dir=args.world_dir,
