@@ -29,8 +29,7 @@ def _ours_json(path:Path) -> bool:
 
 # %% ../nbs/18_cli.ipynb #1e002849
 def check_writable(path) -> Path:
-    """Refuse an output whose folder cannot be written,
-    naming that folder as given; return `path` as a Path."""
+    "Refuse an output whose folder cannot be written, naming it as given; return `path` as a Path."
     p = Path(path)
     folder = p.parent
     while not folder.exists() and folder != folder.parent: folder = folder.parent
@@ -83,8 +82,7 @@ def _show(args, summary, *lines):
 
 # %% ../nbs/18_cli.ipynb #b1cf6b21
 def _learn_rows(args):
-    """What learn learns from: the --examples rows,
-    or --task's training rows (`usertask.read_user_task`)."""
+    "What learn learns from: --examples, or --task's training rows (`usertask.read_user_task`)."
     if args.examples:
         from lorahub_nb.train import load_task_examples
         return load_task_examples(args.examples, args.input_field, args.output_field)
@@ -99,8 +97,7 @@ def _base(args):
     return world_base(args.world, say=print if _loud(args) else None)
 
 def cmd_learn(args):
-    """`learn`: `usertask.learn_adapter` on the modules
-    and examples (or task) given; prints the weights."""
+    "`learn`: `usertask.learn_adapter` on the modules and examples (or task); prints the weights."
     from lorahub_nb.usertask import learn_adapter, pick_modules
     out, search, device = check_out(args.out, args.overwrite), _search(args), _device(args)
     examples = _learn_rows(args)
@@ -136,8 +133,7 @@ def _adapter(args):
     return str(world_modules(args.world).get(args.adapter, args.adapter))
 
 def _eval_lines(res:dict) -> list:
-    """The printed result: exact match; for a task,
-    rank accuracy first, then exact match, chance and majority."""
+    "The printed result: exact match; for a task, rank accuracy, exact match, chance, majority."
     em = f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f})"
     if "rank_accuracy" not in res: return [f"{em} on {res['n']} examples"]
     return [f"rank accuracy {res['rank_accuracy']:.3f} on {res['n']} examples "
@@ -147,8 +143,7 @@ def _eval_lines(res:dict) -> list:
             f"(always {res['majority_label']!r}, the commonest training label)"]
 
 def cmd_eval(args):
-    """`eval`: `usertask.eval_adapter` on a JSONL test
-    set or a classification task; prints the scores."""
+    "`eval`: `usertask.eval_adapter` on a JSONL test set or a classification task; prints scores."
     from lorahub_nb.usertask import eval_adapter
     out = check_out(args.out, args.overwrite) if args.out else None
     device, data = _device(args), _eval_data(args)
@@ -162,8 +157,7 @@ def cmd_eval(args):
 
 # %% ../nbs/18_cli.ipynb #41ec9d75
 def cmd_train(args):
-    """`train`: `usertask.train_task` on a task (JSONL,
-    folder or `datasets` id); prints the best held-out step."""
+    "`train`: `usertask.train_task` (JSONL, folder or datasets id); prints the best held-out step."
     from lorahub_nb.usertask import train_task
     out, device = check_out(args.out, args.overwrite), _device(args)
     res = train_task(args.base, args.data, out, eval_data=args.eval_data,
@@ -209,16 +203,14 @@ def _bbh_inputs(args):
                      world_dir=args.world_dir, dtype=args.dtype)
 
 def _protocol(args):
-    """The `Protocol` the bbh flags ask for (no --n-modules:
-    `worlds.run_bbh` takes 20, or the whole pool if smaller)."""
+    "The bbh flags' `Protocol` (no --n-modules: `worlds.run_bbh` takes 20, or all if fewer)."
     from lorahub_nb.protocol import Protocol
     return Protocol(n_modules=args.n_modules, shots=args.shots, limit=args.limit, split=args.split,
                     prefilter=args.prefilter, prompt=args.prompt).but(budget=args.budget)
 
 # %% ../nbs/18_cli.ipynb #7ccdc314
 def cmd_bbh(args):
-    """`bbh`: `worlds.run_bbh`, the paper's protocol over
-    tasks × seeds × methods, appended to a resumable JSONL."""
+    "`bbh`: `worlds.run_bbh`, the paper's tasks × seeds × methods, appended to a resumable JSONL."
     from lorahub_nb.results import check_results_out
     from lorahub_nb.report import format_table, summarize
     from lorahub_nb.methods import PAPER_METHODS
@@ -236,8 +228,7 @@ def cmd_bbh(args):
 
 # %% ../nbs/18_cli.ipynb #7ccdc315
 def cmd_study(args):
-    """`study`: `study.run_study` on the embedded world,
-    or `worlds.real_study` on the SmolLM2 one (resumable)."""
+    "`study`: `study.run_study` on the embedded world, `worlds.real_study` on SmolLM2 (resumable)."
     if args.world == "smollm2": return _real_study(args)
     from lorahub_nb.study import run_study, study_table
     out, device = check_out(args.out, args.overwrite), _device(args)
@@ -249,8 +240,7 @@ def cmd_study(args):
     return st
 
 def _real_study(args):
-    """`study --world smollm2`: `worlds.real_study`,
-    the stages asked for, resumed from what `--out` holds."""
+    "`study --world smollm2`: `worlds.real_study` on the stages asked for, resumed from `--out`."
     from lorahub_nb.real_tables import real_table
     from lorahub_nb.worlds import real_study
     out = check_writable(Path(args.out) / "rows.jsonl").parent

@@ -11,8 +11,7 @@ __all__ = ['OneLineParser', 'ranged', 'build_parser']
 
 # %% ../nbs/18_args.ipynb #bd00ba60
 class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr
-    (and exit code 2), without the usage block."""
+    "An argument parser whose errors are one line on stderr (exit code 2), no usage block."
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
@@ -20,8 +19,7 @@ class OneLineParser(argparse.ArgumentParser):
 def ranged(kind, # int or float
            lo=None, hi=None, # lo <= value < hi
            strict:bool=False): # lo < value
-    """An argparse `type`: a finite number of `kind` in range;
-    anything else is one line saying what is expected."""
+    "An argparse `type`: a finite `kind` in range; else one line saying what is expected."
     what = "an integer" if kind is int else "a number"
     need = [f"{'>' if strict else '>='} {lo}"] if lo is not None else []
     need += [f"< {hi}"] if hi is not None else []

@@ -355,8 +355,7 @@ def world_own(world:World, pool:dict) -> dict:
 
 # %% ../nbs/10_harness.ipynb #5126f05c
 def world_pool(world:World) -> Pool:
-    """The world's modules as a `Pool`, each unseen task's
-    own module (and its kin, and its family) known."""
+    "The world's modules as a `Pool`, each unseen task's own module (and kin, and family) known."
     modules = {t: str(p) for t, p in world.module_paths.items()}
     families = ({t: [n for n in v if n in modules] for t, v in world.family_modules().items()}
                 if isinstance(world, FamilyWorld) else None)

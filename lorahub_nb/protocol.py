@@ -88,8 +88,7 @@ def recorded_protocol(config:dict) -> Protocol:
 
 # %% ../nbs/09_protocol.ipynb #060ee1d1
 class Pool(dict):
-    """Module name -> source: what a run draws from;
-    `own_modules`: each task's own among them; `families`."""
+    "Module name -> source, what a run draws from; `own_modules`: each task's own; `families`."
     def __init__(self, modules=(), # a dict name -> source
                  own_modules:dict=None, # task -> its own module's name, or a list: the own module first, then its kin
                  families:dict=None): # task -> [its own module, then its family's]: what leave-family-out holds out
@@ -121,8 +120,7 @@ def held_out(own_modules:dict, task:str) -> set:
     return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
 
 def setting_out(pool:Pool, task:str, setting:str) -> set:
-    """What `setting` holds out of `pool` for `task`: nothing,
-    its own module and kin, or its whole family too."""
+    "What `setting` holds out for `task`: nothing, its own module and kin, or its family too."
     if setting == "full": return set()
     if setting == "lfo" and pool.families is None:
         raise ValueError("leave-family-out needs a pool with families (a `world.FamilyWorld`'s)")

@@ -14,7 +14,7 @@ __all__ = ['setting_name', 'real_table', 'standing', 'references_table', 'real_r
 
 # %% ../nbs/14_study_real_tables.ipynb #7c50c51d
 def setting_name(setting:str) -> str:
-    "The setting in words: 'leave-one-out', 'full pool' (`report.SETTINGS`)."
+    "The setting in words: 'leave-one-out', 'full pool' (`protocol.SETTINGS`)."
     return SETTINGS[setting]
 
 # %% ../nbs/14_study_real_tables.ipynb #af809922
