@@ -1,7 +1,7 @@
 """`python -m bench`: the benchmark's command line (the package's `lorahub-nb` does not import the benchmark)."""
 from __future__ import annotations
 import argparse, json, sys
-from lorahub_nb.cli import OneLineParser, ranged
+from lorahub_nb.cli_args import OneLineParser, ranged
 
 EXAMPLES = {
     "speed": "python -m bench speed --shape tiny --repeats 1 --no-official   # seconds\n"

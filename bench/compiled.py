@@ -109,7 +109,8 @@ def batch_shapes(shapes:set):
 
 def _slice_once(bbh_dir, ws:dict, dt, compile:bool, settings:dict) -> dict:
     "One `run_tasks` over the slice with a fresh `Models`: seconds, rows and the batch shapes compiled."
-    from lorahub_nb.harness import Models, Protocol, run_tasks
+    from lorahub_nb.harness import Models, run_tasks
+    from lorahub_nb.protocol import Protocol
     model = load_base(ws["base"], "cpu", dt)[0]   # a fresh copy each run: the hub wraps the model it is given
     models = Models(model=model, tokenizer=decoding_tokenizer(), compile=compile)   # decodes a random model's ids
     with batch_shapes(set()) as shapes, cold_compile() if compile else contextlib.nullcontext():

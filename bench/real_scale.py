@@ -134,7 +134,8 @@ def _run_slice(spec:dict) -> str:
 def first_cell(spec:dict, tokenizer):
     "The slice's first (task, seed), prepared as the harness prepares it."
     from lorahub_nb.bbh import load_bbh
-    from lorahub_nb.harness import Protocol, prepare_cell
+    from lorahub_nb.harness import prepare_cell
+    from lorahub_nb.protocol import Protocol
     s = spec["settings"]
     data = load_bbh(spec["bbh_dir"], s["tasks"][:1])
     return prepare_cell(data, s["tasks"][0], s["seeds"][0], Protocol(limit=s["limit"]), tokenizer)

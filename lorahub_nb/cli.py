@@ -4,12 +4,13 @@
 
 # %% ../nbs/18_cli.ipynb #389cf6e1
 from __future__ import annotations
-import argparse, json, math, os, sys
+import json, os, sys
 from pathlib import Path
+from .cli_args import build_parser
 
 # %% auto #0
 __all__ = ['COMMANDS', 'check_writable', 'check_out', 'cmd_learn', 'cmd_eval', 'cmd_train', 'cmd_demo', 'cmd_bbh', 'cmd_study',
-           'OneLineParser', 'ranged', 'build_parser', 'main']
+           'main']
 
 # %% ../nbs/18_cli.ipynb #0bced01a
 def _ours_jsonl(path:Path) -> bool:
@@ -28,8 +29,7 @@ def _ours_json(path:Path) -> bool:
 
 # %% ../nbs/18_cli.ipynb #1e002849
 def check_writable(path) -> Path:
-    """Refuse an output whose folder cannot be written,
-    naming that folder as given; return `path` as a Path."""
+    "Refuse an output whose folder cannot be written, naming it as given; return `path` as a Path."
     p = Path(path)
     folder = p.parent
     while not folder.exists() and folder != folder.parent: folder = folder.parent
@@ -82,8 +82,7 @@ def _show(args, summary, *lines):
 
 # %% ../nbs/18_cli.ipynb #b1cf6b21
 def _learn_rows(args):
-    """What learn learns from: the --examples rows,
-    or --task's training rows (`usertask.read_user_task`)."""
+    "What learn learns from: --examples, or --task's training rows (`usertask.read_user_task`)."
     if args.examples:
         from lorahub_nb.train import load_task_examples
         return load_task_examples(args.examples, args.input_field, args.output_field)
@@ -98,8 +97,7 @@ def _base(args):
     return world_base(args.world, say=print if _loud(args) else None)
 
 def cmd_learn(args):
-    """`learn`: `usertask.learn_adapter` on the modules
-    and examples (or task) given; prints the weights."""
+    "`learn`: `usertask.learn_adapter` on the modules and examples (or task); prints the weights."
     from lorahub_nb.usertask import learn_adapter, pick_modules
     out, search, device = check_out(args.out, args.overwrite), _search(args), _device(args)
     examples = _learn_rows(args)
@@ -135,8 +133,7 @@ def _adapter(args):
     return str(world_modules(args.world).get(args.adapter, args.adapter))
 
 def _eval_lines(res:dict) -> list:
-    """The printed result: exact match; for a task,
-    rank accuracy first, then exact match, chance and majority."""
+    "The printed result: exact match; for a task, rank accuracy, exact match, chance, majority."
     em = f"exact match {res['exact_match']:.3f} (strict {res['strict_exact_match']:.3f})"
     if "rank_accuracy" not in res: return [f"{em} on {res['n']} examples"]
     return [f"rank accuracy {res['rank_accuracy']:.3f} on {res['n']} examples "
@@ -146,8 +143,7 @@ def _eval_lines(res:dict) -> list:
             f"(always {res['majority_label']!r}, the commonest training label)"]
 
 def cmd_eval(args):
-    """`eval`: `usertask.eval_adapter` on a JSONL test
-    set or a classification task; prints the scores."""
+    "`eval`: `usertask.eval_adapter` on a JSONL test set or a classification task; prints scores."
     from lorahub_nb.usertask import eval_adapter
     out = check_out(args.out, args.overwrite) if args.out else None
     device, data = _device(args), _eval_data(args)
@@ -161,8 +157,7 @@ def cmd_eval(args):
 
 # %% ../nbs/18_cli.ipynb #41ec9d75
 def cmd_train(args):
-    """`train`: `usertask.train_task` on a task (JSONL,
-    folder or `datasets` id); prints the best held-out step."""
+    "`train`: `usertask.train_task` (JSONL, folder or datasets id); prints the best held-out step."
     from lorahub_nb.usertask import train_task
     out, device = check_out(args.out, args.overwrite), _device(args)
     res = train_task(args.base, args.data, out, eval_data=args.eval_data,
@@ -208,16 +203,14 @@ def _bbh_inputs(args):
                      world_dir=args.world_dir, dtype=args.dtype)
 
 def _protocol(args):
-    """The `Protocol` the bbh flags ask for (no --n-modules:
-    `worlds.run_bbh` takes 20, or the whole pool if smaller)."""
-    from lorahub_nb.harness import Protocol
+    "The bbh flags' `Protocol` (no --n-modules: `worlds.run_bbh` takes 20, or all if fewer)."
+    from lorahub_nb.protocol import Protocol
     return Protocol(n_modules=args.n_modules, shots=args.shots, limit=args.limit, split=args.split,
                     prefilter=args.prefilter, prompt=args.prompt).but(budget=args.budget)
 
 # %% ../nbs/18_cli.ipynb #7ccdc314
 def cmd_bbh(args):
-    """`bbh`: `worlds.run_bbh`, the paper's protocol over
-    tasks × seeds × methods, appended to a resumable JSONL."""
+    "`bbh`: `worlds.run_bbh`, the paper's tasks × seeds × methods, appended to a resumable JSONL."
     from lorahub_nb.results import check_results_out
     from lorahub_nb.report import format_table, summarize
     from lorahub_nb.methods import PAPER_METHODS
@@ -235,8 +228,7 @@ def cmd_bbh(args):
 
 # %% ../nbs/18_cli.ipynb #7ccdc315
 def cmd_study(args):
-    """`study`: `study.run_study` on the embedded world,
-    or `worlds.real_study` on the SmolLM2 one (resumable)."""
+    "`study`: `study.run_study` on the embedded world, `worlds.real_study` on SmolLM2 (resumable)."
     if args.world == "smollm2": return _real_study(args)
     from lorahub_nb.study import run_study, study_table
     out, device = check_out(args.out, args.overwrite), _device(args)
@@ -248,9 +240,8 @@ def cmd_study(args):
     return st
 
 def _real_study(args):
-    """`study --world smollm2`: `worlds.real_study`,
-    the stages asked for, resumed from what `--out` holds."""
-    from lorahub_nb.real_study import real_table
+    "`study --world smollm2`: `worlds.real_study` on the stages asked for, resumed from `--out`."
+    from lorahub_nb.real_tables import real_table
     from lorahub_nb.worlds import real_study
     out = check_writable(Path(args.out) / "rows.jsonl").parent
     summary = real_study(out, args.stages, args.seeds or 3, args.tasks, world_dir=args.world_dir,
@@ -259,314 +250,6 @@ def _real_study(args):
     _show(args, summary, real_table(summary))
     _say(args, f"wrote {out}/rows.jsonl and summary.json")
     return summary
-
-# %% ../nbs/18_cli.ipynb #bd00ba60
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr
-    (and exit code 2), without the usage block."""
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
-
-# %% ../nbs/18_cli.ipynb #a93eed8d
-def ranged(kind, # int or float
-           lo=None, hi=None, # lo <= value < hi
-           strict:bool=False): # lo < value
-    """An argparse `type`: a finite number of `kind` in range;
-    anything else is one line saying what is expected."""
-    what = "an integer" if kind is int else "a number"
-    need = [f"{'>' if strict else '>='} {lo}"] if lo is not None else []
-    need += [f"< {hi}"] if hi is not None else []
-    def check(s):
-        try: x = kind(s)
-        except ValueError: x = math.nan
-        above = lo is None or x > lo or (x == lo and not strict)
-        if not (math.isfinite(x) and above and (hi is None or x < hi)):
-            raise argparse.ArgumentTypeError(f"expected {what} {' and '.join(need)}, got {s!r}")
-        return x
-    check.range = (kind, lo, hi, strict)
-    return check
-
-# %% ../nbs/18_cli.ipynb #8f1aefbe
-_EXAMPLES = {
-    "demo": "lorahub-nb demo                       # the embedded world: every method, table + plot in ./lorahub_demo\n"
-            "  lorahub-nb demo --quick --seeds 2       # a smaller world, a faster run",
-    "learn": "lorahub-nb learn --base WORLD/base --modules WORLD/modules/min_letter WORLD/modules/max_letter \\\n"
-             "      --examples five.jsonl --out my_adapter        # offline: WORLD is a built world, see `demo`\n"
-             "  lorahub-nb learn --modules random:20 --examples task.jsonl --out my_adapter   # needs the hub\n"
-             "  lorahub-nb learn --world smollm2_taskpool --task my_task/ --out my_adapter   # a classification task",
-    "train": "lorahub-nb train --base WORLD/base --data task.jsonl --steps 100 --out my_module   # offline\n"
-             "  lorahub-nb train --base google/flan-t5-large --data task.jsonl --out my_module   # needs the hub",
-    "eval": "lorahub-nb eval --adapter my_adapter --data test.jsonl --out predictions.jsonl\n"
-            "  lorahub-nb eval --world smollm2_taskpool --adapter my_adapter --task my_task/   # rank accuracy",
-    "bbh": "lorahub-nb bbh --world quick --limit 40 --seeds 1 2 --out world_bbh.jsonl   # offline: the embedded world\n"
-           "  lorahub-nb bbh --bbh-dir BIG-Bench-Hard/bbh --modules random:196 --n-modules 20   # needs the hub",
-    "study": "lorahub-nb study --quick --out study                      # the embedded world: minutes\n"
-             "  lorahub-nb study --world smollm2 --stages 1 --out real   # SmolLM2 + BBH: hours, resumable",
-}
-_TASK_FORMAT = """
-
-a classification task (--task), in one of two layouts:
-  a folder:  config.json  {"options": ["positive", "negative"], "instruction": "Is the review positive or negative?",
-                           "inference_prompt": "Review: {text}\\nSentiment:"}
-             test.jsonl, train_0.jsonl, train_1.jsonl, ...  rows {"text": "...", "label": "positive"}: the template's
-             fields, and a label among the options (the task pool's layout, see lorahub_nb.taskpool)
-  a file:    rows.jsonl  rows {"input": "...", "output": "positive", "options": ["positive", "negative"]}
-  learn uses the training rows (--shots of a folder's, default 5); eval the test rows. The prompt (the instruction, a
-  blank line, the filled template) goes inside the base's chat template where it has one. eval scores rank accuracy
-  over the options first, generation exact match beside it, and prints chance (1/|options|) and majority (always the
-  commonest training label). --world NAME: a world's committed modules by name (smollm2_taskpool: sst2, fever, ...)."""
-_EPILOGS = {"learn": _TASK_FORMAT, "eval": _TASK_FORMAT}
-
-# %% ../nbs/18_cli.ipynb #9f963ef2
-def _output_flags(p, out_default=None, out_help="output folder", overwrite=True):
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--json", action="store_true",
-                   help="print machine-readable JSON instead of text")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bars; print only the result table")
-    if overwrite:
-        p.add_argument("--overwrite", action="store_true",
-                       help="replace --out if this tool wrote it")
-    if out_default is not None: p.add_argument("--out", default=out_default,
-                                               help=f"{out_help} (default {out_default})")
-    else: p.add_argument("--out", required=True, help=out_help)
-
-# %% ../nbs/18_cli.ipynb #8f1aefc0
-def _search_flags(p):
-    p.add_argument("--optimizer", default="CMA",
-                   help="nevergrad optimizer: CMA (default), NGOpt (the official code's)")
-    p.add_argument("--budget", type=ranged(int, 1), default=40,
-                   help="K, objective evaluations (default 40)")
-    p.add_argument("--bound", type=ranged(float, 0, strict=True), default=1.5,
-                   help="weights live in [-bound, bound] (default 1.5)")
-    p.add_argument("--alpha", type=ranged(float, 0), default=0.05,
-                   help="L1 strength, >= 0 (default 0.05)")
-    p.add_argument("--seed", type=ranged(int, 0), default=0,
-                   help="seed of the search (and of random:N)")
-    p.add_argument("--batched", action="store_true",
-                   help="evaluate each CMA-ES generation in one forward pass")
-
-# %% ../nbs/18_cli.ipynb #7fda0b17
-def _data_flags(p, dtype=True):
-    p.add_argument("--input-field", default="input",
-                   help="the examples' field holding the input (default input)")
-    p.add_argument("--output-field", default="output",
-                   help="the examples' field holding the answer (default output)")
-    p.add_argument("--max-input-tokens", type=ranged(int, 1), default=None,
-                   help="cut longer inputs to this many tokens (default: the model's limit, "
-                        "2048 for T5)")
-    if dtype: p.add_argument("--dtype", default="auto",
-                             help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
-
-# %% ../nbs/18_cli.ipynb #f398636d
-def _base_flag(p):
-    p.add_argument("--allow-base-mismatch", action="store_true",
-                   help="compose modules on --base even when their configs name another base model")
-
-# %% ../nbs/18_cli.ipynb #8f1aefc1
-def _demo_parser(add):
-    d = add("demo", "run every method on the embedded offline world and report a table")
-    d.add_argument("--seeds", type=ranged(int, 1), default=3, help="seeds per task (default 3)")
-    d.add_argument("--budget", type=ranged(int, 1), default=40,
-                   help="K, evaluations of each LoraHub search (default 40)")
-    d.add_argument("--tasks", nargs="+", default=None, help="unseen tasks to run (default: all)")
-    d.add_argument("--causal", action="store_true", help="the decoder-only variant of the world")
-    d.add_argument("--quick", action="store_true", help="a smaller world and fewer test examples")
-    d.add_argument("--described", action="store_true",
-                   help="the world whose tasks are announced in English")
-    d.add_argument("--n-test", type=ranged(int, 1), default=None,
-                   help="test examples per task and seed (default 50, 30 --quick)")
-    # the 3-skill world of the tests
-    d.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
-    _output_flags(d, "lorahub_demo", "output folder; a previous demo output there is replaced",
-                  overwrite=False)
-
-# %% ../nbs/18_cli.ipynb #d69b04e1
-def _world_flag(p):
-    p.add_argument("--world", default=None,
-                   help="a world whose modules go by name and whose base is the default: "
-                   "a committed one (smollm2_taskpool, smollm2_bbh) or a folder holding modules/")
-
-def _learn_parser(add):
-    l = add("learn",
-            "search module weights on a few examples "
-            "(or a classification task) and save the composed adapter")
-    l.add_argument("--modules", nargs="+", default=None,
-                   help="folders, hub ids, @list.txt or random:N (hub); "
-                   "with --world also its modules by name (default: all of the world's)")
-    _world_flag(l)
-    what = l.add_mutually_exclusive_group(required=True)
-    what.add_argument("--examples", help="JSON lines with the input and output fields")
-    what.add_argument("--task",
-                      help="a classification task: a folder "
-                      "(config.json + JSONL rows) or a JSONL whose rows carry options (see below)")
-    l.add_argument("--shots", type=ranged(int, 1), default=None,
-                   help="--task: learn from this many training rows, "
-                   "drawn by a shuffle seeded with the task's name (default: 5 of a folder's, "
-                   "every row of a file)")
-    l.add_argument("--base", default=None, help="base model: a folder, a .gguf file or a hub id "
-                   "(default: the world's, else the modules' adapter_config.json)")
-    _base_flag(l)
-    _search_flags(l)
-    _data_flags(l)
-    _output_flags(l)
-
-# %% ../nbs/18_cli.ipynb #8f1aefc2
-def _train_parser(add):
-    t = add("train", "train one LoRA module on a task (the paper's recipe)")
-    t.add_argument("--base", required=True, help="base model: a folder, a .gguf file or a hub id")
-    t.add_argument("--data", required=True,
-                   help="a JSONL file; a folder (its <split>.jsonl if it has one, else "
-                   "every *.jsonl in it; other files are not read); or a datasets id (hub)")
-    t.add_argument("--eval-data", default=None,
-                   help="held-out rows for checkpoint selection, read as --data; no "
-                   "input may also be in --data (default: 10%% of --data split off)")
-    t.add_argument("--split", default="train", help="split of a datasets id (default train)")
-    t.add_argument("--task-name", default=None,
-                   help="the task's name in lorahub_card.json (default: the folder's)")
-    t.add_argument("--r", type=ranged(int, 1), default=16, help="LoRA rank (default 16)")
-    t.add_argument("--lora-alpha", type=ranged(int, 1), default=32, help="LoRA alpha (default 32)")
-    t.add_argument("--dropout", type=ranged(float, 0, 1), default=0.1,
-                   help="LoRA dropout (default 0.1)")
-    t.add_argument("--targets", nargs="+", default=["q", "v"],
-                   help="modules to adapt (default q v)")
-    t.add_argument("--lr", type=ranged(float, 0, strict=True), default=2e-4,
-                   help="learning rate (default 2e-4)")
-    t.add_argument("--steps", type=ranged(int, 1), default=1000,
-                   help="training steps (default 1000)")
-    t.add_argument("--batch-size", type=ranged(int, 1), default=16, help="batch size (default 16)")
-    t.add_argument("--seed", type=ranged(int, 0), default=0,
-                   help="seed of the LoRA init and the batches")
-    _data_flags(t, dtype=False)
-    _output_flags(t)
-
-# %% ../nbs/18_cli.ipynb #edf39a0e
-def _eval_parser(add):
-    e = add("eval",
-            "score a base model with an optional adapter: exact match on a JSONL test set, "
-                    "or rank accuracy on a classification task")
-    e.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: the world's, "
-                        "else the adapter's)")
-    e.add_argument("--adapter", default=None,
-                   help="a PEFT adapter folder (e.g. the output of learn); with --world "
-                   "also one of its modules by name")
-    what = e.add_mutually_exclusive_group(required=True)
-    what.add_argument("--data", help="JSON lines with the input and output fields")
-    what.add_argument("--task",
-                      help="a classification task: a folder "
-                      "(config.json + JSONL rows) or a JSONL whose rows carry options (see below)")
-    _world_flag(e)
-    e.add_argument("--max-new-tokens", type=ranged(int, 1), default=None,
-                   help="longest answer, in tokens (default 32; a task: its longest option + 2)")
-    e.add_argument("--batch-size", type=ranged(int, 1), default=None,
-                   help="at most this many inputs per batch")
-    _data_flags(e)
-    _output_flags(e, out_help="predictions JSONL (optional)")
-    e.set_defaults(out=None)
-    next(x for x in e._actions if x.dest == "out").required = False
-
-# %% ../nbs/18_cli.ipynb #8f1aefc3
-def _bbh_parser(add):
-    b = add("bbh", "the paper's BIG-Bench Hard protocol (resumable results JSONL)")
-    b.add_argument("--bbh-dir", default=None,
-                   help="a folder in the official layout (*.json + cot-prompts/)")
-    b.add_argument("--bbh-hub", default=None, help="a hub dataset id, e.g. lukaemon/bbh (hub)")
-    b.add_argument("--world", default=None, choices=["tiny", "quick", "full", "smollm2"],
-                   help="a world's tasks, base model and modules: the embedded one "
-                        "(tiny, quick, full) or smollm2 (SmolLM2-135M, a module per BBH task, "
-                        "the tasks' fixed splits; needs --bbh-dir)")
-    b.add_argument("--described", action="store_true",
-                   help="with --world: the world with tasks described in English")
-    b.add_argument("--world-dir", default=None,
-                   help="smollm2: the world's folder (default: the committed one in a clone, "
-                        "else the cache)")
-    b.add_argument("--base", default=None,
-                   help="base model: a folder, a .gguf file or a hub id (default: "
-                        "the modules' base)")
-    _base_flag(b)
-    b.add_argument("--modules", nargs="+", default=None,
-                   help="pool: folders, hub ids, @list.txt, random:N (default: "
-                        "the published catalogue)")
-    b.add_argument("--tasks", nargs="+", default=None, help="tasks to run (default: all)")
-    b.add_argument("--seeds", nargs="+", type=ranged(int, 0), default=[1, 2, 3, 4, 5],
-                   help="seeds (default 1 2 3 4 5)")
-    b.add_argument("--methods", nargs="+", default=None,
-                   help="registered methods (see lorahub_nb.methods) or "
-                   "lorahub:<nevergrad optimizer> (default: the paper's, methods.PAPER_METHODS)")
-    b.add_argument("--n-modules", type=ranged(int, 1), default=None,
-                   help="N per seed (default 20, or the whole pool if smaller)")
-    b.add_argument("--budget", type=ranged(int, 1), default=40,
-                   help="K, evaluations of each search (default 40)")
-    b.add_argument("--shots", type=ranged(int, 1), default=5,
-                   help="k, adapt examples per task (default 5)")
-    b.add_argument("--limit", type=ranged(int, 1), default=None,
-                   help="test examples per task (default: all)")
-    b.add_argument("--split", default="per-seed", choices=["per-seed", "paper"],
-                   help="per-seed: new adapt examples per seed; paper: one draw per task, "
-                        "as the official script")
-    b.add_argument("--prefilter", default="random",
-                   choices=["random", "loss", "embedding", "hybrid"],
-                   help="how the N modules are chosen (default random, the paper's)")
-    b.add_argument("--prompt", default="auto", choices=["auto", "plain", "chat"],
-                   help="plain: the paper's Q:/A: prompt; chat: "
-                        "the base's chat template and a format line; "
-                        "auto (default): chat where the base's tokenizer has a chat template "
-                        "(an instruct model)")
-    b.add_argument("--samples", default=None,
-                   help="JSON: module id -> sample inputs, for centroid weights")
-    b.add_argument("--seed", type=ranged(int, 0), default=0, help="seed for random:N")
-    b.add_argument("--dtype", default="auto",
-                   help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16")
-    b.add_argument("--ray", default=None,
-                   help="Ray cluster address: run the grid's cells as Ray tasks")
-    b.add_argument("--compile", action="store_true",
-                   help="torch.compile the search's forward (on CPU: no gain, see the bench)")
-    _output_flags(b, "bbh_results.jsonl", "results JSONL, resumed if it exists", overwrite=False)
-
-# %% ../nbs/18_cli.ipynb #8f1aefc4
-def _study_parser(add):
-    s = add("study", "compare centroid, gradient, optimizers and pre-filtering on a world")
-    s.add_argument("--world", default="embedded", choices=["embedded", "smollm2"],
-                   help="embedded (default; minutes) or smollm2: SmolLM2-135M and BBH "
-                        "(hours, resumable)")
-    s.add_argument("--quick", action="store_true",
-                   help="the quick embedded world (5 skills): about 2 minutes")
-    s.add_argument("--described", action="store_true",
-                   help="the embedded world with tasks described in English")
-    s.add_argument("--seeds", type=ranged(int, 1), default=None,
-                   help="seeds (default 5; smollm2: 3)")
-    s.add_argument("--stages", nargs="+", type=ranged(int, 1, 7), default=None,
-                   help="smollm2: the stages to run, 1-5 (lorahub_nb.real_study.REAL_STAGES) and 6 "
-                        "(the pre-filter grid, REAL_PREFILTER); default all")
-    s.add_argument("--tasks", nargs="+", default=None, help="smollm2: BBH tasks (default all 27)")
-    s.add_argument("--bbh-dir", default=None,
-                   help="smollm2: the BBH folder (default $LORAHUB_NB_BBH_DIR)")
-    s.add_argument("--world-dir", default=None,
-                   help="smollm2: the world's folder (default: the committed one in a clone, "
-                        "else the cache)")
-    s.add_argument("--base", default=None,
-                   help="smollm2: the GGUF file (default: found with pip, see realworld)")
-    s.add_argument("--compile", action="store_true",
-                   help="torch.compile the search's forward (on CPU: no gain, see the bench)")
-    _output_flags(s, "lorahub_study")
-
-# %% ../nbs/18_cli.ipynb #8f1aefc5
-def build_parser() -> argparse.ArgumentParser:
-    "The `lorahub-nb` argument parser."
-    P = OneLineParser(prog="lorahub-nb", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="LoraHub: compose LoRA modules with "
-                                            "gradient-free weights.")
-    sub = P.add_subparsers(dest="command", required=True)
-    def add(name, help):
-        epilog = "example:\n  " + _EXAMPLES[name] + _EPILOGS.get(name, "")
-        return sub.add_parser(name, help=help, description=help, epilog=epilog,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    for make in (_demo_parser, _learn_parser, _train_parser, _eval_parser, _bbh_parser,
-                 _study_parser):
-        make(add)
-    return P
 
 # %% ../nbs/18_cli.ipynb #2a004c54
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError, OSError,

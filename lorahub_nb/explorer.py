@@ -14,7 +14,7 @@ from .methods import METHODS
 from .bbh import candidates, task_chance, task_majority
 from .harness import world_pool
 from .world import world_data
-from .harness import setting_of
+from .protocol import setting_of
 from .explorer_state import (EXPLORER_METHODS, ExplorerState, MENU, figure_png, module_marks, name_html,
                                        plot_history, settings_for, top_k, weights_html)
 

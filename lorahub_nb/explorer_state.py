@@ -12,7 +12,8 @@ from .search import Search, as_search
 from .objective import l1_penalty
 from .evaluate import accuracy, exact_match, rank_classify
 from .methods import Plan, get_method
-from .harness import Cell, Pool, Protocol, choose_modules, held_out, own_name, setting_of
+from .harness import Cell, choose_modules
+from .protocol import Pool, Protocol, held_out, own_name, setting_of
 
 # %% auto #0
 __all__ = ['EXPLORER_METHODS', 'MENU', 'MARK_COLOURS', 'ExplorerState', 'setting_pool', 'settings_for', 'module_marks',

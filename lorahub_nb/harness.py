@@ -15,113 +15,18 @@ from .bases import load_base
 from .adapt import LoraHub
 from .search import Search
 from .evaluate import accuracy, count_tokens, generate, rank_classify, chat_prompt, has_chat_template
-from .baselines import draw_modules, select_modules, module_name, STRATEGIES
+from .baselines import draw_modules, select_modules
 from .methods import Plan, get_method, check_methods, PAPER_METHODS
-from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, SPLITS, candidates, chat_text
+from .bbh import BBH, load_bbh, adapt_and_test, check_tasks, candidates, chat_text
 from .bbh import task_chance, task_majority, answer_length, task_sha
 from .utils import host
 from .results import Row, jsonable, row_key, ResultsLog
 from .world import World, KinWorld, FamilyWorld, world_data
+from .protocol import SETTINGS, Protocol, Pool, as_pool, own_name, setting_out
 
 # %% auto #0
-__all__ = ['SETTINGS', 'SETTING_ALIASES', 'PROMPTS', 'PROTOCOL_KEYS', 'setting_of', 'Protocol', 'recorded_protocol', 'Pool',
-           'as_pool', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'own_name', 'held_out', 'setting_out',
-           'choose_modules', 'chats', 'prepare_cell', 'Run', 'open_run', 'run_tasks', 'run_cell', 'world_own',
-           'world_pool', 'world_run']
-
-# %% ../nbs/10_harness.ipynb #014db6bb
-# the setting's name in rows and files -> in prose
-SETTINGS = {"loo": "leave-one-out", "lfo": "leave-family-out", "full": "full pool"}
-# older records' spellings
-SETTING_ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo", "full pool": "full",
-                   "leave_family_out": "lfo", "leave-family-out": "lfo"}
-
-# %% ../nbs/10_harness.ipynb #c5127b50
-def setting_of(name:str) -> str:
-    "The setting `name` spells ('loo', 'lfo' or 'full'), in any spelling a record uses."
-    name = SETTING_ALIASES.get(name, name)
-    if name not in SETTINGS:
-        raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
-    return name
-
-# %% ../nbs/10_harness.ipynb #e3b0a92e
-# the paper's `Q: / A:`; the base's chat template + a format line; chat if it has one
-PROMPTS = ("plain", "chat", "auto")
-
-# %% ../nbs/10_harness.ipynb #26eb953d
-@dataclass(frozen=True)
-class Protocol:
-    "What a run measures: module draw, few-shot split, test set, prompt, search settings."
-    n_modules: int = 20  # N modules per draw (None: the whole pool)
-    shots: int = 5  # k adapt examples per task and seed
-    limit: int = None  # at most this many test examples per task (None: all)
-    split: str = "per-seed"  # 'per-seed' (new adapt examples per seed) or 'paper' (one draw per task)
-    prefilter: str = "random"  # how the N modules are chosen: 'random' (the paper), 'loss', 'embedding', 'hybrid'
-    setting: str = "full"  # 'full' (the whole pool), 'loo' (each task's own module, and kin, out), 'lfo' (its family out)
-    margin: int = 2  # new tokens beyond the task's longest target
-    search: Search = Search()  # optimizer, budget K, bound, alpha (the seed is each run's seed)
-    prompt: str = "plain"  # 'plain' (the paper's), 'chat' (the base's template, `bbh.chat_text`), 'auto' (chat if it has one)
-
-    def __post_init__(self):
-        if self.split not in SPLITS:
-            raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
-        if self.prefilter not in STRATEGIES:
-            raise ValueError(f"unknown pre-filter {self.prefilter!r}; valid: "
-                             f"{', '.join(STRATEGIES)}")
-        if self.prompt not in PROMPTS:
-            raise ValueError(f"unknown prompt {self.prompt!r}; valid: {', '.join(PROMPTS)}")
-        if self.n_modules is not None and self.n_modules < 1:
-            raise ValueError(f"n_modules must be >= 1, got {self.n_modules}")
-        if self.shots < 0: raise ValueError(f"shots must be >= 0, got {self.shots}")
-        if self.setting not in SETTINGS:
-            raise ValueError(f"unknown setting {self.setting!r}; valid: {', '.join(SETTINGS)}")
-
-    def but(self, **changes) -> "Protocol":
-        "A copy with settings changed; search settings (budget=, alpha=, ...) given directly."
-        search = {k: changes.pop(k) for k in list(changes) if k in Search.__dataclass_fields__}
-        if search: changes["search"] = self.search.but(**search)
-        return dataclasses.replace(self, **changes)
-
-    def record(self) -> dict:
-        "The protocol as plain JSON, for a results file's config (the plain prompt unsaid)."
-        mine = {k: v for k, v in dataclasses.asdict(self).items() if k != "search"}
-        # files spell the setting as a flag, `leave_one_out`, in its place (and `leave_family_out` after it)
-        mine = dict(("leave_one_out", v != "full") if k == "setting" else (k, v)
-                    for k, v in mine.items())
-        if self.setting == "lfo": mine = {**mine, "leave_family_out": True}
-        # records written before the chat protocol resume as they are
-        if mine["prompt"] == "plain": del mine["prompt"]
-        return {**mine, **{k: v for k, v in dataclasses.asdict(self.search).items() if k != "seed"}}
-
-# %% ../nbs/10_harness.ipynb #a90d21dc
-def recorded_protocol(config:dict) -> Protocol:
-    "The protocol a results file's config records: what decides its cells."
-    keep = ("n_modules", "shots", "limit", "split", "prefilter", "margin", "prompt")
-    setting = ("lfo" if config.get("leave_family_out") else "loo" if config.get("leave_one_out")
-               else "full")
-    return Protocol(**{k: config[k] for k in keep if k in config}, setting=setting)
-
-# %% ../nbs/10_harness.ipynb #060ee1d1
-class Pool(dict):
-    """Module name -> source: what a run draws from;
-    `own_modules`: each task's own among them; `families`."""
-    def __init__(self, modules=(), # a dict name -> source
-                 own_modules:dict=None, # task -> its own module's name, or a list: the own module first, then its kin
-                 families:dict=None): # task -> [its own module, then its family's]: what leave-family-out holds out
-        super().__init__(modules)
-        self.own_modules = dict(own_modules) if own_modules else None
-        self.families = dict(families) if families else None
-
-# %% ../nbs/10_harness.ipynb #d2abe059
-def as_pool(pool, own_modules:dict=None) -> Pool:
-    "A `Pool` from a dict, a list of sources (each its own name) or a `Pool`."
-    if own_modules is None: own_modules = getattr(pool, "own_modules", None)
-    families = getattr(pool, "families", None)
-    if pool is None: return Pool({}, own_modules)
-    if isinstance(pool, dict): return Pool(pool, own_modules, families)
-    names = [module_name(s) for s in pool]
-    if len(set(names)) != len(names): raise ValueError("the pool names a module twice")
-    return Pool(zip(names, pool), own_modules)
+__all__ = ['PROTOCOL_KEYS', 'Models', 'as_models', 'answer', 'rank', 'Cell', 'run_one', 'choose_modules', 'chats', 'prepare_cell',
+           'Run', 'open_run', 'run_tasks', 'run_cell', 'world_own', 'world_pool', 'world_run']
 
 # %% ../nbs/10_harness.ipynb #519f115f
 class Models:
@@ -241,27 +146,6 @@ def run_one(name:str, cell:Cell, models:Models, protocol:Protocol, options:dict=
                select_s=cell.select_s, fit_s=fit_s, answer_s=answer_s, rank_s=rank_s,
                score_s=score_s,
                sample=[[p, t] for p, t in zip(preds[:3], targets)])
-
-# %% ../nbs/10_harness.ipynb #9ec82f26
-def own_name(own_modules:dict, task:str):
-    "The name of `task`'s own module in `own_modules` (a name, or a list: own module, then kin)."
-    v = (own_modules or {}).get(task)
-    return v[0] if isinstance(v, (list, tuple)) else v
-
-# %% ../nbs/10_harness.ipynb #7a26cd2f
-def held_out(own_modules:dict, task:str) -> set:
-    "The modules leave-one-out holds out for `task`: its own module and any kin listed with it."
-    v = (own_modules or {}).get(task)
-    return set(v) if isinstance(v, (list, tuple)) else ({v} if v else set())
-
-def setting_out(pool:Pool, task:str, setting:str) -> set:
-    """What `setting` holds out of `pool` for `task`: nothing,
-    its own module and kin, or its whole family too."""
-    if setting == "full": return set()
-    if setting == "lfo" and pool.families is None:
-        raise ValueError("leave-family-out needs a pool with families (a `world.FamilyWorld`'s)")
-    return held_out(pool.own_modules, task) | (held_out(pool.families, task)
-                                               if setting == "lfo" else set())
 
 # %% ../nbs/10_harness.ipynb #89583991
 def choose_modules(cell, pool:Pool, protocol:Protocol, models:Models, options:dict=None) -> list:
@@ -473,8 +357,7 @@ def world_own(world:World, pool:dict) -> dict:
 
 # %% ../nbs/10_harness.ipynb #5126f05c
 def world_pool(world:World) -> Pool:
-    """The world's modules as a `Pool`, each unseen task's
-    own module (and its kin, and its family) known."""
+    "The world's modules as a `Pool`, each unseen task's own module (and kin, and family) known."
     modules = {t: str(p) for t, p in world.module_paths.items()}
     families = ({t: [n for n in v if n in modules] for t, v in world.family_modules().items()}
                 if isinstance(world, FamilyWorld) else None)

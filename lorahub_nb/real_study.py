@@ -18,17 +18,17 @@ from .methods import Plan, get_method
 from .bbh import answer_kind, task_chance, task_majority, task_sha
 from .results import ResultsLog, read_results, row_key
 from .world import World, world_data
-from .harness import SETTINGS, Models, Protocol, prepare_cell, rank, recorded_protocol, world_pool
+from .harness import Models, prepare_cell, rank, world_pool
+from .protocol import SETTINGS, Protocol, recorded_protocol
 from .harness import world_run
-from .report import REFERENCES, direction, interval
-from .report import method_interval, paired_difference, verdict
+from .report import REFERENCES
+from .report import method_interval, paired_difference
 
 # %% auto #0
 __all__ = ['REAL_STAGES', 'SHARED', 'REAL_PREFILTER', 'CLAIMS', 'Stage', 'Prefilter', 'spread_tasks', 'StageRun', 'stage_runs',
            'claim_folder', 'run_real_study', 'prefilter_name', 'PrefilterRun', 'prefilter_runs', 'prefilter_claims',
            'chat_name', 'merge_real_rows', 'row_plan', 'rescore_rank', 'real_progress', 'real_references',
-           'reference_rows', 'real_summary', 'write_real_results', 'setting_name', 'real_table', 'standing',
-           'references_table', 'real_readme', 'agreement_table', 'plot_prefilter']
+           'reference_rows', 'real_summary', 'write_real_results']
 
 # %% ../nbs/14_study_real.ipynb #c02d073a
 class Stage(NamedTuple):
@@ -310,115 +310,3 @@ def write_real_results(out) -> dict:
     summary = real_summary(rows, references=json.loads(refs.read_text()) if refs.exists() else None)
     write_json(Path(out) / "summary.json", summary)
     return summary
-
-# %% ../nbs/14_study_real.ipynb #7c50c51d
-def setting_name(setting:str) -> str:
-    "The setting in words: 'leave-one-out', 'full pool' (`report.SETTINGS`)."
-    return SETTINGS[setting]
-
-# %% ../nbs/14_study_real.ipynb #af809922
-def real_table(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown: mean exact match [95% CI], tasks and rows per method and setting; tokens."
-    ms = list(dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {})))
-    # a grid under way: rows tell
-    size = lambda v: "—" if v is None else f"{v['n_tasks']} / {v['n_rows']}"
-    head = ["method", *(h for s in settings for h in (setting_name(s), "tasks / rows")),
-            "tokens / example"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in ms:
-        vs = [summary["methods"].get(s, {}).get(m) for s in settings]
-        first = next(v for v in vs if v is not None)
-        row = [m, *(f for v in vs for f in (interval(v), size(v))),
-               f"{first['tokens_per_example']:.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-# %% ../nbs/14_study_real.ipynb #ae76c302
-def standing(v:dict, key:str="vs_chance") -> str:
-    "Where a method stands against chance (or `key`): above, at or below it."
-    if key not in v: return "no reference"
-    return {"higher": "above", "lower": "below", "no difference": "at"}.get(direction(v[key]), "(too few tasks)")
-
-def _reference_entries(v:dict, key:str, score) -> list:
-    "A method's entries in one setting: mean [CI], difference from chance (and majority)."
-    if key not in v: return ["—"] * (3 if score is None else 2)
-    vs_majority = [] if score else [interval(v["vs_majority"], "+")]
-    return [interval(v), f"{interval(v[key], '+')} {standing(v, key)}"] + vs_majority
-
-# %% ../nbs/14_study_real.ipynb #14c8c84c
-def references_table(summary:dict, settings=("loo", "full"), methods:list=None, # None: every measured method
-                     metric:str="acc") -> str: # or "acc_rank": rank accuracy against chance
-    "Markdown: per method and setting, mean [95% CI] and paired difference from the references."
-    key, score = ("vs_chance", None) if metric == "acc" else ("rank_vs_chance", "rank")
-    cols = ("vs chance", "vs majority")[:2 if score is None else 1]
-    head = ["method", *(h for s in settings for h in (setting_name(s), *cols))]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    measured = lambda m: any((score is None or score in v.get(m, {})) and m in v
-                             for v in (summary["methods"].get(s, {}) for s in settings))
-    names = methods or [m for m in dict.fromkeys(m for s in settings for m in summary["methods"].get(s, {}))
-                        if m not in REFERENCES and measured(m)]
-    for m in names:
-        entries = []
-        for s in settings:
-            v = summary["methods"].get(s, {}).get(m) or {}
-            entries += _reference_entries({**v, **(v.get(score) or {})} if score else v, key, score)
-        lines.append("| " + " | ".join([m, *entries]) + " |")
-    return "\n".join(lines)
-
-def _claim(d:dict, summary:dict) -> str:
-    "A claim as `verdict` words it, then where each side stands against chance."
-    ms = summary["methods"][d["setting"]]
-    placed = lambda m: "vs_chance" in ms.get(m, {}) and standing(ms[m]) in ("above", "at", "below")
-    sides = [f"{m} {standing(ms[m])} chance" for m in (d["a"], d["b"]) if placed(m)]
-    return verdict(d) + (f"; {', '.join(sides)}" if sides else "")
-
-# %% ../nbs/14_study_real.ipynb #4c95e091
-def real_readme(summary:dict, settings=("loo", "full")) -> str:
-    "Markdown for the README: the real study's table, then each setting's claims."
-    lines = [real_table(summary), "", f"{summary['n_rows']} rows in all."]
-    for s in settings:
-        claims = [f"- {_claim(d, summary)}" for d in summary["paired"] if d["setting"] == s]
-        if claims: lines += ["", f"Paired differences, {setting_name(s)}:", *claims]
-    return "\n".join(lines)
-
-# %% ../nbs/14_study_real.ipynb #7faab129
-def _said(d:dict) -> str:
-    "A paired difference in a table: what it says, then its interval in points."
-    return f"{direction(d)}: {interval(d, '+')}"
-
-# %% ../nbs/14_study_real.ipynb #38568910
-def agreement_table(summary:dict, study:dict, setting:str="loo") -> str:
-    "Markdown: each claim both worlds measured, its difference in each, whether they agree."
-    real = {(d["a"], d["b"]): d for d in summary["paired"] if d["setting"] == setting}
-    have = {r["method"] for r in study["rows"] if r["setting"] == setting}
-    lines = [f"| {setting_name(setting)}: a vs b | embedded world | SmolLM2 + BBH | |",
-             "|---|---|---|---|"]
-    for (a, b), r in real.items():
-        if not {a, b} <= have: continue
-        s = paired_difference(study["rows"], a, b, setting)
-        ok = "too few tasks" not in (direction(s), direction(r))
-        same = ("agree" if direction(s) == direction(r) else "differ") if ok else "—"
-        lines.append(f"| {a} vs {b} | {_said(s)} | {_said(r)} | {same} |")
-    return "\n".join(lines)
-
-# %% ../nbs/14_study_real.ipynb #0472ce3f
-def plot_prefilter(summary:dict, prefilter:Prefilter=REAL_PREFILTER, ax=None):
-    "Exact match after each pre-filter against N (leave-one-out), with 95% intervals."
-    import matplotlib.pyplot as plt
-    strategies, sizes, method = Prefilter._make(prefilter)[:3]
-    have = summary["methods"].get("loo", {})
-    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
-    for k, s in enumerate(strategies):
-        points = [(i, have[prefilter_name(method, s, n)]) for i, n in enumerate(sizes)
-                 if prefilter_name(method, s, n) in have]
-        if not points: continue
-        x, v = np.array([i for i, _ in points]) + 0.06 * (k - (len(strategies) - 1) / 2), [v for _, v in points]
-        y = np.array([100 * d["mean"] for d in v])
-        ax.errorbar(x, y,
-                    yerr=[y - [100 * d["lo"] for d in v], [100 * d["hi"] for d in v] - y], fmt="o-",
-                    capsize=3, label=s)
-    ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
-    ax.set(xlabel="modules searched (N)", ylabel="exact match (%)",
-           title=f"pre-filter, then {method}")
-    ax.legend(fontsize=8)
-    return ax

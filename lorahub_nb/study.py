@@ -13,7 +13,8 @@ from .search import Search
 from .baselines import STRATEGIES, minilm_available
 from .methods import get_method
 from .world import World
-from .harness import SETTINGS, Models, setting_of, world_run
+from .harness import Models, world_run
+from .protocol import SETTINGS, setting_of
 from .report import interval, method_interval, paired_difference, plot_methods, summarize
 
 # %% auto #0

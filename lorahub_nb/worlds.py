@@ -11,7 +11,8 @@ from .utils import atomic_dir, native_bf16, write_adapter
 from .modules import catalogue, check_bases, load_modules
 from .compose import LoraBank, compose
 from .bbh import load_bbh
-from .harness import Models, Protocol, run_tasks, world_pool
+from .harness import Models, run_tasks, world_pool
+from .protocol import Protocol
 from .report import compare_table, plot_methods
 from .world import world_data
 from .toyworld import build_world
