@@ -29,9 +29,9 @@ class ExplorerState:
                  search:Search=None, # the search settings (alpha is the objective's L1 strength)
                  max_new_tokens:int=16,
                  task:str=None, # the task's name (what `own` is looked up by)
-                 own:dict=None, # task -> its own module, or [own module, kin...] (as `harness.Pool.own_modules`)
+                 own:dict=None, # task -> its own module, or [own module, kin...] (as `protocol.Pool.own_modules`)
                  options:list=None, # per query, the candidate answers of rank classification (None: free-form)
-                 families:dict=None): # task -> [own module, its family...] (as `harness.Pool.families`)
+                 families:dict=None): # task -> [own module, its family...] (as `protocol.Pool.families`)
         self.hub, self.search, self.max_new_tokens = hub, as_search(search), max_new_tokens
         self.modules = list(hub.modules)
         self.names = [m.name for m in self.modules]
