@@ -43,13 +43,14 @@ def run_pool_study(world:TaskPoolWorld, out, # the results folder: runs/, rows.j
                           n_test=n_test, search=search, prefilter=None, progress=progress)
 
 # %% ../nbs/20_pool_study.ipynb #11a5980c
-def task_table(rows:list, setting:str, methods=STAGE1, metric:str="acc_rank") -> str:
+def task_table(rows:list, setting:str, references:dict, # task -> chance, majority (`real_study.real_references`)
+               methods=STAGE1, metric:str="acc_rank") -> str:
     "Markdown: per task, each method's accuracy over its rows × seeds with a Wilson interval; chance, majority."
     mine = [r for r in rows if r["setting"] == setting and r.get(metric) is not None]
     have = [m for m in methods if any(r["method"] == m for r in mine)]
     lines = ["| task | chance | majority | " + " | ".join(have) + " |", "|---|---|---|" + "---|" * len(have)]
     for t in sorted({r["task"] for r in mine}):
-        cells, ref = [], next(r for r in mine if r["task"] == t)
+        cells, ref = [], references[t]
         for m in have:
             got = [r for r in mine if (r["task"], r["method"]) == (t, m)]
             k, n = sum(round(r[metric] * r["n_test"]) for r in got), sum(r["n_test"] for r in got)
