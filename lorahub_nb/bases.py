@@ -13,7 +13,7 @@ from .utils import hub_reachable, offline_error, quiet_loading, atomic_dir, cach
 # %% auto #0
 __all__ = ['fetch_from_hub', 'devices', 'pick_device', 'pick_dtype', 'is_gguf', 'file_hash', 'read_gguf', 'gguf_architecture',
            'check_gguf_architecture', 'check_gguf_settings', 'gguf_config', 'check_gguf_size', 'check_gguf',
-           'gguf_folder', 'quiet_gguf', 'gguf_cache_missing', 'from_gguf', 'load_base', 'is_causal']
+           'gguf_folder', 'quiet_gguf', 'gguf_cache_missing', 'from_gguf', 'load_base', 'is_causal', 'adapter_on']
 
 # %% ../nbs/03_bases.ipynb #78b95a75
 def fetch_from_hub(repo_id:str, what:str="module", **kw) -> Path:
@@ -249,3 +249,12 @@ def load_base(name_or_path:str, # hub id, local folder of a transformers model, 
 def is_causal(model) -> bool:
     "Decoder-only (causal) LM rather than encoder-decoder?"
     return not getattr(model.config, "is_encoder_decoder", False)
+
+# %% ../nbs/03_bases.ipynb #cf9129ca
+@contextmanager
+def adapter_on(model, path):
+    "The base `model` with the PEFT adapter at `path` on it; taken off again on leaving, even after an error."
+    from peft import PeftModel
+    with quiet_loading(): peft_model = PeftModel.from_pretrained(model, path)
+    try: yield peft_model
+    finally: peft_model.unload()

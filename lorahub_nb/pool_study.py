@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import numpy as np
 from tqdm.auto import tqdm
-from .utils import quiet_loading, write_json
+from .utils import write_json
+from .bases import adapter_on
 from .evaluate import rank_classify
 from .taskpool import families
 from .search import Search
@@ -63,7 +64,6 @@ def task_table(rows:list, setting:str, references:dict, # task -> chance, majori
 def transfer_matrix(world:TaskPoolWorld, tasks:list=None, # default: every task with a module
                     device=None, progress:bool=True) -> dict:
     "Task -> module -> rank accuracy of the base with that module alone, on the task's test rows; resumable."
-    from peft import PeftModel
     path, built = world.root / "transfer.json", [t for t in world.tasks if t in world.module_paths]
     tasks = built if tasks is None else list(tasks)
     matrix = json.loads(path.read_text()) if path.exists() else {}
@@ -71,15 +71,14 @@ def transfer_matrix(world:TaskPoolWorld, tasks:list=None, # default: every task 
     if todo:
         model, tok = world.load_base(device)
         if world.tokenizer is None: world.tokenizer = tok
+        rows = {t: world.task_examples(t) for t in tasks}   # the prompts once, not once per module
         for m in tqdm(todo, desc="module × task", disable=not progress):
-            with quiet_loading(): peft_model = PeftModel.from_pretrained(model, world.module_paths[m])
-            for t in tasks:
-                if m in matrix.get(t, {}): continue
-                rows = world.task_examples(t)
-                hits = rank_classify(peft_model, tok, [r["input"] for r in rows], world.options(t))
-                matrix.setdefault(t, {})[m] = sum(p == r["output"] for p, r in zip(hits, rows)) / len(rows)
-                write_json(path, matrix)
-            peft_model.unload()
+            with adapter_on(model, world.module_paths[m]) as peft_model:
+                for t in tasks:
+                    if m in matrix.get(t, {}): continue
+                    hits = rank_classify(peft_model, tok, [r["input"] for r in rows[t]], world.options(t))
+                    matrix.setdefault(t, {})[m] = sum(p == r["output"] for p, r in zip(hits, rows[t])) / len(rows[t])
+                    write_json(path, matrix)
     return {t: {m: matrix[t][m] for m in built} for t in tasks}
 
 # %% ../nbs/20_pool_study.ipynb #0b203fb4

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .utils import MARKER, cache_root, cpu_name, hub_reachable, quiet_loading, write_json
-from .bases import load_base, is_gguf, file_hash
+from .utils import MARKER, cache_root, cpu_name, hub_reachable, write_json
+from .bases import adapter_on, load_base, is_gguf, file_hash
 from .evaluate import accuracy, generate
 from .bbh import answer_length
 from .bbh import BBH, BBH_TASKS, load_bbh
@@ -313,14 +313,12 @@ def build_real_world(root=None, # the world folder (default: `<cache>/smollm2-bb
 # %% ../nbs/13_realworld.ipynb #87903e87
 def _own_vs_zero(world:RealWorld, task:str, model, tok) -> dict:
     "Exact match on `task`'s test rows of the base alone and with the task's own module."
-    from peft import PeftModel
     rows = world.task_examples(task)
     inputs, targets = [r["input"] for r in rows], [r["output"] for r in rows]
     n_new = answer_length(world.data, task, tok)   # the harness's rule: the longest target, plus 2
     zero = accuracy(generate(model, tok, inputs, max_new_tokens=n_new), targets)
-    with quiet_loading(): peft_model = PeftModel.from_pretrained(model, world.module_paths[task])
-    own = accuracy(generate(peft_model, tok, inputs, max_new_tokens=n_new), targets)
-    peft_model.unload()
+    with adapter_on(model, world.module_paths[task]) as peft_model:
+        own = accuracy(generate(peft_model, tok, inputs, max_new_tokens=n_new), targets)
     return {"zero_shot": zero, "own_module": own, "n_test": len(rows)}
 
 def module_report(world:RealWorld, device=None, progress:bool=True) -> dict:

@@ -15,8 +15,8 @@ from .utils import hub_reachable, is_offline
 # %% auto #0
 __all__ = ['REALPOOL_ENV', 'TASKS_DIR', 'LABEL_FIXES', 'MAX_CHARS', 'N_SHOTS', 'LARGER_COPIES', 'HUB_COPIES', 'realpool_dir',
            'PoolTask', 'read_task', 'read_pool', 'make_pool_fixture', 'task_prompt', 'shot_rows', 'row_text',
-           'LargerCopy', 'read_copy', 'copy_agreement', 'HubCopy', 'hub_rows', 'checked_hub_rows', 'training_rows',
-           'families']
+           'LargerCopy', 'read_copy', 'label_agreement', 'copy_agreement', 'HubCopy', 'hub_rows', 'checked_hub_rows',
+           'training_rows', 'families']
 
 # %% ../nbs/13_taskpool.ipynb #a0de2150
 REALPOOL_ENV = "LORAHUB_NB_REALPOOL_DIR"
@@ -193,12 +193,16 @@ def read_copy(copy:LargerCopy, task:PoolTask, pool_dir) -> list:
     return rows
 
 # %% ../nbs/13_taskpool.ipynb #101b2443
-def copy_agreement(copy:LargerCopy, task:PoolTask, pool_dir) -> tuple:
-    "(texts `task`'s own rows share with its larger copy, how many of them carry the same label in both)."
+def label_agreement(task:PoolTask, rows:list) -> tuple:
+    "(texts `task`'s own rows share with `rows`, how many of them carry the same label in both; a text's first row counts)."
     labels = {}
-    for r in read_copy(copy, task, pool_dir): labels.setdefault(row_text(task, r), r["label"])
+    for r in rows: labels.setdefault(row_text(task, r), r["label"])
     shared = [(r["label"], labels[row_text(task, r)]) for r in task.test + task.train if row_text(task, r) in labels]
     return len(shared), sum(a == b for a, b in shared)
+
+def copy_agreement(copy:LargerCopy, task:PoolTask, pool_dir) -> tuple:
+    "`label_agreement` of `task` with its larger copy."
+    return label_agreement(task, read_copy(copy, task, pool_dir))
 
 # %% ../nbs/13_taskpool.ipynb #96fc5ac3
 @dataclass(frozen=True)
@@ -254,11 +258,9 @@ def hub_rows(copy:HubCopy, task:PoolTask, load=_load_hub) -> list:
 def checked_hub_rows(name:str, task:PoolTask, load=_load_hub) -> list:
     "`hub_rows` of `HUB_COPIES[name]`, refused when its labels disagree with the task's own on over 1% of shared texts."
     rows = hub_rows(HUB_COPIES[name], task, load)
-    labels = {row_text(task, r): r["label"] for r in rows}
-    shared = [(r["label"], labels[row_text(task, r)]) for r in task.test + task.train if row_text(task, r) in labels]
-    wrong = sum(a != b for a, b in shared)
-    if wrong > 0.01 * len(shared):
-        raise ValueError(f"{HUB_COPIES[name].id}: labels disagree with {name}'s own on {wrong} of {len(shared)} "
+    shared, agree = label_agreement(task, rows)
+    if shared - agree > 0.01 * shared:
+        raise ValueError(f"{HUB_COPIES[name].id}: labels disagree with {name}'s own on {shared - agree} of {shared} "
                          "shared texts: a wrong id or label map (`HUB_COPIES`)")
     return rows
 

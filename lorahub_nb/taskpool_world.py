@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .utils import cache_root, cpu_name, quiet_loading, write_json
-from .bases import load_base
+from .utils import cache_root, cpu_name, write_json
+from .bases import adapter_on, load_base
 from .train import TrainConfig, train_module
 from .evaluate import accuracy, chat_prompt, generate, has_chat_template, rank_classify
 from .bbh import BBH
@@ -235,12 +235,9 @@ def knows_task(row:dict) -> bool:
 # %% ../nbs/13_taskpool_world.ipynb #4a44c5e1
 def _own_vs_zero(world:TaskPoolWorld, task:str, model, tok) -> dict:
     "One row of the module table: zero-shot and own-module scores on `task`'s test rows, chance and majority."
-    from peft import PeftModel
     rows, options = world.task_examples(task), world.options(task)
     zero = _scores(model, tok, rows, options)
-    with quiet_loading(): peft_model = PeftModel.from_pretrained(model, world.module_paths[task])
-    own = _scores(peft_model, tok, rows, options)
-    peft_model.unload()
+    with adapter_on(model, world.module_paths[task]) as peft_model: own = _scores(peft_model, tok, rows, options)
     majority = sum(r["output"] == world.majority(task) for r in rows) / len(rows)
     row = {"family": families().get(task), "n_test": len(rows), "chance": 1 / len(options),
            "majority": majority,
@@ -276,23 +273,19 @@ def recipe_rows(world:TaskPoolWorld, task:str, n_score:int=100, n_pick:int=N_HEL
     return take(order[n_score + n_pick:]), take(order[n_score:n_score + n_pick]), take(order[:n_score])
 
 # %% ../nbs/13_taskpool_world.ipynb #a9bab522
-def _trial_one(world:TaskPoolWorld, task:str, config:TrainConfig, loaded, folder:Path) -> dict:
-    "Train `task`'s module with `config` on its trial slices; its rank accuracy on the scored slice."
-    from peft import PeftModel
-    train, pick, score = recipe_rows(world, task)
+def _trial_one(world:TaskPoolWorld, task:str, config:TrainConfig, loaded, folder:Path, slices:tuple) -> dict:
+    "Train `task`'s module with `config` on its trial slices (`recipe_rows`); its rank accuracy on the scored slice."
+    train, pick, score = slices
     t0 = time.perf_counter()
     path = train_module(loaded, train, folder / task, config, task_name=task, eval_examples=pick or None,
                         seed=config.seed * 1000 + sorted(world.pool).index(task), progress=False, overwrite=True)
     seconds = time.perf_counter() - t0
     metrics = json.loads((path / "lorahub_card.json").read_text())["metrics"]
-    with quiet_loading(): peft_model = PeftModel.from_pretrained(loaded[0], path)
-    scores = _scores(peft_model, loaded[1], score, world.options(task))
-    peft_model.unload()
+    with adapter_on(loaded[0], path) as peft_model: scores = _scores(peft_model, loaded[1], score, world.options(task))
     return {**scores, "best_step": metrics["best_step"], "n_train": len(train), "train_seconds": round(seconds, 1)}
 
-def _trial_base(world:TaskPoolWorld, task:str, loaded) -> dict:
+def _trial_base(world:TaskPoolWorld, task:str, loaded, score:list) -> dict:
     "The references of `task`'s scored slice: the base's scores, chance and the constant answer."
-    score = recipe_rows(world, task)[2]
     return {"n_score": len(score), "chance": 1 / len(world.options(task)), "constant": constant_share(score),
             "zero_shot": _scores(*loaded, score, world.options(task))}
 
@@ -313,9 +306,11 @@ def recipe_trial(world:TaskPoolWorld, recipes:dict, # name -> TrainConfig
     loaded = world.load_base(device)
     if world.tokenizer is None: world.tokenizer = loaded[1]
     with tempfile.TemporaryDirectory() as folder:
+        slices = {t: recipe_rows(world, t) for t in dict.fromkeys(t for t, _ in todo)}   # each task's prompts once
         for t, k in tqdm(todo, desc="recipe trial", disable=not progress):
-            if t not in trial["tasks"]: trial["tasks"][t] = {**_trial_base(world, t, loaded), "recipes": {}}
-            trial["tasks"][t]["recipes"][k] = _trial_one(world, t, TrainConfig(**recipes[k]), loaded, Path(folder))
+            if t not in trial["tasks"]: trial["tasks"][t] = {**_trial_base(world, t, loaded, slices[t][2]), "recipes": {}}
+            trial["tasks"][t]["recipes"][k] = _trial_one(world, t, TrainConfig(**recipes[k]), loaded, Path(folder),
+                                                         slices[t])
             write_json(out, {**trial, "cpu": cpu_name()})
     return trial
 
