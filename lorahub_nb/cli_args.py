@@ -61,7 +61,7 @@ a classification task (--task), in one of two layouts:
   learn uses the training rows (--shots of a folder's, default 5); eval the test rows. The prompt (the instruction, a
   blank line, the filled template) goes inside the base's chat template where it has one. eval scores rank accuracy
   over the options first, generation exact match beside it, and prints chance (1/|options|) and majority (always the
-  commonest training label). --world NAME: a world's committed modules by name (smollm2_taskpool: sst2, fever, ...)."""
+  commonest training label). --world NAME: a world's committed modules by name (smollm2_taskpool: sst2, trec, ...)."""
 _EPILOGS = {"learn": _TASK_FORMAT, "eval": _TASK_FORMAT}
 
 # %% ../nbs/18_args.ipynb #9f963ef2

@@ -30,7 +30,7 @@ __all__ = ['POOL_RECIPE', 'N_HELD', 'TaskPoolWorld', 'build_order', 'pool_settin
 # %% ../nbs/13_taskpool_world.ipynb #8a395eea
 POOL_RECIPE = TrainConfig(r=8, lora_alpha=16, lora_dropout=0.05,
                           target_modules=("q_proj", "v_proj"), lr=1e-3,
-                          steps=40, batch_size=8, one_cycle=True, eval_every=10, bf16=False)
+                          steps=160, batch_size=8, one_cycle=True, eval_every=40, bf16=False)
 # training rows held out of each module's training to pick its best step (never test rows)
 N_HELD = 32
 _FORMAT = 1  # bump when the prompts, the splits or the training rows change
