@@ -58,8 +58,7 @@ BBH_TASKS = sorted(BBH_INSTRUCTIONS)
 
 # %% ../nbs/09_bbh.ipynb #63804235
 def instruction_from_cot(text:str) -> str:
-    """The task instruction in a BBH `cot-prompts/<task>.txt`:
-    the first line after the `-----` header."""
+    "The task instruction in a BBH `cot-prompts/<task>.txt`: the first line after the `-----` header."
     lines = [l.strip() for l in text.splitlines()]
     start = lines.index("-----") + 1 if "-----" in lines else 0
     line = next((l for l in lines[start:] if l and "canary GUID" not in l), "")
@@ -74,8 +73,7 @@ def bbh_prompt(instruction:str, # one-line task instruction ('' for none)
 
 # %% ../nbs/09_bbh.ipynb #d7ddac6c
 class BBH(dict):
-    """BBH tasks: a dict `task -> [{'input', 'target'},
-    …]` with `.instructions` (task -> str) and `.source`."""
+    "BBH tasks: a dict `task -> [{'input', 'target'}, …]` with `.instructions` (task -> str) and `.source`."
     def __init__(self, tasks:dict, instructions:dict, source:str,
                  raw:bool=False, # inputs are prompts already (the embedded world's tasks): no Q/A template
                  pools:dict=None, # task -> a fixed pool the adapt examples are drawn from (its rows are all test)
@@ -134,8 +132,7 @@ def _first_line(e:Exception) -> str:
     return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
 
 def _hub_task(repo_id:str, task:str, split:str) -> list:
-    """One task of a hub dataset: as published,
-    else from the Hub's parquet export; one clear error otherwise."""
+    "One task of a hub dataset: as published, else from the Hub's parquet export; one clear error otherwise."
     import datasets
     try: return list(datasets.load_dataset(repo_id, task, split=split))
     except Exception as first: error = first
@@ -149,8 +146,7 @@ def _hub_task(repo_id:str, task:str, split:str) -> list:
 
 # %% ../nbs/09_bbh.ipynb #8b5f19d9
 def _load_hub(repo_id:str, tasks=None, split:str="test") -> BBH:
-    """BBH from a hub dataset with one config per task
-    (columns `input`, `target`); fails fast offline."""
+    "BBH from a hub dataset with one config per task (columns `input`, `target`); fails fast offline."
     tasks = check_tasks(tasks, BBH_TASKS, repo_id)
     if not is_offline() and not hub_reachable():
         raise ConnectionError(f"could not load BBH from the hub dataset {repo_id!r}: "
@@ -211,8 +207,7 @@ FIXTURE_TASKS = {"boolean_expressions": _boolean_example, "object_counting": _co
 def write_bbh_folder(tasks:dict, # task -> [{"input", "target" (or "output")}, …]
                      folder, # where to write `<task>.json` (+ `cot-prompts/<task>.txt`)
                      instructions:dict=None) -> Path: # task -> one-line instruction (written as a prompt file)
-    """Write tasks in the official BBH layout, so that `load_bbh`
-    and `harness.run_tasks` take them like the real thing."""
+    "Write tasks in the official BBH layout, which `load_bbh` and `harness.run_tasks` take like the real thing."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for t, exs in tasks.items():
@@ -259,8 +254,7 @@ def split_task(examples:list, # the task's examples
 # %% ../nbs/09_bbh.ipynb #1074239e
 def draw_shots(pool:list, # a task's fixed adaptation pool
                k:int=5, seed:int=0, task:str="", split:str="per-seed") -> list:
-    """`k` adapt examples drawn with `seed` from a fixed pool
-    (in pool order); 'paper' draws once for all seeds."""
+    "`k` adapt examples drawn with `seed` from a fixed pool (in pool order); 'paper' draws once for all seeds."
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     if not 0 <= k <= len(pool):
         raise ValueError(f"task {task!r}: cannot draw {k} adapt examples from a pool of "
@@ -280,8 +274,7 @@ def adapt_and_test(data:BBH, task:str, k:int=5, seed:int=0, limit:int=None,
 _OPTION = re.compile(r"^\s*\(([A-Z])\)", re.M)
 
 def parse_options(question:str) -> list:
-    """The option labels a question lists, one per line starting '(A)',
-    '(B)', …: ['(A)', '(B)', …] ([] if none)."""
+    "The option labels a question lists, one per line starting '(A)', '(B)', …: ['(A)', '(B)', …], or []."
     return [f"({m})" for m in dict.fromkeys(_OPTION.findall(question))]
 
 # %% ../nbs/09_bbh.ipynb #c489d45a
@@ -306,16 +299,14 @@ def task_labels(data:BBH, task:str) -> list:
 
 # %% ../nbs/09_bbh.ipynb #6c5f8b4d
 def candidates(data:BBH, task:str, question:str):
-    """The answers rank classification chooses among for one question:
-    its options, the task's labels, or None."""
+    "The answers rank classification chooses among for one question: its options, the task's labels, or None."
     kind = answer_kind(data, task)
     if kind == "options": return parse_options(question) or None
     return task_labels(data, task) if kind == "labels" else None
 
 # %% ../nbs/09_bbh.ipynb #3883c35c
 def task_chance(data:BBH, task:str) -> float:
-    """Expected exact match of a uniform guess among each
-    test row's candidates (0 for a free-form task)."""
+    "Expected exact match of a uniform guess among each test row's candidates (0 for a free-form task)."
     rows = data[task]
     hit = lambda r, c: (1 / len(c)) if c and r["target"] in c else 0.0
     return (float(sum(hit(r, candidates(data, task, r["input"])) for r in rows) / len(rows))
@@ -326,8 +317,7 @@ def task_chance(data:BBH, task:str) -> float:
 def _norm(text:str) -> str: return text.strip().lower().replace(".", "")
 
 def task_majority(data:BBH, task:str) -> dict:
-    """The pool's most common answer (the task's rows
-    without a pool) and its exact match on the test rows."""
+    "The pool's most common answer (the task's rows without a pool) and its exact match on the test rows."
     source = data.pools.get(task) or data[task]
     counts = Counter(r["target"] for r in source)
     answer = max(counts, key=lambda a: (counts[a], -[r["target"] for r in source].index(a)))
@@ -344,8 +334,7 @@ def format_line(data:BBH, task:str) -> str:
     return "Answer with only the final answer, nothing else."
 
 def chat_text(data:BBH, task:str, question:str) -> str:
-    """The user's message of the chat protocol:
-    the plain prompt without its closing 'A:', then `format_line`."""
+    "The user's message of the chat protocol: the plain prompt without its closing 'A:', then `format_line`."
     plain = data.prompt(task, question).rstrip()
     body = plain[:-2].rstrip() if plain.endswith("A:") else plain
     return f"{body}\n\n{format_line(data, task)}"

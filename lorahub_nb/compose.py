@@ -37,8 +37,7 @@ def _check_same_layout(state_dicts: dict):
 
 # %% ../nbs/02_compose.ipynb #2ca19df5
 def _rows_of_one_block(sds:list, keys:list):
-    """The (N, D) float32 tensor whose row i holds `sds[i]`'s
-    tensors back to back in `keys` order, or None."""
+    "The (N, D) float32 tensor whose row i holds `sds[i]`'s tensors back to back in `keys` order, or None."
     first = sds[0][keys[0]]
     if first.dtype != torch.float32: return None
     ptr, start = first.untyped_storage().data_ptr(), first.storage_offset()
@@ -138,8 +137,7 @@ def compose_linear(bank:LoraBank, w) -> dict:
 
 # %% ../nbs/02_compose.ipynb #f814ae0d
 def linear_config(config:dict, n:int) -> dict:
-    """Adapter config for `compose_linear`'s output: rank N·r,
-    alpha rescaled so each module keeps its scale."""
+    "Adapter config for `compose_linear`'s output: rank N·r, alpha rescaled so each module keeps its scale."
     cfg = dict(config)
     cfg["r"] = config["r"] * n
     cfg["lora_alpha"] = config["lora_alpha"] * (math.sqrt(n) if config.get("use_rslora") else n)
@@ -186,8 +184,7 @@ class InPlaceComposer:
 @torch.no_grad()
 def compose_many(self:InPlaceComposer, W, # (c, N): one weight vector per row
                  out:torch.Tensor=None) -> torch.Tensor: # a (≥c, D) buffer to write into
-    """(c, D): the compositions of c weight vectors in one product,
-    which reads the bank once for all of them."""
+    "(c, D): the compositions of c weight vectors in one product, which reads the bank once for all of them."
     W = as_weights(W, self.bank.n, rows=True)
     return torch.mm(W.to(self.device, self.dtype), self.flat,
                     out=None if out is None else out[:len(W)])
@@ -208,8 +205,7 @@ def set_state(self:InPlaceComposer, state_dict:dict):
 
 @patch
 def use(self:InPlaceComposer, bank:LoraBank):
-    """Swap in another bank with the same layout (e.g.
-    another draw of modules); the model is untouched."""
+    "Swap in another bank with the same layout (e.g. another draw of modules); the model is untouched."
     if bank.keys != self.bank.keys or bank.shapes != self.bank.shapes:
         raise ValueError("the new bank's keys or shapes differ from the attached adapter's")
     self.bank, self.flat = bank, bank.flat.to(device=self.device, dtype=self.dtype)

@@ -22,8 +22,7 @@ def normalize(text:str) -> str:
 
 def exact_match(prediction:str, target:str,
                 normalize:bool=True) -> bool: # compare after `normalize`; False: compare the raw strings
-    """Whether `prediction` equals `target` (after the
-    paper's normalisation unless `normalize=False`)."""
+    "Whether `prediction` equals `target` (after the paper's normalisation unless `normalize=False`)."
     if not normalize: return prediction == target
     return _normalize(prediction) == _normalize(target)
 
@@ -45,8 +44,7 @@ def count_tokens(tokenizer, texts:list) -> list:
 # %% ../nbs/05_evaluate.ipynb #728faf6f
 def icl_prompt(shots:list, # few-shot examples, each {"input", "output"} (and "query": the chat protocol's message)
                query:str) -> str:
-    """In-context prompt: each shot as 'input\\noutput',
-    blank lines between, then the query (a shot's `query` if it has one)."""
+    "In-context prompt: each shot as 'input\\noutput', blank lines between, then the query."
     blocks = [f"{s.get('query', s['input'])}\n{s['output']}" for s in shots]
     return "\n\n".join(blocks + [query])
 
@@ -61,8 +59,7 @@ CPU_MAX_TOKENS = 2048  # padded input tokens per batch on a CPU (see the prose)
 def token_batches(lengths:list, # tokens of each input, in the order they will be batched
                   max_tokens:int, # padded tokens per batch: len(batch) × longest in it
                   max_batch:int=None) -> list: # and at most this many inputs per batch
-    """Split positions 0..n-1 into consecutive batches within
-    the token (and size) budget; at least one input each."""
+    "Positions 0..n-1 in consecutive batches within the token (and size) budget; at least one input each."
     out, cur, longest = [], [], 0
     for i, n in enumerate(lengths):
         m = max(longest, n)
@@ -75,8 +72,7 @@ def token_batches(lengths:list, # tokens of each input, in the order they will b
 
 # %% ../nbs/05_evaluate.ipynb #f1bab173
 def default_max_tokens(model, device) -> int:
-    """Padded input tokens per generation batch:
-    `CPU_MAX_TOKENS` on a CPU, a third of the free memory on a GPU."""
+    "Padded input tokens per generation batch: `CPU_MAX_TOKENS` on a CPU, a third of the free memory on a GPU."
     if torch.device(device).type != "cuda": return CPU_MAX_TOKENS
     free, _ = torch.cuda.mem_get_info(device)
     c = model.config
@@ -119,8 +115,7 @@ def generate(model, tokenizer, inputs:list, # prompts (str)
              progress:bool=False,
              max_tokens:int=None, # padded input tokens per batch (default: `default_max_tokens`)
              max_input_tokens:int=None) -> list: # cut longer inputs (default: `objective.input_limit`)
-    """Greedy answers to `inputs`, in input order; batched by length
-    (longest first) within a token budget, stops at EOS."""
+    "Greedy answers to `inputs` in input order, batched longest first within a token budget; stops at EOS."
     inputs = list(inputs)
     if not inputs: return []
     causal = is_causal(model) if causal is None else causal
@@ -152,8 +147,7 @@ def _gather(logits:torch.Tensor, ids:list) -> float:
 
 def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor, cache=None,
              last:bool=False):
-    """(logits, cache) of a padded batch after `cache`
-    (transformers 5 names it `cache`, 4 `past_key_values`)."""
+    "(logits, cache) of a padded batch after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
     # a PeftModel's forward hides them
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     params = inspect.signature(inner.forward).parameters
@@ -169,8 +163,7 @@ def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor,
 
 # %% ../nbs/05_evaluate.ipynb #ca3cfc16
 def _score_causal(model, prompts:list, candidates:list, pad:int) -> list:
-    """Per prompt, each candidate's log-likelihood (decoder-only):
-    one left-padded prompt pass, its cache reused."""
+    "Per prompt, each candidate's log-likelihood (decoder-only): one left-padded prompt pass, its cache reused."
     ids, mask = pad_batch(prompts, pad, left=True)
     logits, cache = _forward(model, ids, mask, (mask.cumsum(-1) - 1).clamp(min=0), last=True)
     last, lens = logits[:, -1:], mask.sum(-1, keepdim=True)
@@ -205,8 +198,7 @@ def _score_seq2seq(model, prompt:list, candidates:list) -> list:
 
 # %% ../nbs/05_evaluate.ipynb #51b4c231
 def _per_prompt(options:list, n:int) -> list:
-    """One candidate list per prompt: `options` itself if
-    it is a list of lists, else the same list `n` times."""
+    "One candidate list per prompt: `options` itself if it is a list of lists, else the same list `n` times."
     if options and all(isinstance(o, str) for o in options): return [list(options)] * n
     if len(options) != n: raise ValueError(f"got {len(options)} candidate lists for {n} prompts")
     return [list(o) for o in options]
@@ -228,8 +220,7 @@ def option_logprobs(model, tokenizer, prompts:list, # prompts (str), encoded as 
                     causal:bool=None, # None: decided from the model
                     max_input_tokens:int=None, progress:bool=False,
                     max_tokens:int=None) -> list: # padded prompt tokens per batch (default: `default_max_tokens`)
-    """Per prompt, the log-likelihood of each candidate answer
-    (summed over its tokens, no length normalisation)."""
+    "Per prompt, the log-likelihood of each candidate answer (summed over its tokens, no length normalisation)."
     prompts = list(prompts)
     causal = is_causal(model) if causal is None else causal
     cand_ids = [_candidate_ids(tokenizer, c) for c in _per_prompt(options, len(prompts))]
@@ -243,8 +234,7 @@ def option_logprobs(model, tokenizer, prompts:list, # prompts (str), encoded as 
 
 # %% ../nbs/05_evaluate.ipynb #0d5ab5c2
 def rank_classify(model, tokenizer, prompts:list, options:list, **kw) -> list:
-    """The most likely candidate answer for each prompt
-    (`option_logprobs`'s argmax; ties: the first)."""
+    "The most likely candidate answer for each prompt (`option_logprobs`'s argmax; ties: the first)."
     cands = _per_prompt(options, len(list(prompts)))
     return [c[int(np.argmax(s))] for c, s in zip(cands,
                                                  option_logprobs(model, tokenizer, prompts, cands, **kw))]
@@ -255,8 +245,7 @@ def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 def chat_prompt(tokenizer, text:str) -> str:
-    """`text` as the user's turn in the tokenizer's chat template,
-    ending where the assistant's answer begins."""
+    "`text` as the user's turn in the tokenizer's chat template, ending where the assistant's answer begins."
     if not has_chat_template(tokenizer):
         raise ValueError(f"{type(tokenizer).__name__} has no chat template: "
                          "use the plain prompt for this base")

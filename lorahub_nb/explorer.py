@@ -89,8 +89,7 @@ def _controls(state:ExplorerState, tasks:list, task:str, world, settings:list, s
 
 # %% ../nbs/15_explorer.ipynb #36387463d
 def query_options(data, task:str, queries:list) -> list:
-    """Per query, the candidates rank classification chooses
-    among (`bbh.candidates`); None if any query has none."""
+    "Per query, the candidates rank classification picks from (`bbh.candidates`); None if any query has none."
     options = [candidates(data, task, q["input"]) for q in queries]
     return None if None in options else options
 
@@ -103,8 +102,7 @@ def task_reference(data, task:str) -> dict:
 # %% ../nbs/15_explorer.ipynb #36387463b
 def status_html(out:dict, # what `on_weights` returned
                 reference:dict=None) -> str: # the accuracy's reference points: label -> text (`task_reference`)
-    """The objective, the accuracy on the queries (exact match,
-    and rank when there is one), its reference points."""
+    "The objective, the queries' accuracy (exact match, and rank when there is one), its reference points."
     rank = "" if out.get("rank_accuracy") is None else f", rank {out['rank_accuracy']:.0%}"
     ref = " &nbsp;·&nbsp; ".join(f"{html.escape(k)} {html.escape(v)}"
                                  for k, v in (reference or {}).items())
@@ -137,8 +135,7 @@ class Explorer:
         self.w["answers"].value = _answers_html(out["answers"])
 
     def set_sliders(self, w):
-        """Move the sliders to `w` (one recomputation,
-        not one per slider), then put the rows in order."""
+        "Move the sliders to `w` (one recomputation, not one per slider), then put the rows in order."
         self.busy = True
         try:
             for n, x in zip(self.state.names, w): self.w["sliders"][n].value = float(x)
@@ -185,8 +182,7 @@ def on_check(self:Explorer, _=None):
 # %% ../nbs/15_explorer.ipynb #862bdde3
 @patch
 def on_setting(self:Explorer, _=None):
-    """The pool menu: the modules the setting leaves are ticked;
-    the held-out ones are unticked and cannot be moved."""
+    "The pool menu: modules the setting leaves are ticked, held-out ones unticked and cannot be moved."
     pool = self.state.use_setting(self.w["setting"].value)
     self.busy = True
     try:
@@ -199,8 +195,7 @@ def on_setting(self:Explorer, _=None):
 # %% ../nbs/15_explorer.ipynb #16b0a8da
 @patch
 def on_task(self:Explorer, change):
-    """The task menu: the new task's examples, its own module marked,
-    the setting applied to it, weights back to 0."""
+    "The task menu: the new task's examples, its own module marked, the setting applied, weights back to 0."
     task = change["new"]
     examples, queries = _world_task(self.world, task, self.shots, self.n_queries, self.seed)
     self.state.set_task(examples, queries, task, query_options(self.data, task, queries))
@@ -247,8 +242,7 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
              own:dict=None, # with a hub: task -> its own module (or [own, kin...]); a world knows its own
              families:dict=None, # with a hub: task -> [own module, its family...]; a world knows its families
              setting:str="full"): # the pool: 'full', 'loo' or 'lfo' (`harness.SETTINGS`; older spellings read)
-    """An ipywidgets explorer of LoraHub: weight sliders,
-    a run button, the pool's setting, objective, charts, answers."""
+    "LoraHub in ipywidgets: weight sliders, a run button, the pool's setting, objective, charts, answers."
     world = None if isinstance(source, LoraHub) else source
     if world is None and examples is None:
         raise ValueError("pass the few-shot examples together with a LoraHub")
@@ -280,8 +274,7 @@ def explorer(source, # a `LoraHub`, or a world (`toyworld.build_world()`, `realw
 def save_page(ui, path, # the explorer (what `explorer` returned), and the .html file to write
               embed_url:str=None, # the html-manager's embed.js (default: ipywidgets' copy on a CDN)
               title:str="LoraHub explorer") -> Path:
-    """The explorer as a static HTML page: its widgets as they are now,
-    drawn without a kernel (moving them does nothing)."""
+    "The explorer as a static HTML page: widgets as they are now, no kernel (moving them does nothing)."
     from ipywidgets.embed import embed_minimal_html, dependency_state
     # a local file: no CORS request
     kw = {} if embed_url is None else dict(embed_url=embed_url, cors=False)

@@ -21,8 +21,7 @@ __all__ = ['EXPLORER_METHODS', 'MENU', 'MARK_COLOURS', 'ExplorerState', 'setting
 
 # %% ../nbs/15_controls.ipynb #6a6f81bb
 class ExplorerState:
-    """The explorer's logic without widgets: a hub,
-    a task's examples, the current weights, the runs so far."""
+    "The explorer's logic without widgets: a hub, a task's examples, the current weights, the runs so far."
     def __init__(self, hub:LoraHub, # base model with the modules attached (all of them)
                  examples:list, # few-shot examples [{"input", "output"}]: the objective
                  queries:list=None, # held-out examples whose answers are shown (default: the few-shot ones)
@@ -85,8 +84,7 @@ def _answers(state:ExplorerState) -> list:
 # %% ../nbs/15_controls.ipynb #781128e4
 @patch
 def on_weights(self:ExplorerState, w) -> dict:
-    """Set the weights; return objective, loss, L1 term,
-    the answers to the queries and their accuracy (exact, rank)."""
+    "Set the weights; return objective, loss, L1 term, the queries' answers and their accuracy (exact, rank)."
     self.w = _as_full(self, w)
     active = self.w[np.isin(self.names, self.selected)]
     loss, reg = self.hub.loss(self.examples, w=active), l1_penalty(active, self.search.alpha)
@@ -149,8 +147,7 @@ def use_setting(self:ExplorerState, setting:str) -> list:
 MARK_COLOURS = {"own": "#b35900", "kin": "#6f4e99", "family": "#2a7f62"}
 
 def name_html(name:str, mark:str=None) -> str:
-    """A module's full name that wraps only at its underscores
-    (its end stays visible), then its mark."""
+    "A module's full name that wraps only at its underscores (its end stays visible), then its mark."
     parts = "_<wbr>".join(html.escape(p) for p in name.split("_"))
     badge = f" <b class='lh-mark' style='color:{MARK_COLOURS[mark]}'>{mark}</b>" if mark else ""
     return (f"<span class='lh-name' title='{html.escape(name)}' "
@@ -186,8 +183,7 @@ def weights_html(names:list, w, # the modules and their weights
                  marks:dict=None, # name -> 'own' / 'kin'
                  grey:set=(), # modules shown grey (held out of the pool)
                  top:int=15) -> str: # bars for the largest |w|; the others share one 'rest' bar
-    """The weights as horizontal bars, largest |w| first:
-    the `top` largest, then one grey bar for the rest."""
+    "The weights as horizontal bars, largest |w| first: the `top` largest, then one grey bar for the rest."
     w, marks = np.asarray(w, dtype=float), marks or {}
     order, scale = by_weight(w), max(float(np.abs(w).max(initial=0)), 1e-9)
     bars = [_bar(name_html(names[i], marks.get(names[i])), w[i], scale, names[i] in grey)
@@ -200,8 +196,7 @@ def weights_html(names:list, w, # the modules and their weights
 
 # %% ../nbs/15_controls.ipynb #3eb2ee3c
 def plot_history(state:ExplorerState, figsize=(5, 2.6)):
-    """The objective against the evaluations of every search so far (dots,
-    and the best so far; one colour per method)."""
+    "The objective per evaluation of every search so far (dots, and the best so far; one colour per method)."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=figsize)
     runs = {m: np.array(p.info["history"]) for m, p in state.runs.items() if "history" in p.info}

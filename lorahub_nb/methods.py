@@ -121,8 +121,7 @@ class Method:
         return COSTS[self.cost](n_modules, budget)
 
     def held(self, n_modules:int) -> dict:
-        """What answering holds at its peak beyond the hub,
-        with N modules: rank-r adapters and base-model copies."""
+        "What answering holds at peak beyond the hub, with N modules: rank-r adapters and base-model copies."
         adapters, bases = MEMORY[self.memory]
         return dict(adapters=adapters(n_modules), base_models=bases)
 
@@ -269,8 +268,7 @@ def lorahub_plus(hub, shots, search,
 
 # %% ../nbs/08_methods.ipynb #1db0dd82
 def merge_weight(combination:str, n:int) -> float:
-    """The weight at which N copies of one module merge back into it:
-    1 (TIES' and DARE's means), 1/N² (a pruned sum)."""
+    "Weight at which N copies of a module merge back into it: 1 (TIES', DARE's means), 1/N² (a pruned sum)."
     return 1.0 / n**2 if combination == "magnitude_prune" else 1.0
 
 def uniform_merge(combination:str): # one of `merges.MERGES`
@@ -319,8 +317,7 @@ def arrow_gks(hub, shots, search, top_k=ARROW_TOP_K, temperature=ARROW_TEMPERATU
 PAPER_METHODS = ("zero_shot", "icl", "lorahub_cma", "lorahub_ngopt", "uniform", "best_single")
 
 def _centroid_at(name:str) -> Method:
-    """'centroid:<temperature>' as a method: centroid weights
-    at that softmax temperature (0: the nearest module)."""
+    "'centroid:<temperature>' as a method: centroid weights at that softmax temperature (0: nearest module)."
     try: t = float(name.split(":", 1)[1])
     except ValueError:
         raise ValueError(f"{name!r}: the temperature after 'centroid:' must be a number") from None

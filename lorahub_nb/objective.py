@@ -20,8 +20,7 @@ __all__ = ['DEFAULT_MAX_TOKENS', 'check_examples', 'input_limit', 'truncate', 'e
 def check_examples(examples, # list of {"input": str, "output": str}
                    what:str="examples", # how errors name them
                    places:list=None) -> list: # how errors name each row (default: "<what>: row i")
-    """Raise an error naming the row unless `examples` is a
-    non-empty list of {'input', 'output'} strings; return a list."""
+    "`examples` as a list, checked: non-empty, {'input', 'output'} strings, else an error naming the row."
     if isinstance(examples, (str, bytes, dict)) or not hasattr(examples, "__iter__"):
         raise ValueError(f"{what}: need a non-empty list of {{'input', 'output'}} dicts, "
                          f"got a {type(examples).__name__}")
@@ -46,8 +45,7 @@ def check_examples(examples, # list of {"input": str, "output": str}
 DEFAULT_MAX_TOKENS = 2048
 
 def input_limit(model) -> int:
-    """Longest input the model takes: its `n_positions` or
-    `max_position_embeddings`, else `DEFAULT_MAX_TOKENS`."""
+    "Longest input the model takes: its `n_positions` or `max_position_embeddings`, else `DEFAULT_MAX_TOKENS`."
     c = model.config
     return (getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", None)
             or DEFAULT_MAX_TOKENS)
@@ -86,8 +84,7 @@ def pad_id(tokenizer) -> int:
 def pad_batch(seqs:list, # token id lists
               pad:int, # the id to pad with (-100 for labels)
               left:bool=False) -> tuple: # pad on the left (causal generation)
-    """(ids, mask): the lists padded to the longest into a `(n,
-    T)` tensor, and the mask of real tokens."""
+    "(ids, mask): the lists padded to the longest into a `(n, T)` tensor, and the mask of real tokens."
     n = max(map(len, seqs))
     ids, mask = torch.full((len(seqs), n), pad, dtype=torch.long), torch.zeros((len(seqs), n), dtype=torch.long)
     for i, s in enumerate(seqs):
@@ -98,8 +95,7 @@ def pad_batch(seqs:list, # token id lists
 # %% ../nbs/04_objective.ipynb #0d1a0008
 def encode_pairs(tokenizer, examples:list, # {"input", "output"} rows
                  causal:bool=False, max_tokens:int=None) -> list:
-    """Per example (input ids, labels): seq2seq prompt / answer + EOS;
-    causal prompt + answer + EOS, prompt unscored."""
+    "Per example (input ids, labels): seq2seq prompt / answer+EOS; causal prompt+answer+EOS, prompt unscored."
     prompts = encode_prompt(tokenizer, [e["input"] for e in examples], causal, max_tokens)
     answers = tokenizer([e["output"] for e in examples], add_special_tokens=False)["input_ids"]
     eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
@@ -140,8 +136,7 @@ def free_memory(device) -> int:
 # %% ../nbs/04_objective.ipynb #2e24eac4
 def forward_bytes(model, n:int, # sequences in the batch
                   length:int) -> int: # tokens in the longest
-    """Rough peak memory of one forward pass:
-    attention scores of every head, and the widest activations."""
+    "Rough peak memory of one forward pass: attention scores of every head, and the widest activations."
     c = model.config
     heads = getattr(c, "num_heads", None) or getattr(c, "num_attention_heads", 1)
     width = max(getattr(c, k, 0) or 0 for k in ("d_ff", "intermediate_size", "d_model",
@@ -151,8 +146,7 @@ def forward_bytes(model, n:int, # sequences in the batch
 
 # %% ../nbs/04_objective.ipynb #0d1a0013
 def check_memory(model, n:int, length:int, device=None):
-    """Raise `TooLarge` (one line: the estimate,
-    what is free, the flag) when a forward pass cannot fit."""
+    "Raise `TooLarge` (one line: the estimate, what is free, the flag) when a forward pass cannot fit."
     need = forward_bytes(model, n, length)
     free = free_memory(device or next(model.parameters()).device)
     if need > 0.8 * free:

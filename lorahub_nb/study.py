@@ -228,8 +228,7 @@ def add_methods(out, # the folder of a finished study's study.json
 
 # %% ../nbs/14_study.ipynb #a56c9676
 def method_needs(name:str, n_modules:int=20, budget:int=40) -> str:
-    """What a method asks for, in words: shots or not,
-    forward passes before answering (at N, K), what answers."""
+    "What a method asks for, in words: shots or not, forward passes before answering (at N, K), what answers."
     m = get_method(name)
     n = m.passes(n_modules, budget)
     passes = f"{n} passes" + (" (forward + backward)" if m.backward else "") if n else "no passes"
@@ -240,8 +239,7 @@ def method_needs(name:str, n_modules:int=20, budget:int=40) -> str:
 
 # %% ../nbs/14_study.ipynb #22488a0c
 def peers_table(study:dict, methods=PEER_METHODS, reference:str="lorahub_ngopt") -> str:
-    """Markdown: each method's needs and its paired difference
-    from `reference` (points, 95% CI over tasks), per setting."""
+    "Markdown: method needs and paired differences from `reference` per setting (points, 95% CI over tasks)."
     def diff(m, setting):
         d = paired_difference(study["rows"], m, reference, setting)
         return interval(d, "+") if d["n_tasks"] else "—"

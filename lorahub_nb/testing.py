@@ -67,8 +67,7 @@ def random_state(shapes:dict, seed:int=0, scale:float=0.3) -> dict:
 
 # %% ../nbs/01_testing.ipynb #259344a9
 def write_base(folder, causal:bool=False, seed:int=0) -> Path:
-    """Save a tiny model and ByT5's tokenizer as a
-    transformers folder (once: an existing folder is kept)."""
+    "Save a tiny model and ByT5's tokenizer as a transformers folder (once: an existing folder is kept)."
     from transformers import ByT5Tokenizer
     folder = Path(folder)
     if not (folder / "config.json").exists():
@@ -115,8 +114,7 @@ GGUF_MERGES = [("Ġ", "t"), ("e", "r"), ("i", "n"), ("Ġ", "a"), ("o", "n"), ("r
                ("Ġ", "T"), ("Ġ", "F")]
 
 def gguf_vocab() -> tuple:
-    """(tokens, token types) of the fixture's byte-level BPE:
-    control tokens, the 256 byte symbols, the merges."""
+    "(tokens, token types) of the fixture's byte-level BPE: control tokens, the 256 byte symbols, the merges."
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     tokens = GGUF_SPECIAL + list(bytes_to_unicode().values()) + [a + b for a, b in GGUF_MERGES]
     return tokens, [3] * len(GGUF_SPECIAL) + [1] * (len(tokens) - len(GGUF_SPECIAL))
@@ -133,15 +131,13 @@ _GGUF_TOP = {"model.embed_tokens.weight": "token_embd.weight",
              "lm_head.weight": "output.weight"}
 
 def gguf_name(key:str) -> str:
-    """llama.cpp's name for a transformers Llama tensor
-    ('model.layers.0.mlp.up_proj.weight' -> 'blk.0.ffn_up.weight')."""
+    "llama.cpp's name for a Llama tensor: 'model.layers.0.mlp.up_proj.weight' -> 'blk.0.ffn_up.weight'."
     if key in _GGUF_TOP: return _GGUF_TOP[key]
     _, _, layer, *role, kind = key.split(".")
     return f"blk.{layer}.{_GGUF_ROLES['.'.join(role)]}.{kind}"
 
 def permute_qk(w, heads:int):
-    """The rows of a query/key projection in llama.cpp's
-    order (what transformers' GGUF reader undoes)."""
+    "The rows of a query/key projection in llama.cpp's order (what transformers' GGUF reader undoes)."
     return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 # %% ../nbs/01_testing.ipynb #dc1cc7f9
@@ -171,8 +167,7 @@ def _gguf_header(w, cfg):
 # %% ../nbs/01_testing.ipynb #778ed81b
 def write_tiny_gguf(path, # the .gguf file to write
                     seed:int=0, d_model:int=32, layers:int=1):
-    """Write a tiny random Llama with a byte-level BPE
-    tokenizer as a float32 GGUF file; return the model."""
+    "Write a tiny random Llama with a byte-level BPE tokenizer as a float32 GGUF file; return the model."
     import gguf
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(seed)
@@ -226,8 +221,7 @@ class MiniWorld:
 
 # %% ../nbs/01_testing.ipynb #5e0d7a11
 class KinMiniWorld(MiniWorld):
-    """A `MiniWorld` with named tasks in families:
-    `own_modules()` gives each unseen task's own module, then its kin."""
+    "A `MiniWorld` of named tasks in families: `own_modules()` gives each unseen task's own module, then kin."
     def __init__(self, root, names:list, # where to write, and the tasks' names
                  families:list=(), # lists of names held out together
                  n_unseen:int=None, # the first this many tasks are unseen (default: all)

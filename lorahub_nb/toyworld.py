@@ -76,8 +76,7 @@ def nonsense_word(rng:random.Random, pool:str="train") -> str:
         if ("unseen" if _h("instruction:" + w) % 4 == 0 else "train") == pool: return w
 
 def task_input(instruction:str, word:str) -> str:
-    """The prompt of every task in the world (the trailing
-    ' =' tells a causal model where the answer starts)."""
+    "The prompt of every task in the world (the trailing ' =' tells a causal model where the answer starts)."
     return f"{instruction}: {word} ="
 
 # %% ../nbs/12_toyworld.ipynb #d1512e66
@@ -111,8 +110,7 @@ DESCRIPTIONS = {  # skill -> English wordings; a world holds one out per skill f
 }
 
 def description_split(skill:str, seed:int) -> tuple:
-    """(wordings of the skill's module rows, the held-out wording
-    of its unseen task) in the world built with `seed`."""
+    "(the skill's module-row wordings, its unseen task's held-out wording) in the world built with `seed`."
     wordings = DESCRIPTIONS[skill]
     k = random.Random(f"described-{skill}-{seed}").randrange(len(wordings))
     return wordings[:k] + wordings[k + 1:], wordings[k]
@@ -170,8 +168,7 @@ def base_examples(skills:list, n_per:int, seed:int) -> list:
 
 def module_examples(skill:str, n:int, seed:int,
                     described:bool=False) -> list: # announce every other row with one of the skill's module wordings
-    """A module's training rows: the skill under random
-    'train' instructions (and its wordings), `train` words."""
+    "A module's training rows: the skill under random 'train' instructions (and its wordings), `train` words."
     rng = random.Random(f"module-{skill}-{seed}")
     words = sample_words(n, "train", rng, False)
     wordings = description_split(skill, seed)[0]
@@ -180,8 +177,7 @@ def module_examples(skill:str, n:int, seed:int,
             for i, w in enumerate(words)]
 
 def unseen_instruction(skill:str, seed:int, described:bool=False) -> str:
-    """The instruction of `skill`'s unseen task in the world
-    built with `seed`: a new word, or the held-out wording."""
+    "The instruction of `skill`'s unseen task in the world of `seed`: a new word, or the held-out wording."
     if described: return description_split(skill, seed)[1]
     return nonsense_word(random.Random(f"unseen-{skill}-{seed}"), "unseen")
 
@@ -218,8 +214,7 @@ class ToyWorld(World):
     def unseen(self) -> list: return self.unseen_tasks()
 
     def instruction(self, task:str) -> str:
-        """The instruction of an unseen task: a new made-up word,
-        or (described) its held-out wording."""
+        "The instruction of an unseen task: a new made-up word, or (described) its held-out wording."
         self._check(task)
         return unseen_instruction(task, self.seed, self.described)
 
@@ -305,8 +300,7 @@ def build_world(seed:int=0, size:str="full", # 'full' (demo), 'quick' (CLI tests
 
 # %% ../nbs/12_toyworld.ipynb #f2a5430b
 def module_report(world:ToyWorld, n:int=100, seed:int=0, device=None) -> dict:
-    """Per task: exact match of the base zero-shot and
-    of the task's own module on `n` unseen test rows."""
+    "Per task: exact match of the base zero-shot and of the task's own module on `n` unseen test rows."
     from peft import PeftModel
     model, tok = world.load_base(device)
     out = {}

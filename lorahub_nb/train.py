@@ -21,8 +21,7 @@ __all__ = ['read_jsonl', 'data_files', 'load_task_examples', 'TrainConfig', 'tra
 
 # %% ../nbs/11_train.ipynb #ec024a28
 def _numbered(path) -> list:
-    """(line number, object) for each non-blank line of a
-    JSON-lines file; errors name the file and the line."""
+    "(line number, object) for each non-blank line of a JSON-lines file; errors name the file and the line."
     try: text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
@@ -42,8 +41,7 @@ def read_jsonl(path) -> list:
 
 # %% ../nbs/11_train.ipynb #081ca636
 def _load_hub_dataset(source:str, split:str):
-    """Load a `datasets` id; offline or unreachable hub
-    -> a clear error naming the id, within seconds."""
+    "Load a `datasets` id; offline or unreachable hub -> a clear error naming the id, within seconds."
     try:
         import datasets
         return datasets.load_dataset(source, split=split)
@@ -58,8 +56,7 @@ def _load_hub_dataset(source:str, split:str):
 
 # %% ../nbs/11_train.ipynb #ec024a29
 def data_files(folder:Path, split:str="train") -> list:
-    """The files a data folder gives: its `<split>.jsonl` if it has one,
-    else every `*.jsonl` in it, in name order."""
+    "A data folder's files: its `<split>.jsonl` if it has one, else every `*.jsonl` in it, in name order."
     files = ([folder / f"{split}.jsonl"] if (folder / f"{split}.jsonl").is_file()
              else sorted(folder.glob("*.jsonl")))
     if not files:
@@ -68,8 +65,7 @@ def data_files(folder:Path, split:str="train") -> list:
     return files
 
 def _rows_from(source, split:str) -> tuple:
-    """(rows, name, places): from a list, a .jsonl file,
-    a folder of them, or a hub dataset id; places[i] names row i."""
+    "(rows, name, places) of a list, .jsonl file, folder of them or hub dataset id; places[i] names row i."
     if isinstance(source, (list, tuple)): return list(source), "rows", None
     p = Path(source).expanduser()
     if p.is_file() or p.is_dir():
@@ -84,8 +80,7 @@ def _rows_from(source, split:str) -> tuple:
 def load_task_examples(source, # list of rows, a .jsonl file, a folder of .jsonl files, or a `datasets` id
                        input_field:str="input", output_field:str="output", # fields holding the input and the answer
                        split:str="train") -> list: # split of a hub dataset (or file stem inside a folder)
-    """Task examples as a list of {'input', 'output'} rows,
-    from rows, JSON lines or a hub dataset id."""
+    "Task examples as a list of {'input', 'output'} rows, from rows, JSON lines or a hub dataset id."
     rows, name, places = _rows_from(source, split)
     places = places or [f"{name}: row {i}" for i in range(len(rows))]
     out = []
@@ -184,8 +179,7 @@ def _seed_all(seed:int):
 def train_base(model, tokenizer, examples:list, out_dir, # model is trained in place, then saved with the tokenizer
                config:TrainConfig=None, # default: AdamW at 3e-3, one-cycle, weight decay 0.01, 1000 steps of 64
                device=None, progress:bool=True) -> Path:
-    """Full fine-tune (pre-train) `model` on `examples`;
-    save a transformers folder with `train_log.json`."""
+    "Full fine-tune (pre-train) `model` on `examples`; save a transformers folder with `train_log.json`."
     config = config or TrainConfig(lr=3e-3, steps=1000, batch_size=64, weight_decay=0.01,
                                    one_cycle=True)
     examples, out_dir = check_examples(examples), Path(out_dir)
@@ -205,8 +199,7 @@ def train_base(model, tokenizer, examples:list, out_dir, # model is trained in p
 
 # %% ../nbs/11_train.ipynb #578b2703
 def train_log(path) -> dict:
-    """The training record written next to a base model
-    (`train_log.json`) or a module (`lorahub_card.json`)."""
+    "The training record written next to a base model (`train_log.json`) or a module (`lorahub_card.json`)."
     p = Path(path)
     for name in ("train_log.json", "lorahub_card.json"):
         if (p / name).exists(): return json.loads((p / name).read_text())
@@ -224,8 +217,7 @@ def _load_base(base, device=None):
     return model, tokenizer, str(base)
 
 def check_held_out(train:list, held:list, train_name:str="examples", held_name:str="eval_examples"):
-    """Refuse held-out rows whose input is also a training row's:
-    the best step would be picked on rows it learned."""
+    "Refuse held-out rows whose input is also a training row's (the best step would be picked on learned rows)."
     seen = {e["input"] for e in train}
     n = sum(e["input"] in seen for e in held)
     if n:
@@ -234,8 +226,7 @@ def check_held_out(train:list, held:list, train_name:str="examples", held_name:s
                          "be picked on rows it was trained on; remove them from one of the two")
 
 def _split(examples, eval_examples, seed, evaluate:bool=True):
-    """Training and held-out rows: `eval_examples` if given,
-    else 10% (at most 64) split off; none below 10 rows."""
+    "Training and held-out rows: `eval_examples` if given, else 10% (at most 64) split off; none below 10 rows."
     if not evaluate: return examples, []
     if eval_examples is not None:
         held = check_examples(eval_examples, "eval_examples")
@@ -250,8 +241,7 @@ def _split(examples, eval_examples, seed, evaluate:bool=True):
 
 # %% ../nbs/11_train.ipynb #7420a7d7
 def lora_settings(model, config:TrainConfig=TrainConfig()):
-    """The `peft.LoraConfig` of a new module; T5's `q`,
-    `v` are read as `q_proj`, `v_proj` on a causal model."""
+    "The `peft.LoraConfig` of a new module; T5's `q`, `v` are read as `q_proj`, `v_proj` on a causal model."
     from peft import LoraConfig
     causal, targets = is_causal(model), config.target_modules
     if causal and targets == ("q", "v"): targets = ("q_proj", "v_proj")
@@ -262,8 +252,7 @@ def lora_settings(model, config:TrainConfig=TrainConfig()):
 # %% ../nbs/11_train.ipynb #72cf4d92
 @contextmanager
 def trainable_adapter(model, config, device=None):
-    """A fresh LoRA adapter on `model` for the block;
-    afterwards the model is as it was (adapter, grads, mode, device)."""
+    "A fresh LoRA adapter on `model` for the block; then the model is as it was (adapter, grads, mode, device)."
     from peft import get_peft_model
     was_training, grads = model.training, {n: p.requires_grad for n, p in model.named_parameters()}
     orig_device = next(model.parameters()).device
@@ -278,8 +267,7 @@ def trainable_adapter(model, config, device=None):
 
 # %% ../nbs/11_train.ipynb #7420a7d8
 class BestStep:
-    """Exact match on held-out rows at each evaluation;
-    keeps the adapter state of the best (latest on ties)."""
+    "Exact match on held-out rows at each evaluation; keeps the adapter state of the best (latest on ties)."
     def __init__(self, peft_model, tokenizer, held:list):
         self.model, self.tokenizer, self.held = peft_model, tokenizer, held
         self.step, self.exact_match, self.state, self.evals = 0, -1.0, None, []
@@ -323,8 +311,7 @@ def _card(name:str, train:list, held:list, base:str, config:TrainConfig, best:Be
 # %% ../nbs/11_train.ipynb #a1ecf40e
 def _fit(peft_model, tokenizer, train:list, held:list, config:TrainConfig, progress:bool,
          desc:str) -> tuple:
-    """(BestStep, losses): train the adapter,
-    evaluating on `held`; the adapter is left in its best state."""
+    "(BestStep, losses): train the adapter, evaluating on `held`; the adapter is left in its best state."
     best = BestStep(peft_model, tokenizer, held)
     losses = _train_loop(peft_model, tokenizer, train, config, on_eval=best,
                          progress=progress, desc=desc)
@@ -343,8 +330,7 @@ def train_module(base, # (model, tokenizer), or a folder / hub id / .gguf file o
                  base_name:str=None, # recorded as base_model_name_or_path (default: base's path/name)
                  overwrite:bool=False, # replace `out_dir` if this library wrote it
                  **changes) -> Path: # settings of `config` to change, e.g. steps=60
-    """Train one LoRA module on a task, keep the best held-out
-    exact match, write a PEFT folder + lorahub_card.json."""
+    "Train a LoRA module on a task (best held-out exact match kept); write a PEFT folder + lorahub_card.json."
     from peft import PeftModel
     config = (config or TrainConfig()).but(**changes)
     if not isinstance(examples, list) or (examples and not isinstance(examples[0], dict)):

@@ -26,15 +26,13 @@ __all__ = ['UserTask', 'check_options', 'read_folder_task', 'read_jsonl_task', '
 # %% ../nbs/17_usertask.ipynb #2b3d1a99
 @dataclass
 class UserTask:
-    """A classification task: rows with their prompt text,
-    label and options; `train` rows to learn from."""
+    "A classification task: rows with their prompt text, label and options; `train` rows to learn from."
     name: str
     test: list  # rows {"text", "label", "options"}: the prompt before any chat template, the answer, the choices
     train: list  # the same, to learn from (a JSONL task: its own rows)
 
     def shots(self, n:int=None) -> "UserTask":
-        """The task with `n` training rows, drawn by a shuffle
-        seeded with its name (None, or n >= all: every row)."""
+        "The task with `n` training rows drawn by a name-seeded shuffle (None, or n >= all: every row)."
         if n is None or n >= len(self.train): return self
         order = list(range(len(self.train)))
         random.Random(f"shots:{self.name}").shuffle(order)
@@ -55,8 +53,7 @@ def check_options(options, where:str) -> list:
 
 # %% ../nbs/17_usertask.ipynb #b42522dd
 def read_folder_task(folder) -> UserTask:
-    """A task folder in the task pool's format (config.json,
-    test.jsonl, train_*.jsonl) as a `UserTask`."""
+    "A task folder in the task pool's format (config.json, test.jsonl, train_*.jsonl) as a `UserTask`."
     folder = Path(folder)
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
@@ -76,8 +73,7 @@ def read_folder_task(folder) -> UserTask:
 
 # %% ../nbs/17_usertask.ipynb #f1625b2f
 def read_jsonl_task(path, input_field:str="input", output_field:str="output") -> UserTask:
-    """A JSON-lines file whose rows carry `options` as a `UserTask`
-    (its rows are both its test and its training rows)."""
+    "A JSON-lines file whose rows carry `options`, as a `UserTask` whose rows are both test and training rows."
     rows = []
     for i, r in enumerate(read_jsonl(path)):
         where = f"{path}, row {i + 1}"
@@ -94,8 +90,7 @@ def read_jsonl_task(path, input_field:str="input", output_field:str="output") ->
 # %% ../nbs/17_usertask.ipynb #b74036c9
 def read_user_task(source, # a task folder (config.json + JSONL rows) or a JSON-lines file whose rows carry options
                    input_field:str="input", output_field:str="output") -> UserTask: # a JSONL file's fields
-    """A user's classification task, read and checked;
-    an empty file, or a task without test rows, is refused."""
+    "A user's classification task, read and checked; an empty file, or a task without test rows, is refused."
     p = Path(source).expanduser()
     if not p.exists(): raise FileNotFoundError(f"no such task folder or file: {source}")
     task = read_folder_task(p) if p.is_dir() else read_jsonl_task(p, input_field, output_field)
@@ -106,8 +101,7 @@ def read_user_task(source, # a task folder (config.json + JSONL rows) or a JSON-
 # %% ../nbs/17_usertask.ipynb #285f7421
 def task_examples(rows:list, # `UserTask` rows
                   tokenizer) -> list: # the base's: its chat template, if it has one, wraps each prompt
-    """Rows as {'input', 'output', 'options'}: the prompt
-    (in the chat template if there is one), label, options."""
+    "Rows as {'input', 'output', 'options'}: the prompt (in the chat template if there is one), label, options."
     wrap = (lambda t: chat_prompt(tokenizer, t)) if has_chat_template(tokenizer) else (lambda t: t)
     return [{"input": wrap(r["text"]), "output": r["label"], "options": r["options"]} for r in rows]
 
@@ -179,16 +173,14 @@ def prediction_rows(data:list, predictions:list) -> list:
 
 # %% ../nbs/17_usertask.ipynb #e3664b62
 def _answer_tokens(tokenizer, rows:list) -> int:
-    """New tokens enough for the longest option, and two more
-    (a model that answers in sentences is cut there)."""
+    "New tokens enough for the longest option, and two more (a model that answers in sentences is cut there)."
     options = sorted({o for r in rows for o in r["options"]})
     return max(len(x) for x in tokenizer(options, add_special_tokens=False)["input_ids"]) + 2
 
 def task_scores(model, tokenizer, task:UserTask, out=None, # a predictions JSONL to write (None: none)
                 progress:bool=True,
                 **kw) -> dict: # for `evaluate.generate`: max_new_tokens, batch_size, max_input_tokens
-    """Rank accuracy over the options (the primary score),
-    generation exact match beside it, chance and majority."""
+    "Rank accuracy over the options (the primary score), generation exact match beside it, chance and majority."
     rows = task_examples(task.test, tokenizer)
     prompts, gold = [r["input"] for r in rows], [r["output"] for r in rows]
     ranked = rank_classify(model, tokenizer, prompts, [r["options"] for r in rows],
@@ -216,8 +208,7 @@ def eval_adapter(data, # test rows [{"input", "output"}] (`train.load_task_examp
                  device=None, dtype=None,
                  progress:bool=True,
                  **kw) -> dict: # for `evaluate.generate`: max_new_tokens, batch_size, max_input_tokens
-    """Exact match of a base model (+ adapter) on test rows (a task:
-    rank accuracy first); `out` gets the predictions."""
+    "Exact match of a base model (+ adapter) on test rows (a task: rank accuracy first); predictions to `out`."
     model, tok = load_with_adapter(base, adapter, device, dtype)
     if isinstance(data, UserTask): return task_scores(model, tok, data, out, progress, **kw)
     preds = generate(model, tok, [e["input"] for e in data], progress=progress, **kw)
@@ -248,8 +239,7 @@ def train_task(base:str, # the base model: a folder, a .gguf file or a hub id
 
 # %% ../nbs/17_usertask.ipynb #f54abcfd
 def world_folder(world) -> Path:
-    """A world's folder: a folder holding `modules/`,
-    or a committed world by name (`nbs/results/<name>/world`)."""
+    "A world's folder: a folder holding `modules/`, or a committed world by name (`nbs/results/<name>/world`)."
     p = Path(str(world)).expanduser()
     if (p / "modules").is_dir(): return p
     found = committed_world(str(world))
@@ -268,8 +258,7 @@ def world_modules(world) -> dict:
 
 # %% ../nbs/17_usertask.ipynb #f9086ff3
 def world_base(world, say=print) -> str:
-    """The base a world's modules compose on: SmolLM2's GGUF
-    file for the SmolLM2 worlds, else the modules' config's."""
+    "The base a world's modules compose on: SmolLM2's GGUF file for SmolLM2 worlds, else their config's."
     rec = world_folder(world) / "world.json"
     base = json.loads(rec.read_text()).get("settings", {}).get("base") if rec.is_file() else None
     if isinstance(base, dict) and base.get("file") == SMOLLM2.file:
@@ -286,8 +275,7 @@ def _is_name(spec:str) -> bool:
 def pick_modules(specs:list=None, # module names of the world, folders, hub ids, @list.txt, random:N
                  world=None, # a world whose modules go by their names (`world_modules`)
                  seed:int=0) -> dict: # for random:N
-    """Name -> source of the modules asked for: a world's by
-    name (all of them if none is named), others as given."""
+    "Name -> source of the modules asked for: a world's by name (all if none is named), others as given."
     known = world_modules(world) if world else {}
     if not specs:
         if not known:

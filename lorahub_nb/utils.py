@@ -29,8 +29,7 @@ def check_replaceable(path, # an output folder or file
                       overwrite:bool, # may an existing output of ours be replaced?
                       flag:str="overwrite=True", # how the caller's user asks for that
                       owned=None): # for a file: callable(path) -> bool, "this file holds our output"
-    """Raise `FileExistsError` unless `path` is absent,
-    or `overwrite` is set and `path` holds this library's output."""
+    "Raise `FileExistsError` unless `path` is absent, or `overwrite` is set and `path` holds our output."
     p = Path(path)
     if not p.exists(): return p
     if not overwrite: raise FileExistsError(f"{p} exists; pass {flag} to replace it")
@@ -149,8 +148,7 @@ def offline_error(what:str, # what was asked for: 'module', 'base model', 'datas
 
 # %% ../nbs/00_utils.ipynb #a4c4a5ad
 def cache_root(cache_dir=None) -> Path:
-    """The folder this library caches into: `cache_dir`,
-    else $LORAHUB_NB_CACHE, else ~/.cache/lorahub_nb."""
+    "The folder this library caches into: `cache_dir`, else $LORAHUB_NB_CACHE, else ~/.cache/lorahub_nb."
     if cache_dir is not None: return Path(cache_dir).expanduser()
     if os.environ.get("LORAHUB_NB_CACHE"): return Path(os.environ["LORAHUB_NB_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "lorahub_nb"
@@ -171,16 +169,14 @@ def cpu_name() -> str:
 BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 def cpu_id() -> dict:
-    """What tells processors apart where the model name does not
-    ('AMD EPYC'): family, model, stepping, bf16 flags."""
+    "What tells CPUs apart where the model name does not ('AMD EPYC'): family, model, stepping, bf16 flags."
     info, flags = _cpuinfo(), set(_cpuinfo().get("flags", "").split())
     ident = {k.replace("cpu ", ""): info[k] for k in ("vendor_id", "cpu family", "model",
                                                       "stepping") if k in info}
     return {**ident, "flags": [f for f in BF16_FLAGS if f in flags]}
 
 def native_bf16() -> bool:
-    """Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Without it,
-    torch emulates bf16 matmuls, far slower."""
+    "Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Else torch emulates bf16 matmuls, far slower."
     return bool({"avx512_bf16", "amx_bf16"} & set(cpu_id()["flags"]))
 
 # %% ../nbs/00_utils.ipynb #5e1f0c21
@@ -190,8 +186,7 @@ def _version(package:str) -> str:
     except PackageNotFoundError: return None
 
 def host() -> dict:
-    """Where this process computes: the CPU (name, id, bf16 flags),
-    torch's threads, the versions a search depends on."""
+    "Where this process computes: CPU (name, id, bf16 flags), torch's threads, versions a search depends on."
     info = {"cpu": cpu_name(), "cpu_id": cpu_id(), "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "versions": {p: _version(p) for p in ("transformers", "peft", "numpy", "scipy",
@@ -202,8 +197,7 @@ def host() -> dict:
 # %% ../nbs/00_utils.ipynb #360d8f4e
 @contextmanager
 def quiet_loading():
-    """Silence transformers' weight-loading progress bar
-    and PEFT's warnings when it wraps or saves a model."""
+    "Silence transformers' weight-loading progress bar and PEFT's warnings when it wraps or saves a model."
     import warnings
     from transformers.utils import logging as hf_logging
     was = hf_logging.is_progress_bar_enabled()

@@ -35,8 +35,7 @@ PAPER_SETTING = ("The paper's setting is leave-one-out: a BBH task has no module
 def run_demo(world, # a built world (`toyworld.build_world`)
              seeds=(0, 1, 2), budget:int=40, tasks:list=None, n_test:int=50, shots:int=5,
              methods=DEMO_METHODS, device=None, progress:bool=True) -> dict:
-    """The demo's methods on the world's unseen tasks × seeds,
-    leave-one-out and full pool (`study.run_settings`)."""
+    "The demo's methods on the unseen tasks × seeds, leave-one-out and full pool (`study.run_settings`)."
     unseen = world.unseen_tasks()
     bad = [t for t in tasks or [] if t not in unseen]
     if bad: raise ValueError(f"unknown task(s) {bad}; the world's unseen tasks are {unseen}")
@@ -50,8 +49,7 @@ def run_demo(world, # a built world (`toyworld.build_world`)
 
 # %% ../nbs/17_worlds.ipynb #9fbe84ba
 def demo_adapter_row(r:dict) -> dict:
-    """The row whose composition the demo saves as `adapter/`:
-    LoraHub (CMA-ES), leave-one-out, first task and seed."""
+    "The row whose composition is the demo's `adapter/`: LoraHub (CMA-ES), leave-one-out, first task and seed."
     return next((x for x in r["leave_one_out"] if x["method"] == "lorahub_cma"), None)
 
 def _adapter_about(r:dict) -> dict:
@@ -71,8 +69,7 @@ def demo_record(r:dict) -> dict:
 
 # %% ../nbs/17_worlds.ipynb #e130a341
 def save_demo_adapter(world, row:dict, path, about:dict=None):
-    """The composed module of one results row (its modules
-    and weights) as a PEFT adapter folder, with its card."""
+    "The composed module of one results row (its modules and weights) as a PEFT adapter folder, with its card."
     mods = load_modules({n: str(world.module_paths[n]) for n in row["weights"]}, progress=False)
     bank = LoraBank.from_state_dicts({m.name: m.state_dict for m in mods})
     Path(path).mkdir()
@@ -96,8 +93,7 @@ def adapter_card(about:dict, world) -> str:
 
 # %% ../nbs/17_worlds.ipynb #3c4dfd9b
 def write_demo(out, world, r:dict):
-    """results.json, results.png and adapter/ into `out` (atomically;
-    a previous demo output there is replaced)."""
+    "results.json, results.png and adapter/ into `out` (atomically; a previous demo output there is replaced)."
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -131,8 +127,7 @@ def demo_legend(r:dict) -> list:
     return lines
 
 def demo_table(r:dict) -> str:
-    """The printed result: both settings side by side,
-    leave-one-out first, a legend, and which one is the paper's."""
+    "The printed result: both settings side by side (leave-one-out first), a legend, which one is the paper's."
     c = r["config"]
     head = (f"exact match (%) on {len(c['tasks'])} unseen tasks × {len(c['seeds'])} seeds, "
             "mean ± sd over seeds:")
@@ -148,8 +143,7 @@ def demo(out, # the output folder; a previous demo output there is replaced
          tasks:list=None, # unseen tasks to run (default: all)
          n_test:int=None, # test examples per task and seed (default 50, 30 for 'quick')
          device=None, progress:bool=True) -> dict:
-    """Build or load the embedded world, run the methods in both settings,
-    write results.json, a plot and one adapter."""
+    "Build or load the embedded world, run the methods in both settings, write results.json, plot, one adapter."
     world = build_world(size=size, causal=causal, progress=progress,
                         **({"described": True} if described else {}))
     r = run_demo(world, range(seeds), budget, tasks,
@@ -173,8 +167,7 @@ class BBHInputs:
 # %% ../nbs/17_worlds.ipynb #cd540365
 def real_world(world_dir=None, # the world's folder (default: the committed one in a clone, else the cache)
                base:str=None, bbh_dir:str=None, progress:bool=True):
-    """The real world (SmolLM2 + a module per BBH task):
-    the committed one in a clone, else built in the cache."""
+    "The real world (SmolLM2 + a module per BBH task): the committed one in a clone, else built in the cache."
     root = Path(world_dir) if world_dir else real_world_dir()
     # said even when quiet (on stderr): it takes minutes to hours
     if not (root / "world.json").exists():
@@ -186,8 +179,7 @@ def real_world(world_dir=None, # the world's folder (default: the committed one 
 def bbh_data(src:BBHInputs, tasks:list=None, # the tasks to run (default: all)
              n_examples:int=60, # test + adapt examples per task, on the embedded world
              progress:bool=True) -> tuple:
-    """(data, pool, base) of a BBH run: the BBH folder or
-    hub copy with its modules, or a world with its `Pool`."""
+    "(data, pool, base) of a BBH run: the BBH folder or hub copy with its modules, or a world with its `Pool`."
     if src.world == "smollm2":
         world = real_world(src.world_dir, src.base, src.bbh, progress)
         return world.bbh(), world_pool(world), world.base
@@ -203,8 +195,7 @@ def bbh_data(src:BBHInputs, tasks:list=None, # the tasks to run (default: all)
 
 # %% ../nbs/17_worlds.ipynb #0838e514
 def real_dtype(dtype:str, device, say=print) -> str:
-    """The real world's dtype: bf16 where it is native (a GPU,
-    a CPU with AVX512-BF16 or AMX), else fp32, said once."""
+    "The real world's dtype: bf16 where native (a GPU, a CPU with AVX512-BF16 or AMX), else fp32, said once."
     if dtype != "auto": return dtype
     if str(device).startswith("cuda") or native_bf16(): return "bf16"
     if say:
@@ -221,8 +212,7 @@ def run_bbh(out, # the results JSONL: resumed if it exists
             compile:bool=False, # torch.compile the search's forward
             ray:str=None, # a Ray cluster address: run the grid's cells as Ray tasks
             **grid) -> list: # for `harness.run_tasks`: seeds, methods, options
-    """The paper's BBH protocol over tasks × seeds × methods,
-    appended to a resumable JSONL; this grid's rows."""
+    "The paper's BBH protocol over tasks × seeds × methods, appended to a resumable JSONL; this grid's rows."
     protocol = protocol or Protocol(n_modules=None)
     data, pool, base = bbh_data(src, tasks, (protocol.limit or 55) + protocol.shots, progress)
     if protocol.n_modules is None:
@@ -238,8 +228,7 @@ def run_bbh(out, # the results JSONL: resumed if it exists
 
 # %% ../nbs/17_worlds.ipynb #8ed27e68
 def real_stages(wanted:list=None) -> tuple:
-    """(stages, pre-filter grid or None) for stage numbers 1..
-    (the last number: the pre-filter grid); None: all."""
+    "(stages, pre-filter grid or None) for stage numbers 1.. (the last number: the pre-filter grid); None: all."
     wanted = wanted or range(1, len(REAL_STAGES) + 2)
     stages = [REAL_STAGES[i - 1] for i in wanted if i <= len(REAL_STAGES)]
     return stages, REAL_PREFILTER if len(REAL_STAGES) + 1 in wanted else None
