@@ -8,6 +8,7 @@ EXAMPLES = {
              "  python -m bench speed --shape base                            # minutes: Flan-T5-base's shape",
     "real-scale": "python -m bench real-scale             # ~20 min on 2 cores; needs $LORAHUB_NB_BBH_DIR or --bbh-dir",
     "compile": "python -m bench compile --shape base   # ~10 min on 2 cores; needs $LORAHUB_NB_BBH_DIR or --bbh-dir",
+    "prefix": "python -m bench prefix --task sst2 --rows 40   # minutes; needs $LORAHUB_NB_REALPOOL_DIR and the SmolLM2 wheel",
     "gpu-check": "python -m bench gpu-check --json gpu_check.json   # on a CUDA machine; --help: its own flags",
 }
 
@@ -58,6 +59,14 @@ def _compile_parser(add):
     _output_flags(c)
 
 
+def _prefix_parser(add):
+    "The `prefix` command's flags."
+    c = add("prefix", "rank scoring and generation with and without the shared-prefix cache (bench.prefix)")
+    c.add_argument("--task", default="sst2", help="a task of the task-pool world (default sst2)")
+    c.add_argument("--rows", type=ranged(int, 2), default=40, help="test rows (default 40)")
+    _output_flags(c)
+
+
 def build_parser() -> argparse.ArgumentParser:
     "The `python -m bench` argument parser."
     P = OneLineParser(prog="python -m bench", description=__doc__.split("\n")[0])
@@ -65,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, help):
         return sub.add_parser(name, help=help, description=help, epilog="example:\n  " + EXAMPLES[name],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    for make in (_speed_parser, _real_scale_parser, _compile_parser): make(add)
+    for make in (_speed_parser, _real_scale_parser, _compile_parser, _prefix_parser): make(add)
     add("gpu-check", "batched vs sequential search on a GPU: the flags of bench/gpu_check.py follow")
     return P
 
@@ -99,7 +108,19 @@ def cmd_compile(a):
     return res
 
 
-COMMANDS = {"speed": cmd_speed, "real-scale": cmd_real_scale, "compile": cmd_compile}
+def cmd_prefix(a):
+    "`prefix_bench` on one task-pool cell's zero-shot and ICL prompts; its table."
+    from lorahub_nb.taskpool_world import open_taskpool_world, taskpool_world_dir
+    from .prefix import harness_prompts, prefix_bench, prefix_table
+    world = open_taskpool_world(taskpool_world_dir())
+    model, tok = world.load_base()
+    cases = harness_prompts(world, tok, a.task, n_test=a.rows)
+    res = prefix_bench(model, tok, {f"{a.task} {k}": v for k, v in cases.items()}, out=a.out)
+    if not a.json: print(prefix_table(res))
+    return res
+
+
+COMMANDS = {"speed": cmd_speed, "real-scale": cmd_real_scale, "compile": cmd_compile, "prefix": cmd_prefix}
 
 
 def main(argv:list=None) -> int:

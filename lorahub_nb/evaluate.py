@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_evaluate.ipynb #55692e2a
 from __future__ import annotations
-import inspect
+import copy, inspect
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -12,8 +12,9 @@ from .bases import is_causal
 from .objective import encode_prompt, pad_batch, pad_id, input_limit, check_memory
 
 # %% auto #0
-__all__ = ['CPU_MAX_TOKENS', 'normalize', 'exact_match', 'accuracy', 'count_tokens', 'icl_prompt', 'token_batches',
-           'default_max_tokens', 'generate', 'option_logprobs', 'rank_classify', 'has_chat_template', 'chat_prompt']
+__all__ = ['CPU_MAX_TOKENS', 'SHARED_MIN', 'normalize', 'exact_match', 'accuracy', 'count_tokens', 'icl_prompt', 'token_batches',
+           'default_max_tokens', 'shared_prefix', 'generate', 'option_logprobs', 'rank_classify', 'has_chat_template',
+           'chat_prompt']
 
 # %% ../nbs/05_evaluate.ipynb #54a8f570
 def normalize(text:str) -> str:
@@ -85,14 +86,55 @@ def default_max_tokens(model, device) -> int:
     per_token = 8 * layers * width * next(model.parameters()).element_size()
     return max(CPU_MAX_TOKENS, int(free / 3 / per_token))
 
+# %% ../nbs/05_evaluate.ipynb #8ab4f83f
+SHARED_MIN = 16  # shared prompt tokens below which the plain path is kept
+
+def shared_prefix(enc:list, # token id lists
+                  min_len:int=SHARED_MIN) -> int:
+    "Tokens every prompt starts with, each keeping one of its own; 0 for one prompt or fewer than `min_len`."
+    if len(enc) < 2: return 0
+    n, first = min(map(len, enc)) - 1, enc[0]
+    p = next((i for i in range(n) if any(e[i] != first[i] for e in enc)), max(n, 0))
+    return p if p >= min_len else 0
+
+def _cache_name(model) -> str:
+    "The cache's keyword in `forward` and `generate`: `cache` in transformers 5, `past_key_values` before."
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model   # a PeftModel hides it
+    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+
+def _prefix_cache(model, prefix:list):
+    "The keys and values of `prefix`, one row, computed once."
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(inner.forward).parameters else {}
+    ids = torch.tensor([prefix], dtype=torch.long, device=next(model.parameters()).device)
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **last)[_cache_name(model)]
+
+def _repeated(cache, n:int):
+    "A copy of a one-row cache, repeated for a batch of `n`."
+    out = copy.deepcopy(cache)
+    out.batch_repeat_interleave(n)
+    return out
+
+def _after_prefix(prefix:list, rests:list, pad:int) -> tuple:
+    "(ids, mask): the prefix, then each prompt's own tokens left-padded, the pads masked out."
+    own, own_mask = pad_batch(rests, pad, left=True)
+    n = len(rests)
+    ids = torch.cat([torch.tensor([prefix] * n, dtype=torch.long).reshape(n, len(prefix)), own], 1)
+    return ids, torch.cat([torch.ones(n, len(prefix), dtype=own_mask.dtype), own_mask], 1)
+
 # %% ../nbs/05_evaluate.ipynb #a2f227d0
-def _answer(model, tokenizer, enc:list, causal:bool, max_new_tokens:int) -> list:
+def _answer(model, tokenizer, enc:list, causal:bool, max_new_tokens:int,
+            shared:tuple=None) -> list: # (p, cache): the prompts' first p tokens, already run (`_prefix_cache`)
     "Greedy answers to one batch of encoded prompts."
     pad, eos, device = pad_id(tokenizer), tokenizer.eos_token_id, next(model.parameters()).device
-    ids, mask = pad_batch(enc, pad, left=causal)
+    if shared:
+        (p, cache), kw = shared, {}
+        ids, mask = _after_prefix(enc[0][:p], [e[p:] for e in enc], pad)
+        kw[_cache_name(model)] = _repeated(cache, len(enc))
+    else: (ids, mask), kw = pad_batch(enc, pad, left=causal), {}
     check_memory(model, len(enc), ids.shape[1])
     gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                         max_new_tokens=max_new_tokens,
+                         max_new_tokens=max_new_tokens, **kw,
                          do_sample=False, num_beams=1, pad_token_id=pad, eos_token_id=eos)
     if causal: gen = gen[:, ids.shape[1]:]
     # T5 starts with pad
@@ -114,19 +156,22 @@ def generate(model, tokenizer, inputs:list, # prompts (str)
              causal:bool=None, # None: decided from `model.config.is_encoder_decoder`
              progress:bool=False,
              max_tokens:int=None, # padded input tokens per batch (default: `default_max_tokens`)
-             max_input_tokens:int=None) -> list: # cut longer inputs (default: `objective.input_limit`)
+             max_input_tokens:int=None, # cut longer inputs (default: `objective.input_limit`)
+             prefix_cache:bool=True) -> list: # run the prompts' shared prefix once (decoder-only models)
     "Greedy answers to `inputs` in input order, batched longest first within a token budget; stops at EOS."
     inputs = list(inputs)
     if not inputs: return []
     causal = is_causal(model) if causal is None else causal
     enc = encode_prompt(tokenizer, inputs, causal, max_input_tokens or input_limit(model))
-    order, batches = _length_batches(model, enc, max_tokens, batch_size)
     was_training = model.training
     model.eval()
+    p = shared_prefix(enc) if causal and prefix_cache else 0
+    shared = (p, _prefix_cache(model, enc[0][:p])) if p else None
+    order, batches = _length_batches(model, [e[p:] for e in enc], max_tokens, batch_size)
     out = [None] * len(inputs)
     for b in tqdm(batches, desc="generate", disable=not progress, leave=False, mininterval=2):
         idx = [order[j] for j in b]
-        answers = _answer(model, tokenizer, [enc[i] for i in idx], causal, max_new_tokens or 32)
+        answers = _answer(model, tokenizer, [enc[i] for i in idx], causal, max_new_tokens or 32, shared)
         for i, a in zip(idx, answers): out[i] = a
     model.train(was_training)
     return out
@@ -150,8 +195,7 @@ def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor,
     "(logits, cache) of a padded batch after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
     # a PeftModel's forward hides them
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    params = inspect.signature(inner.forward).parameters
-    name = "cache" if "cache" in params else "past_key_values"
+    params, name = inspect.signature(inner.forward).parameters, _cache_name(model)
     kw = {name: cache} if cache is not None else {}
     # the prompt: only its last position counts
     if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1
@@ -162,10 +206,17 @@ def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor,
     return out.logits, out[name]
 
 # %% ../nbs/05_evaluate.ipynb #ca3cfc16
-def _score_causal(model, prompts:list, candidates:list, pad:int) -> list:
+def _score_causal(model, prompts:list, candidates:list, pad:int,
+                  shared:tuple=None) -> list: # (p, cache): the prompts' first p tokens, already run
     "Per prompt, each candidate's log-likelihood (decoder-only): one left-padded prompt pass, its cache reused."
-    ids, mask = pad_batch(prompts, pad, left=True)
-    logits, cache = _forward(model, ids, mask, (mask.cumsum(-1) - 1).clamp(min=0), last=True)
+    if shared:
+        (p, cache), n = shared, len(prompts)
+        ids, mask = _after_prefix(prompts[0][:p], [x[p:] for x in prompts], pad)
+        logits, cache = _forward(model, ids[:, p:], mask, (mask.cumsum(-1) - 1)[:, p:].clamp(min=0),
+                                 _repeated(cache, n), last=True)
+    else:
+        ids, mask = pad_batch(prompts, pad, left=True)
+        logits, cache = _forward(model, ids, mask, (mask.cumsum(-1) - 1).clamp(min=0), last=True)
     last, lens = logits[:, -1:], mask.sum(-1, keepdim=True)
     scores = [[] for _ in prompts]
     for j in range(max(map(len, candidates))):
@@ -203,15 +254,18 @@ def _per_prompt(options:list, n:int) -> list:
     if len(options) != n: raise ValueError(f"got {len(options)} candidate lists for {n} prompts")
     return [list(o) for o in options]
 
-def _batched_causal(model, enc:list, cand_ids:list, pad:int, max_tokens:int, progress:bool) -> list:
+def _batched_causal(model, enc:list, cand_ids:list, pad:int, max_tokens:int, progress:bool,
+                    prefix_cache:bool=True) -> list:
     "`_score_causal` over token batches of the prompts (longest first, as `generate` batches them)."
-    order, batches = _length_batches(model, enc, max_tokens, None)
+    p = shared_prefix(enc) if prefix_cache else 0
+    shared = (p, _prefix_cache(model, enc[0][:p])) if p else None
+    order, batches = _length_batches(model, [e[p:] for e in enc], max_tokens, None)
     out = [None] * len(enc)
     for b in tqdm(batches, desc="rank", disable=not progress, leave=False, mininterval=2):
         idx = [order[j] for j in b]
         for i, s in zip(idx,
                         _score_causal(model, [enc[i] for i in idx], [cand_ids[i] for i in idx],
-                                      pad)): out[i] = s
+                                      pad, shared)): out[i] = s
     return out
 
 @torch.inference_mode()
@@ -219,7 +273,8 @@ def option_logprobs(model, tokenizer, prompts:list, # prompts (str), encoded as 
                     options:list, # candidate answers: one list for all prompts, or one list per prompt
                     causal:bool=None, # None: decided from the model
                     max_input_tokens:int=None, progress:bool=False,
-                    max_tokens:int=None) -> list: # padded prompt tokens per batch (default: `default_max_tokens`)
+                    max_tokens:int=None, # padded prompt tokens per batch (default: `default_max_tokens`)
+                    prefix_cache:bool=True) -> list: # run the prompts' shared prefix once (decoder-only models)
     "Per prompt, the log-likelihood of each candidate answer (summed over its tokens, no length normalisation)."
     prompts = list(prompts)
     causal = is_causal(model) if causal is None else causal
@@ -227,7 +282,7 @@ def option_logprobs(model, tokenizer, prompts:list, # prompts (str), encoded as 
     enc = encode_prompt(tokenizer, prompts, causal, max_input_tokens or input_limit(model))
     was_training = model.training
     model.eval()
-    if causal: out = _batched_causal(model, enc, cand_ids, pad_id(tokenizer), max_tokens, progress)
+    if causal: out = _batched_causal(model, enc, cand_ids, pad_id(tokenizer), max_tokens, progress, prefix_cache)
     else: out = [_score_seq2seq(model, ids, c) for ids, c in zip(enc, cand_ids)]
     model.train(was_training)
     return [np.array(s) for s in out]

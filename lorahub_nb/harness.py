@@ -33,10 +33,11 @@ class Models:
     "The base model, loaded once, and a LoraHub whose modules are swapped per draw."
     def __init__(self, base=None, model=None, tokenizer=None, device=None, dtype=None,
                  max_input_tokens:int=None, progress:bool=False,
-                 compile:bool=False): # compile the search's forward (`LoraHub.compile`; on CPU no gain)
+                 compile:bool=False, # compile the search's forward (`LoraHub.compile`; on CPU no gain)
+                 prefix_cache:bool=True): # run the prompts' shared prefix once (False: the path of rows before 2026-12-08)
         self.base, self.model, self.tokenizer, self.device, self.dtype = base, model, tokenizer, device, dtype
         self.max_input_tokens, self.progress, self.hub, self.cache = max_input_tokens, progress, None, {}
-        self.compile, self.memo = compile, None
+        self.compile, self.memo, self.prefix_cache = compile, None, prefix_cache
 
     def attach(self, names:list, pool:dict) -> LoraHub:
         "The hub holding these modules of `pool` (reading only the ones not already in memory)."
@@ -83,7 +84,7 @@ def answer(models:Models, plan:Plan, prompts:list, # what the model reads (`Cell
     "The answers to `prompts` under `plan` (`own_module`: the task's LoraModule, for the oracle)."
     with plan.applied(models.hub, own_module, bare=models.bare) as (model, tokenizer):
         return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                        max_input_tokens=models.max_input_tokens)
+                        max_input_tokens=models.max_input_tokens, prefix_cache=models.prefix_cache)
 
 # %% ../nbs/10_harness.ipynb #b4c46327
 def rank(models:Models, plan:Plan, prompts:list, options:list, own_module=None) -> list:
@@ -91,7 +92,7 @@ def rank(models:Models, plan:Plan, prompts:list, options:list, own_module=None) 
     if not options: return None
     with plan.applied(models.hub, own_module, bare=models.bare) as (model, tokenizer):
         return rank_classify(model, tokenizer, prompts, options,
-                             max_input_tokens=models.max_input_tokens)
+                             max_input_tokens=models.max_input_tokens, prefix_cache=models.prefix_cache)
 
 # %% ../nbs/10_harness.ipynb #10769cb6
 @dataclass
