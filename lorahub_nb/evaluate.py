@@ -97,15 +97,18 @@ def shared_prefix(enc:list, # token id lists
     p = next((i for i in range(n) if any(e[i] != first[i] for e in enc)), max(n, 0))
     return p if p >= min_len else 0
 
+def _params(model) -> dict:
+    "The parameters of the model's own `forward` (a PeftModel's takes everything as `**kwargs`)."
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inspect.signature(inner.forward).parameters
+
 def _cache_name(model) -> str:
     "The cache's keyword in `forward` and `generate`: `cache` in transformers 5, `past_key_values` before."
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model   # a PeftModel hides it
-    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+    return "cache" if "cache" in _params(model) else "past_key_values"
 
 def _prefix_cache(model, prefix:list):
     "The keys and values of `prefix`, one row, computed once."
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(inner.forward).parameters else {}
+    last = {"logits_to_keep": 1} if "logits_to_keep" in _params(model) else {}
     ids = torch.tensor([prefix], dtype=torch.long, device=next(model.parameters()).device)
     return model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **last)[_cache_name(model)]
 
@@ -193,9 +196,7 @@ def _gather(logits:torch.Tensor, ids:list) -> float:
 def _forward(model, ids:torch.Tensor, mask:torch.Tensor, positions:torch.Tensor, cache=None,
              last:bool=False):
     "(logits, cache) of a padded batch after `cache` (transformers 5 names it `cache`, 4 `past_key_values`)."
-    # a PeftModel's forward hides them
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    params, name = inspect.signature(inner.forward).parameters, _cache_name(model)
+    params, name = _params(model), _cache_name(model)
     kw = {name: cache} if cache is not None else {}
     # the prompt: only its last position counts
     if last and "logits_to_keep" in params: kw["logits_to_keep"] = 1
