@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_taskpool.ipynb #4f45a11a
 from __future__ import annotations
-import json, os, random, re, string
+import csv, gzip, io, json, os, random, re, string
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
@@ -146,13 +146,96 @@ def row_text(task:PoolTask, row:dict) -> str:
 # %% ../nbs/13_taskpool.ipynb #b4282560
 @dataclass(frozen=True)
 class LargerCopy:
-    "A larger raw copy of a task's dataset: its file under the pool folder, its line layout and its labels."
-    path: str
-    layout: str  # 'label text', 'label<TAB>text', 'text<TAB>label' or 'text;label'
+    "A larger raw copy of a task's dataset: its file(s) under the pool folder, their layout, fields and labels."
+    path: str|tuple  # a file under the pool folder, or several, read in order
+    layout: str  # 'label text', 'label<TAB>text', 'text<TAB>label', 'text;label', 'lines', 'tweeteval', 'jsonl', 'tsv', 'csv;'
     labels: dict  # raw label (before any ':') -> the task's label word
-    header: bool = False  # skip the first line
+    header: bool = False  # skip the first line (a table's: its column names)
+    fields: dict = None  # task field -> the record's key (JSON key, column index or name); None: the task's one field is 'text'
+    label: str|int = "label"  # the record's key that holds the raw label
+    derive: callable = None  # raw record -> keys to add to it, for a field no key holds as it is
 
+    @property
+    def paths(self) -> tuple: return (self.path,) if isinstance(self.path, str) else tuple(self.path)
+
+# %% ../nbs/13_taskpool.ipynb #082f43e5
+_SPLIT = {"label text": (" ", False), "label<TAB>text": ("\t", False),
+          "text<TAB>label": ("\t", True),
+          "text;label": (";", True)}
+_TABLES = {"tsv": dict(delimiter="\t", quoting=csv.QUOTE_NONE), "csv;": dict(delimiter=";")}  # csv.reader's settings
+
+def _read_text(path:Path) -> str:
+    "A file's text (UTF-8, a byte-order mark dropped), gunzipped when its name ends in .gz."
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8-sig", errors="replace")
+
+def _lines(path:Path) -> list:
+    "The non-blank lines of a file."
+    return [l for l in _read_text(path).splitlines() if l.strip()]
+
+# %% ../nbs/13_taskpool.ipynb #1c22d010
+def _line_records(lines:list, layout:str) -> list:
+    "Records {'text', 'label'} of lines in a layout of `_SPLIT` (a line without its separator is skipped)."
+    sep, text_first = _SPLIT[layout]
+    parts = [l.rsplit(sep, 1) if text_first else l.split(sep, 1) for l in lines if sep in l]
+    return [dict(text=a, label=b) if text_first else dict(label=a, text=b) for a, b in parts]
+
+def _table_records(path:Path, layout:str, header:bool) -> list:
+    "Records of a table: each row's cells keyed by column index, and by the header's names when it has one."
+    rows = [r for r in csv.reader(io.StringIO(_read_text(path), newline=""), **_TABLES[layout]) if r]
+    names = rows[0] if header else []
+    return [dict(enumerate(r)) | dict(zip(names, r)) for r in rows[1 if header else 0:]]
+
+def _records(copy:LargerCopy, path:Path) -> list:
+    "The raw records (dicts) of one file of `copy`, as its layout reads them."
+    if copy.layout in _TABLES: return _table_records(path, copy.layout, copy.header)
+    lines = _lines(path)[1 if copy.header else 0:]
+    if copy.layout == "jsonl": return [json.loads(l) for l in lines]
+    if copy.layout == "lines": return [{"text": l, "label": path.name.split(".")[0]} for l in lines]
+    if copy.layout == "tweeteval":
+        labels = _lines(path.with_name(path.name.replace("_text", "_labels")))
+        if len(labels) != len(lines): raise ValueError(f"{path.name}: {len(lines)} texts but {len(labels)} labels")
+        return [{"text": t, "label": y} for t, y in zip(lines, labels)]
+    return _line_records(lines, copy.layout)
+
+# %% ../nbs/13_taskpool.ipynb #a1c3e7d2
+def _copy_row(copy:LargerCopy, task:PoolTask, fields:dict, rec:dict) -> dict:
+    "One raw record in `task`'s form, or None when its label is not one of the task's or it lacks a field."
+    rec = (rec | copy.derive(rec)) if copy.derive else rec
+    label = copy.labels.get(str(rec.get(copy.label, "")).strip().split(":")[0])
+    if label not in task.options or any(k not in rec for k in fields.values()): return None
+    return {f: str(rec[k]).strip() for f, k in fields.items()} | {"label": label}
+
+def read_copy(copy:LargerCopy, task:PoolTask, pool_dir) -> list:
+    "The rows of a larger copy in `task`'s form ({field: text, 'label': word}); a missing file gives no rows."
+    fields = copy.fields or {task.fields[0]: "text"}
+    if sorted(fields) != sorted(task.fields):
+        raise ValueError(f"{copy.paths[0]} gives the fields {list(fields)}; {task.name} has {task.fields}")
+    paths = [Path(pool_dir) / p for p in copy.paths]
+    rows = (_copy_row(copy, task, fields, rec) for p in paths if p.is_file() for rec in _records(copy, p))
+    return [r for r in rows if r is not None]
+
+# %% ../nbs/13_taskpool.ipynb #13d37b94
+def _wic_fields(rec:dict) -> dict:
+    "WiC's one text 'Word: w. Sentence 1: s1 Sentence 2: s2' as word, sentence1, sentence2 ({} when it is not)."
+    m = re.fullmatch(r"Word: (?P<word>.+?)\. Sentence 1: (?P<sentence1>.+) Sentence 2: (?P<sentence2>.+)", rec["text"])
+    return m.groupdict() if m else {}
+
+def _copa_answer(rec:dict) -> dict:
+    "COPA's right alternative as the answer: choice1 or choice2, by the 0/1 label."
+    return {"answer": rec[f"choice{int(rec['label']) + 1}"]}
+
+def _ethos_hate(rec:dict) -> dict:
+    "ETHOS' binary label: hate speech when at least half of the annotators said so."
+    return {"is_hate": float(rec["isHate"]) >= 0.5}
+
+# %% ../nbs/13_taskpool.ipynb #c0b1e5a9
 _BINARY = {"1": "positive", "0": "negative"}
+_SAME = lambda *words: {w: w for w in words}
+_NLI = {"premise": "premise", "hypothesis": "hypothesis"}
+_STANCE = {"0": "no stance", "1": "against", "2": "favor"}
+_in = lambda folder, *names: tuple(f"{folder}/{n}" for n in names)   # several files of one folder
+
 LARGER_COPIES = {
     "sst2": LargerCopy("sentiment/sst2_sentences/stsa.binary.train", "label text", _BINARY),
     "rotten_tomatoes": LargerCopy("sentiment/mr_rotten_tomatoes/rt-polarity.all",
@@ -171,26 +254,36 @@ LARGER_COPIES = {
                           {k: k for k in ("sadness", "joy", "love", "anger", "fear", "surprise")}, True),
     "ag_news": LargerCopy("topic/ag_news/test.txt", "label<TAB>text",
                           {"0": "World", "1": "Sports", "2": "Business", "3": "Technology"}),
+    "sst5": LargerCopy(_in("sentiment/sst5_fine", "stsa.fine.train", "stsa.fine.dev", "stsa.fine.test"), "label text",
+                       {"0": "very negative", "1": "negative", "2": "neutral", "3": "positive", "4": "extremely positive"}),
+    "clickbait": LargerCopy(_in("spam/clickbait", "clickbait_data.gz", "non_clickbait_data.gz"), "lines",
+                            {"clickbait_data": "yes", "non_clickbait_data": "no"}),
+    "stance_abortion": LargerCopy(_in("stance/stance_abortion", "train_text.txt", "val_text.txt", "test_text.txt"),
+                                  "tweeteval", _STANCE),
+    "stance_feminist": LargerCopy(_in("stance/stance_feminist", "train_text.txt", "val_text.txt", "test_text.txt"),
+                                  "tweeteval", _STANCE),
+    "ethos": LargerCopy("toxicity/ethos_binary/ethos_ishate_binary_shuf.csv", "csv;",
+                        {"True": "hate speech", "False": "no hate speech"}, True,
+                        {"text": "comment"}, "is_hate", _ethos_hate),
+    "rte": LargerCopy(_in("nli/rte", "train.jsonl", "val.jsonl"), "jsonl",
+                      {"entailment": "True", "not_entailment": "False"}, fields=_NLI),
+    "cb": LargerCopy(_in("nli/cb", "train.jsonl", "val.jsonl"), "jsonl",
+                     _SAME("entailment", "contradiction", "neutral"), fields=_NLI),
+    "mnli": LargerCopy("nli/mnli_dev_matched/dev.jsonl", "jsonl",
+                       _SAME("entailment", "neutral", "contradiction"), fields=_NLI),
+    "sick": LargerCopy("nli/sick/SICK.txt", "tsv",
+                       {"ENTAILMENT": "entailment", "NEUTRAL": "neutral", "CONTRADICTION": "contradiction"}, True,
+                       {"sentence_A": "sentence_A", "sentence_B": "sentence_B"}, "entailment_label"),
+    "mrpc": LargerCopy(_in("paraphrase/mrpc", "msr_paraphrase_train.txt", "msr_paraphrase_test.txt"), "tsv",
+                       {"1": "equivalent", "0": "not equivalent"}, True,
+                       {"sentence1": "#1 String", "sentence2": "#2 String"}, "Quality"),
+    "qqp": LargerCopy("paraphrase/qqp_subset/new_dev.tsv", "tsv", {"0": "not duplicate", "1": "duplicate"},
+                      fields={"question1": 3, "question2": 4}, label=5),
+    "wic": LargerCopy(_in("word_sense/wic", "train.jsonl", "test.jsonl"), "jsonl", {"0": "no", "1": "yes"},
+                      fields=_SAME("word", "sentence1", "sentence2"), derive=_wic_fields),
+    "copa": LargerCopy(_in("commonsense/copa", "train.jsonl", "val.jsonl"), "jsonl", _SAME("cause", "effect"),
+                       fields=_SAME("premise", "answer"), label="question", derive=_copa_answer),
 }
-
-# %% ../nbs/13_taskpool.ipynb #082f43e5
-_SPLIT = {"label text": (" ", False), "label<TAB>text": ("\t", False),
-          "text<TAB>label": ("\t", True),
-          "text;label": (";", True)}
-
-def read_copy(copy:LargerCopy, task:PoolTask, pool_dir) -> list:
-    "The rows of a larger copy in `task`'s form ({field: text, 'label': word}); a missing file gives no rows."
-    path = Path(pool_dir) / copy.path
-    if not path.is_file(): return []
-    sep, text_first = _SPLIT[copy.layout]
-    lines = [l for l in path.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
-    rows = []
-    for line in lines[1 if copy.header else 0:]:
-        a, b = line.rsplit(sep, 1) if text_first else line.split(sep, 1)
-        text, raw = (a, b) if text_first else (b, a)
-        label = copy.labels.get(raw.strip().split(":")[0])
-        if label in task.options: rows.append({task.fields[0]: text.strip(), "label": label})
-    return rows
 
 # %% ../nbs/13_taskpool.ipynb #101b2443
 def label_agreement(task:PoolTask, rows:list) -> tuple:
@@ -210,7 +303,7 @@ class HubCopy:
     "A task's dataset on the Hugging Face hub: id, split, text and label columns, label names -> the task's words."
     id: str
     split: str
-    text: str
+    text: str|dict  # the text column, or task field -> column
     label: str
     labels: dict  # the hub's label name (ClassLabel name, or the value as text) -> the task's label word
     config: str = None
@@ -232,6 +325,21 @@ HUB_COPIES = {
                        {k: k for k in ("sadness", "joy", "love", "anger", "fear", "surprise")}),
     "ag_news": HubCopy("fancyzhx/ag_news", "train", "text", "label",
                        {"World": "World", "Sports": "Sports", "Business": "Business", "Sci/Tech": "Technology"}),
+    "sst5": HubCopy("SetFit/sst5", "train", "text", "label_text",
+                    {"very negative": "very negative", "negative": "negative", "neutral": "neutral",
+                     "positive": "positive", "very positive": "extremely positive"}),
+    "stance_abortion": HubCopy("cardiffnlp/tweet_eval", "train", "text", "label",
+                               {"none": "no stance", "against": "against", "favor": "favor"}, "stance_abortion"),
+    "stance_feminist": HubCopy("cardiffnlp/tweet_eval", "train", "text", "label",
+                               {"none": "no stance", "against": "against", "favor": "favor"}, "stance_feminist"),
+    "rte": HubCopy("nyu-mll/glue", "train", {"premise": "sentence1", "hypothesis": "sentence2"}, "label",
+                   {"entailment": "True", "not_entailment": "False"}, "rte"),
+    "mnli": HubCopy("nyu-mll/glue", "train", _NLI, "label",
+                    {"entailment": "entailment", "neutral": "neutral", "contradiction": "contradiction"}, "mnli"),
+    "mrpc": HubCopy("nyu-mll/glue", "train", {"sentence1": "sentence1", "sentence2": "sentence2"}, "label",
+                    {"equivalent": "equivalent", "not_equivalent": "not equivalent"}, "mrpc"),
+    "qqp": HubCopy("nyu-mll/glue", "train", {"question1": "question1", "question2": "question2"}, "label",
+                   {"duplicate": "duplicate", "not_duplicate": "not duplicate"}, "qqp"),
 }
 
 # %% ../nbs/13_taskpool.ipynb #6602806c
@@ -252,7 +360,8 @@ def hub_rows(copy:HubCopy, task:PoolTask, load=_load_hub) -> list:
     feature = getattr(ds, "features", {}).get(copy.label)
     name = feature.int2str if hasattr(feature, "int2str") else str
     words = (copy.labels.get(name(r[copy.label])) for r in ds)
-    return [{task.fields[0]: r[copy.text].strip(), "label": w} for r, w in zip(ds, words) if w in task.options]
+    columns = copy.text if isinstance(copy.text, dict) else {task.fields[0]: copy.text}
+    return [{f: r[c].strip() for f, c in columns.items()} | {"label": w} for r, w in zip(ds, words) if w in task.options]
 
 # %% ../nbs/13_taskpool.ipynb #c715110a
 def checked_hub_rows(name:str, task:PoolTask, load=_load_hub) -> list:
