@@ -63,10 +63,10 @@ def prompt(self:TaskPoolWorld, task:str, row:dict) -> str:
 
 @patch
 def train_rows(self:TaskPoolWorld) -> tuple:
-    "(task -> module training rows, task -> what was removed): `training_rows`, computed once."
+    "(task -> module training rows, task -> what was removed): `training_rows` with the copies the world recorded, once."
     if not hasattr(self, "_train"):
-        self._train = training_rows(self.pool, self.shots,
-                                    self.pool_dir if self.settings.get("larger_copies") else None)
+        copies = {t: LARGER_COPIES[t] for t in self.settings.get("larger_copies", [])}   # not a later, longer list
+        self._train = training_rows(self.pool, self.shots, self.pool_dir if copies else None, copies)
     return self._train
 
 # %% ../nbs/13_taskpool_world.ipynb #faa0abca
