@@ -89,7 +89,7 @@ def plot_transfer(matrix:dict, table:dict, ax=None):
     order = lambda names: sorted(names, key=lambda n: (fam.get(n, ""), n))
     tasks, mods = order(matrix), order(next(iter(matrix.values())))
     lift = np.array([[100 * (matrix[t][m] - table[t]["zero_shot"]["rank"]) for m in mods] for t in tasks])
-    ax = ax or plt.subplots(figsize=(1.2 + 0.32 * len(mods), 1 + 0.3 * len(tasks)))[1]
+    ax = ax or plt.subplots(figsize=(max(6, 2.5 + 0.32 * len(mods)), max(3.5, 1 + 0.3 * len(tasks))))[1]
     top = max(5, np.abs(lift).max())
     im = ax.imshow(lift, cmap="RdBu_r", vmin=-top, vmax=top)
     ax.set_xticks(range(len(mods)), mods, rotation=90, fontsize=7)
